@@ -1,0 +1,35 @@
+"""recsys: Netflix-style rating prediction.
+
+Matrix factorisation learned by per-rating stochastic gradient descent, a small tanh network
+trained by hand-written backpropagation, and a hybrid of the two, on MovieLens data.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from recsys.data.ratings import Ratings
+from recsys.errors import (
+    DataError,
+    DivergenceError,
+    DownloadError,
+    ModelFileError,
+    NotFittedError,
+    RecsysError,
+    UnknownIdError,
+)
+from recsys.models.base import Estimator, load_model
+
+__all__ = [
+    "__version__",
+    "Ratings",
+    "Estimator",
+    "load_model",
+    "RecsysError",
+    "DataError",
+    "DownloadError",
+    "ModelFileError",
+    "DivergenceError",
+    "NotFittedError",
+    "UnknownIdError",
+]

@@ -1,0 +1,50 @@
+"""Exception types that carry a message meant for the user.
+
+Every error a user can cause (bad input file, unknown data set, corrupt model file, a setting
+that makes training diverge) is raised as a :class:`RecsysError` subclass with a one-line,
+self-explanatory message. The command line turns these into one line on stderr and a non-zero
+exit code; library users can catch :class:`RecsysError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RecsysError",
+    "DataError",
+    "DownloadError",
+    "ModelFileError",
+    "DivergenceError",
+    "NotFittedError",
+    "UnknownIdError",
+]
+
+
+class RecsysError(Exception):
+    """Base class of all errors whose message is meant for the user."""
+
+
+class DataError(RecsysError, ValueError):
+    """Ratings or side information that cannot be read or fail validation."""
+
+
+class DownloadError(RecsysError):
+    """A data set could not be downloaded, verified or found in the cache."""
+
+
+class ModelFileError(RecsysError):
+    """A model file is missing, truncated, foreign or of a newer format."""
+
+
+class DivergenceError(RecsysError, FloatingPointError):
+    """Training produced NaN/inf or an exploding error; the message names what to lower."""
+
+
+class NotFittedError(RecsysError, AttributeError):
+    """An estimator was used before ``fit`` (or ``load``)."""
+
+
+class UnknownIdError(RecsysError, KeyError):
+    """A raw user or item id that the model or data set does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,488 @@
+"""What every rating model shares: parameters, the fitted check, prediction on raw ids,
+recommendation, and the safe one-file format.
+
+Conventions (scikit-learn's):
+
+* ``__init__`` only stores its arguments under the same names; validation and random number
+  generators are created in :meth:`Estimator.fit`, which returns ``self``.
+* Learned state ends in ``_`` (``user_factors_``). :meth:`get_params` / :meth:`set_params` come
+  from the constructor signature. Using an unfitted model raises :class:`NotFittedError`.
+
+A subclass implements
+
+* ``fit(ratings, validation=None, callback=None)``: calls :meth:`_remember_data` first, then
+  learns, appending per-epoch figures to ``self.history_`` and calling
+  ``callback(epoch, history)`` after each epoch;
+* ``_predict_indices(u, i)``: raw (unclipped) predictions for dense indices where ``-1`` marks
+  an unknown user or item, which must fall back to what is known (biases, global mean);
+* ``_state()`` / ``_set_state(arrays)``: the learned arrays, for saving and loading;
+* optionally ``_score_users(u)`` (a fast (len(u), n_items) score block) and ``_item_vectors()``.
+
+File format: ``np.savez`` arrays plus a JSON header stored as a string array (format version,
+class, parameters, id maps, item metadata, training-data fingerprint, package version), loaded
+with ``allow_pickle=False``: loading a model never runs code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.ratings import Ratings, lookup_ids
+from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownIdError
+
+__all__ = ["Estimator", "load_model", "FORMAT_NAME", "FORMAT_VERSION", "EpochCallback"]
+
+FORMAT_NAME = "recsys-model"
+FORMAT_VERSION = 1
+
+EpochCallback = Callable[[int, dict], None]
+"""``callback(epoch, history)``: called after each epoch; ``history`` maps names such as
+``"train_rmse"`` and ``"valid_rmse"`` to lists of per-epoch values."""
+
+_REGISTRY: dict[str, type["Estimator"]] = {}
+
+
+def _package_version() -> str:
+    from recsys import __version__
+
+    return __version__
+
+
+def _text_array(values: Any) -> np.ndarray:
+    """Object/str values as a fixed-width unicode array (saveable without pickle)."""
+    arr = np.asarray(pd.Series(values, dtype=object).fillna("").astype(str).to_numpy(), dtype=str)
+    return arr if arr.size else np.zeros(0, dtype="U1")
+
+
+def _id_array(values: np.ndarray) -> np.ndarray:
+    """Raw ids as int64 when they are integers, otherwise as unicode."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64)
+    return _text_array(values)
+
+
+class Estimator:
+    """Base class of rating predictors (see the module docstring for the contract)."""
+
+    _rating_scale_clip: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments as a dict (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Estimator":
+        """Set constructor arguments; unknown names raise ``ValueError``."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {name!r} "
+                    f"(valid: {', '.join(sorted(valid))})"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fitted state
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "user_ids_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(ratings) or load a model"
+            )
+
+    def _remember_data(self, ratings: Ratings) -> None:
+        """Record what prediction, recommendation and saving need from the training data."""
+        if not isinstance(ratings, Ratings):
+            raise TypeError(f"fit expects a recsys Ratings container, got {type(ratings).__name__}")
+        if len(ratings) == 0:
+            raise RecsysError("cannot fit on empty ratings")
+        self.user_ids_ = _id_array(ratings.user_ids)
+        self.item_ids_ = _id_array(ratings.item_ids)
+        self.rating_scale_ = tuple(ratings.rating_scale)
+        self.global_mean_ = ratings.global_mean
+        self.user_counts_ = ratings.user_counts().astype(np.int64)
+        self.item_counts_ = ratings.item_counts().astype(np.int64)
+        order = np.lexsort((ratings.items, ratings.users))
+        self.seen_indptr_ = np.concatenate(
+            [[0], np.cumsum(self.user_counts_)]
+        ).astype(np.int64)
+        self.seen_items_ = ratings.items[order].astype(np.int32)
+        info = ratings.item_info
+        self.item_titles_ = _text_array(ratings.item_titles())
+        self.item_genres_ = _text_array(
+            info["genres"].reindex(ratings.item_ids).to_numpy()
+            if info is not None and "genres" in info.columns
+            else [""] * ratings.n_items
+        )
+        years = (
+            pd.to_numeric(info["year"].reindex(ratings.item_ids), errors="coerce").to_numpy()
+            if info is not None and "year" in info.columns
+            else np.full(ratings.n_items, np.nan)
+        )
+        self.item_years_ = np.asarray(years, dtype=np.float64)
+        self.data_fingerprint_ = ratings.fingerprint()
+        self.data_name_ = ratings.name
+        self.history_: dict[str, list[float]] = {}
+        self._user_index_cache = None
+        self._item_index_cache = None
+
+    # ------------------------------------------------------------------ ids
+    @property
+    def n_users_(self) -> int:
+        return int(self.user_ids_.shape[0])
+
+    @property
+    def n_items_(self) -> int:
+        return int(self.item_ids_.shape[0])
+
+    def _user_index(self) -> pd.Index:
+        if getattr(self, "_user_index_cache", None) is None:
+            self._user_index_cache = pd.Index(self.user_ids_)
+        return self._user_index_cache
+
+    def _item_index(self) -> pd.Index:
+        if getattr(self, "_item_index_cache", None) is None:
+            self._item_index_cache = pd.Index(self.item_ids_)
+        return self._item_index_cache
+
+    def encode(self, users: Any, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Dense indices of raw ids; ``-1`` where the model learned nothing about the id
+        (absent from the id map, or present with no training rating)."""
+        self._check_fitted()
+        u = lookup_ids(self._user_index(), users)
+        i = lookup_ids(self._item_index(), items)
+        u = np.where((u >= 0) & (self.user_counts_[np.maximum(u, 0)] > 0), u, -1)
+        i = np.where((i >= 0) & (self.item_counts_[np.maximum(i, 0)] > 0), i, -1)
+        return u, i
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """Clip predictions to the training data's rating scale."""
+        low, high = self.rating_scale_
+        return np.clip(values, low, high)
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(
+        self, users: Any, items: Any, *, return_fallback: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted ratings for pairs of raw ids, clipped to the rating scale.
+
+        Parameters
+        ----------
+        users, items : array-like of raw ids (same length) or scalars
+        return_fallback : bool
+            Also return a boolean array, True where the user or the item was unknown and the
+            prediction fell back to the biases / global mean.
+        """
+        u, i = self.encode(users, items)
+        if u.shape != i.shape:
+            u, i = np.broadcast_arrays(u, i)
+        pred = self.clip(np.asarray(self._predict_indices(u, i), dtype=np.float64))
+        if return_fallback:
+            return pred, (u < 0) | (i < 0)
+        return pred
+
+    def predict_ratings(self, ratings: Ratings) -> np.ndarray:
+        """Predictions for every (user, item) pair of a container that shares this model's id
+        maps (a split of the training data), clipped."""
+        self._check_fitted()
+        if ratings.n_users != self.n_users_ or ratings.n_items != self.n_items_:
+            return self.predict(
+                ratings.user_ids[ratings.users], ratings.item_ids[ratings.items]
+            )
+        u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
+        i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
+        return self.clip(np.asarray(self._predict_indices(u, i), dtype=np.float64))
+
+    def _score_users(self, u: np.ndarray) -> np.ndarray:
+        """Scores of every item for each user index in ``u`` (``-1`` allowed), shape
+        (len(u), n_items). Subclasses override with a vectorised formula."""
+        items = np.arange(self.n_items_)
+        uu = np.repeat(u, self.n_items_)
+        ii = np.tile(items, len(u))
+        ii = np.where(self.item_counts_[ii] > 0, ii, -1)
+        return np.asarray(self._predict_indices(uu, ii)).reshape(len(u), self.n_items_)
+
+    # ------------------------------------------------------------------ recommendation
+    def _top_n(self, u: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.clip(self._score_users(u).astype(np.float64))
+        scores[:, self.item_counts_ == 0] = -np.inf  # never recommend what we know nothing of
+        if exclude_seen:
+            for row, user in enumerate(u):
+                if user >= 0:
+                    seen = self.seen_items_[self.seen_indptr_[user] : self.seen_indptr_[user + 1]]
+                    scores[row, seen] = -np.inf
+        n = min(n, scores.shape[1])
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        return top, np.take_along_axis(top_scores, order, axis=1)
+
+    def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-``n`` items for one raw user id, by predicted rating.
+
+        Items the user rated in training are left out (``exclude_seen``). An unknown user gets
+        the items with the best non-personal score (biases / global mean); the returned frame's
+        ``attrs["fallback"]`` is True then.
+
+        Returns
+        -------
+        DataFrame with columns item, title, year, genres, prediction (best first).
+        """
+        u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
+        top, scores = self._top_n(u, n, exclude_seen)
+        keep = np.isfinite(scores[0])
+        frame = self._item_frame(top[0][keep])
+        frame["prediction"] = scores[0][keep]
+        frame.attrs["fallback"] = bool(u[0] < 0)
+        frame.attrs["user"] = user
+        return frame
+
+    def recommend_all(
+        self, users: Any | None = None, n: int = 10, *, batch_size: int = 512,
+        exclude_seen: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` raw item ids and scores for many users, scored in batches.
+
+        Returns
+        -------
+        items : ndarray, shape (n_users, n) of raw item ids
+        scores : ndarray, shape (n_users, n); ``-inf`` where fewer than ``n`` items remain
+        """
+        self._check_fitted()
+        if users is None:
+            u_all = np.where(self.user_counts_ > 0, np.arange(self.n_users_), -1)
+        else:
+            u_all, _ = self.encode(users, np.repeat(self.item_ids_[:1], len(np.atleast_1d(users))))
+        tops, scores = [], []
+        for start in range(0, len(u_all), batch_size):
+            top, sc = self._top_n(u_all[start : start + batch_size], n, exclude_seen)
+            tops.append(top)
+            scores.append(sc)
+        top = np.concatenate(tops) if tops else np.zeros((0, n), dtype=np.int64)
+        return self.item_ids_[top], np.concatenate(scores) if scores else np.zeros((0, n))
+
+    def _item_vectors(self) -> np.ndarray | None:
+        """Item embedding used by :meth:`similar_items` (None if the model has none)."""
+        return None
+
+    def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
+        """The ``n`` items nearest to ``item`` (raw id or title) by cosine similarity of the
+        item factors.
+
+        Returns
+        -------
+        DataFrame with columns item, title, year, genres, similarity (most similar first).
+        """
+        self._check_fitted()
+        vectors = self._item_vectors()
+        if vectors is None:
+            raise RecsysError(f"{type(self).__name__} has no item factors to compare")
+        idx = self.resolve_item(item)
+        vectors = np.asarray(vectors, dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1)
+        norms[norms == 0] = 1.0
+        sims = vectors @ vectors[idx] / (norms * norms[idx])
+        sims[idx] = -np.inf
+        sims[self.item_counts_ == 0] = -np.inf
+        n = min(n, len(sims) - 1)
+        top = np.argpartition(-sims, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
+        top = top[np.argsort(-sims[top], kind="stable")]
+        top = top[np.isfinite(sims[top])]
+        frame = self._item_frame(top)
+        frame["similarity"] = sims[top]
+        frame.attrs["query"] = self.item_titles_[idx]
+        return frame
+
+    def resolve_item(self, query: Any) -> int:
+        """Dense index of an item given by raw id or by (part of) its title.
+
+        An exact id wins; then an exact title (case-insensitive); then titles containing the
+        query, the most-rated first. Raises :class:`UnknownIdError` when nothing matches.
+        """
+        self._check_fitted()
+        idx = int(lookup_ids(self._item_index(), [query])[0])
+        if idx >= 0:
+            return idx
+        text = str(query).strip().lower()
+        titles = pd.Series(self.item_titles_).str.lower()
+        exact = np.flatnonzero((titles == text).to_numpy())
+        candidates = exact if exact.size else np.flatnonzero(
+            titles.str.contains(text, regex=False).to_numpy()
+        )
+        if candidates.size == 0:
+            raise UnknownIdError(f"no item with id or title matching {query!r}")
+        return int(candidates[np.argmax(self.item_counts_[candidates])])
+
+    def _item_frame(self, idx: np.ndarray) -> pd.DataFrame:
+        years = self.item_years_[idx]
+        return pd.DataFrame(
+            {
+                "item": self.item_ids_[idx],
+                "title": self.item_titles_[idx],
+                "year": pd.Series(np.round(years)).astype("Int64").to_numpy(),
+                "genres": self.item_genres_[idx],
+            }
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    _COMMON_ARRAYS = (
+        "user_ids_", "item_ids_", "user_counts_", "item_counts_", "seen_indptr_",
+        "seen_items_", "item_titles_", "item_genres_", "item_years_",
+    )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted model to one ``.npz`` file, atomically (temporary name, then
+        rename). Returns the path written."""
+        self._check_fitted()
+        path = Path(path)
+        header = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "package_version": _package_version(),
+            "data_fingerprint": self.data_fingerprint_,
+            "data_name": self.data_name_,
+            "rating_scale": list(self.rating_scale_),
+            "global_mean": self.global_mean_,
+            "history": self.history_,
+            "extra": self._header_extra(),
+        }
+        arrays = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
+        for key, value in self._state().items():
+            arrays[f"state/{key}"] = np.asarray(value)
+        arrays["header"] = np.array(json.dumps(header, default=_json_default))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def _header_extra(self) -> dict[str, Any]:
+        """Extra JSON-serialisable facts a subclass wants in the header."""
+        return {}
+
+    def _load_header_extra(self, extra: dict[str, Any]) -> None:
+        """Restore what :meth:`_header_extra` saved."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Estimator":
+        """Load a model saved by :meth:`save` (never unpickles; see :func:`load_model`)."""
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelFileError(
+                f"{path} holds a {type(model).__name__}, not a {cls.__name__}"
+            )
+        return model
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a model header")
+
+
+def load_model(path: str | os.PathLike) -> Estimator:
+    """Load any recsys model file.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, truncated or corrupt file; a file that is not a recsys model; a model of a
+        newer format or an unknown class. The message says which.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "header" not in archive.files:
+                raise ModelFileError(f"{path} is not a recsys model file (no header)")
+            header = json.loads(str(archive["header"]))
+            arrays = {name: archive[name] for name in archive.files if name != "header"}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"{path} is not a readable recsys model file (truncated or corrupt: {exc})"
+        ) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a recsys model file (foreign format)")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses model format {version}, newer than this recsys reads "
+            f"({FORMAT_VERSION}): upgrade recsys"
+        )
+    cls = _REGISTRY.get(str(header.get("class")))
+    if cls is None:
+        raise ModelFileError(f"{path} holds an unknown model class {header.get('class')!r}")
+    try:
+        model = cls(**header["params"])
+        for name in Estimator._COMMON_ARRAYS:
+            setattr(model, name, arrays[f"common/{name}"])
+        model.rating_scale_ = tuple(header["rating_scale"])
+        model.global_mean_ = float(header["global_mean"])
+        model.data_fingerprint_ = header["data_fingerprint"]
+        model.data_name_ = header.get("data_name", "")
+        model.history_ = header.get("history", {})
+        model._user_index_cache = None
+        model._item_index_cache = None
+        model._load_header_extra(header.get("extra", {}))
+        prefix = "state/"
+        model._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is an incomplete or damaged recsys model file ({exc})") from None
+    return model
