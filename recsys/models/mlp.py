@@ -1,0 +1,311 @@
+"""A feed-forward tanh network trained by hand-written backpropagation and SGD.
+
+:class:`MLP` is a plain regressor on arrays (not an :class:`~recsys.models.base.Estimator`):
+``fit(X, y)``, ``predict(X)``. Hidden units are ``tanh``; every layer has a bias input
+``x_0 = 1``; the output unit is ``tanh`` (targets in ``[-1, 1]``, as in the lecture) or linear.
+
+Training is the lecture's stochastic gradient descent: one example at a time in a fresh random
+order every epoch (``batch_size=1``), or mini-batches as an option. Per example ``n``::
+
+    forward:   s_j^(l) = sum_i w_ij^(l) x_i^(l-1),   x_j^(l) = tanh(s_j^(l))
+    backward:  delta^(L) = 2 (x^(L) - y_n) (1 - (x^(L))^2)      (tanh output)
+               delta^(L) = 2 (x^(L) - y_n)                      (linear output)
+               delta_i^(l-1) = (1 - (x_i^(l-1))^2) sum_j w_ij^(l) delta_j^(l)
+    update:    w_ij^(l) <- w_ij^(l) - eta_t (x_i^(l-1) delta_j^(l) + 2 lambda w_ij^(l))
+
+with ``eta_t = lr / (1 + lr_decay t)`` in epoch ``t`` and weight decay ``lambda`` on all but the
+bias weights. The kernels are in :mod:`recsys.models._backprop`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from recsys.errors import DataError, DivergenceError, NotFittedError
+from recsys.models import _backprop as bp
+
+__all__ = ["MLP"]
+
+
+class MLP:
+    """Tanh network regressor trained by backpropagation.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Units ``d^(1), ..., d^(L-1)`` of the hidden layers (may be empty: a single layer).
+    output : {"linear", "tanh"}
+        Output unit; ``"tanh"`` needs targets in ``[-1, 1]``.
+    lr : float
+        Learning rate ``eta`` of the first epoch.
+    lr_decay : float
+        ``eta_t = lr / (1 + lr_decay * t)``.
+    weight_decay : float
+        ``lambda``: each step adds ``2 lambda w`` to the gradient of non-bias weights
+        (minimises ``mean_n e_n + lambda ||w||^2``).
+    batch_size : int
+        1 for per-example SGD (the lecture's algorithm), more for mini-batches (mean gradient).
+    n_epochs : int
+        Maximum number of passes over the training data.
+    early_stopping : bool
+        Stop when the validation error has not improved for ``patience`` epochs and keep the
+        best weights. Validation data is ``X_valid``/``y_valid`` if given, otherwise a random
+        ``valid_size`` fraction carved from the training data.
+    valid_size : float
+        Fraction held out for early stopping when no validation data is passed.
+    patience : int
+        Epochs without improvement before stopping.
+    init_scale : float
+        Weights start as ``N(0, init_scale^2 / (d^(l-1) + 1))`` (scaled to fan-in); biases 0.
+    dtype : {"float64", "float32"}
+        Floating type of weights and arithmetic.
+    random_state : int or None
+        Seed of the initial weights, the validation split and the example order.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (32, 16),
+        output: str = "linear",
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        batch_size: int = 1,
+        n_epochs: int = 20,
+        early_stopping: bool = False,
+        valid_size: float = 0.1,
+        patience: int = 3,
+        init_scale: float = 1.0,
+        dtype: str = "float64",
+        random_state: int | None = None,
+    ) -> None:
+        self.hidden = hidden
+        self.output = output
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.early_stopping = early_stopping
+        self.valid_size = valid_size
+        self.patience = patience
+        self.init_scale = init_scale
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    _PARAMS = (
+        "hidden", "output", "lr", "lr_decay", "weight_decay", "batch_size", "n_epochs",
+        "early_stopping", "valid_size", "patience", "init_scale", "dtype", "random_state",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments as a dict."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params: Any) -> "MLP":
+        """Set constructor arguments; unknown names raise ``ValueError``."""
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ValueError(f"MLP has no parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        return "MLP(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def sizes_(self) -> np.ndarray:
+        """Layer sizes ``d^(0), ..., d^(L)``."""
+        self._check_fitted()
+        return self._sizes
+
+    def _build(self, d_in: int, d_out: int) -> None:
+        """Create the layout and a zero flat weight buffer with views ``weights_[l-1]``."""
+        hidden = tuple(int(h) for h in (self.hidden or ()))
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden layer sizes must be positive, got {self.hidden!r}")
+        self._sizes = np.array((d_in, *hidden, d_out), dtype=np.int64)
+        self._w_off, self._x_off, self._d_off = bp.layout(self._sizes)
+        self._set_flat(np.zeros(self._w_off[-1], dtype=np.dtype(self.dtype)))
+
+    def _set_flat(self, flat: np.ndarray) -> None:
+        self._w = np.ascontiguousarray(flat)
+        sizes = self._sizes
+        self.weights_ = [
+            self._w[self._w_off[l - 1] : self._w_off[l]].reshape(sizes[l - 1] + 1, sizes[l])
+            for l in range(1, len(sizes))
+        ]
+
+    def _init_weights(self, rng: np.random.Generator) -> None:
+        for W in self.weights_:
+            fan_in = W.shape[0]
+            W[0] = 0.0
+            W[1:] = rng.normal(0.0, self.init_scale / np.sqrt(fan_in), size=W[1:].shape)
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> "MLP":
+        """Install weights (a list of ``(d^(l-1)+1, d^(l))`` arrays): used by loading."""
+        weights = [np.asarray(W) for W in weights]
+        if not weights:
+            raise ValueError("need at least one weight matrix")
+        self._sizes = np.array(
+            [weights[0].shape[0] - 1] + [W.shape[1] for W in weights], dtype=np.int64
+        )
+        for l, W in enumerate(weights[1:], start=1):
+            if W.shape[0] != weights[l - 1].shape[1] + 1:
+                raise ValueError("weight shapes do not chain: expected (d^(l-1)+1, d^(l))")
+        self._w_off, self._x_off, self._d_off = bp.layout(self._sizes)
+        dtype = np.dtype(self.dtype)
+        self._set_flat(np.concatenate([W.astype(dtype).ravel() for W in weights]))
+        self.history_ = getattr(self, "history_", {})
+        return self
+
+    # ------------------------------------------------------------------ validation
+    def _check_xy(self, X: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        dtype = np.dtype(self.dtype)
+        X = np.ascontiguousarray(np.asarray(X, dtype=dtype))
+        y = np.asarray(y, dtype=dtype)
+        if X.ndim != 2:
+            raise DataError(f"{what} X must be a 2-d array (n_examples, n_features)")
+        y = np.ascontiguousarray(y.reshape(len(y), -1) if y.ndim <= 2 else y)
+        if y.ndim != 2 or len(y) != len(X):
+            raise DataError(f"{what} y must have one row per row of X ({len(X)})")
+        if not (np.isfinite(X).all() and np.isfinite(y).all()):
+            raise DataError(f"{what} data contains NaN or inf: clean or impute it first")
+        if self.output == "tanh" and y.size and np.abs(y).max() > 1.0:
+            raise DataError(
+                f"{what} targets outside [-1, 1] with output='tanh': rescale them "
+                "or use output='linear'"
+            )
+        return X, y
+
+    def _check_params(self) -> None:
+        if self.output not in ("linear", "tanh"):
+            raise ValueError(f"output must be 'linear' or 'tanh', got {self.output!r}")
+        if int(self.batch_size) < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not self.lr > 0:
+            raise ValueError("lr must be positive")
+        if self.weight_decay < 0 or self.lr_decay < 0:
+            raise ValueError("weight_decay and lr_decay must be >= 0")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError("dtype must be 'float32' or 'float64'")
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        X_valid: Any | None = None,
+        y_valid: Any | None = None,
+        callback: Callable[[int, dict], Any] | None = None,
+    ) -> "MLP":
+        """Train by SGD with backpropagation.
+
+        ``history_`` gets ``train_mse`` (mean squared error on the training rows at the end of
+        each epoch) and, with validation data, ``valid_mse``; ``callback(epoch, history)`` is
+        called after each epoch. Raises :class:`DivergenceError` if the weights become NaN/inf.
+        """
+        self._check_params()
+        X, y = self._check_xy(X, y, "training")
+        rng = np.random.default_rng(self.random_state)
+        if X_valid is None and self.early_stopping:
+            n_valid = int(round(len(X) * float(self.valid_size)))
+            if not 0 < n_valid < len(X):
+                raise DataError("valid_size leaves no training or no validation examples")
+            perm = rng.permutation(len(X))
+            X_valid, y_valid = X[perm[:n_valid]], y[perm[:n_valid]]
+            X, y = X[perm[n_valid:]], y[perm[n_valid:]]
+        elif X_valid is not None:
+            X_valid, y_valid = self._check_xy(X_valid, y_valid, "validation")
+        self._build(X.shape[1], y.shape[1])
+        self._init_weights(rng)
+        self.history_: dict[str, list[float]] = {"train_mse": []}
+        if X_valid is not None:
+            self.history_["valid_mse"] = []
+        linear = self.output == "linear"
+        best, best_w, since = np.inf, self._w.copy(), 0
+        for epoch in range(int(self.n_epochs)):
+            eta = float(self.lr) / (1.0 + float(self.lr_decay) * epoch)
+            self._epoch(X, y, rng.permutation(len(X)).astype(np.int64), eta, linear)
+            if not np.isfinite(self._w).all():
+                raise DivergenceError(
+                    f"the network diverged in epoch {epoch + 1} (weights became NaN/inf): "
+                    f"lower lr (now {self.lr:g})"
+                )
+            self.history_["train_mse"].append(self._mse(X, y))
+            if X_valid is not None:
+                valid = self._mse(X_valid, y_valid)
+                self.history_["valid_mse"].append(valid)
+                if valid < best - 1e-12:
+                    best, best_w, since = valid, self._w.copy(), 0
+                else:
+                    since += 1
+            if callback is not None:
+                callback(epoch, self.history_)
+            if self.early_stopping and X_valid is not None and since >= int(self.patience):
+                break
+        if self.early_stopping and X_valid is not None and np.isfinite(best):
+            self._w[:] = best_w
+        self.n_epochs_ = len(self.history_["train_mse"])
+        return self
+
+    def _epoch(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, eta: float,
+               linear: bool) -> float:
+        """One pass over ``X`` in ``order``; returns the summed squared error seen."""
+        dtype = self._w.dtype.type
+        if int(self.batch_size) == 1:
+            return bp.sgd_epoch(
+                self._w, self._w_off, self._x_off, self._d_off, self._sizes, linear, X, y,
+                order, dtype(eta), dtype(self.weight_decay),
+            )
+        return bp.minibatch_epoch(
+            self._w, self._w_off, self._sizes, linear, X, y, order, int(self.batch_size),
+            dtype(eta), dtype(self.weight_decay),
+        )
+
+    def partial_fit_epoch(self, X: Any, y: Any, lr: float | None = None,
+                          random_state: int | None = None) -> float:
+        """One more epoch on fitted weights (benchmarks and warm starts); returns the mean
+        squared error seen during the pass."""
+        self._check_fitted()
+        X, y = self._check_xy(X, y, "training")
+        order = np.random.default_rng(random_state).permutation(len(X)).astype(np.int64)
+        total = self._epoch(X, y, order, float(self.lr if lr is None else lr),
+                            self.output == "linear")
+        return float(total) / max(len(X), 1)
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("this MLP is not fitted yet: call fit(X, y) first")
+
+    def forward(self, X: Any) -> list[np.ndarray]:
+        """Outputs ``x^(0), ..., x^(L)`` of every layer (bias column first), vectorised."""
+        self._check_fitted()
+        x = np.asarray(X, dtype=self._w.dtype)
+        if x.ndim != 2 or x.shape[1] != self._sizes[0]:
+            raise DataError(f"X must have shape (n, {self._sizes[0]}), got {x.shape}")
+        outputs = [np.hstack([np.ones((len(x), 1), dtype=x.dtype), x])]
+        for l, W in enumerate(self.weights_, start=1):
+            signal = outputs[-1] @ W
+            out = signal if (l == len(self.weights_) and self.output == "linear") else np.tanh(signal)
+            outputs.append(np.hstack([np.ones((len(x), 1), dtype=x.dtype), out]))
+        return outputs
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Network output ``x^(L)``: shape (n,) for one output unit, else (n, d^(L))."""
+        out = self.forward(X)[-1][:, 1:]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def _mse(self, X: np.ndarray, y: np.ndarray) -> float:
+        pred = self.forward(X)[-1][:, 1:]
+        return float(np.mean((pred.astype(np.float64) - y) ** 2))
+
+    def score(self, X: Any, y: Any) -> float:
+        """Mean squared error on ``(X, y)``."""
+        X, y = self._check_xy(X, y, "scoring")
+        return self._mse(X, y)
