@@ -236,7 +236,7 @@ class Ratings:
             numeric = pd.to_numeric(column, errors="coerce")
             not_number = (numeric.isna() & column.notna()).to_numpy()
             text = column.astype(str).str.strip().str.lower()
-            not_number &= ~text.isin(["nan", ""]).to_numpy()
+            not_number = not_number & ~text.isin(["nan", ""]).to_numpy()
         if not_number.any():
             row = int(np.flatnonzero(not_number)[0])
             raise DataError(
