@@ -395,16 +395,17 @@ def _write_text(path: Path, text: str) -> Path:
 
 # ---------------------------------------------------------------------------------- data
 def _is_ml100k(source: Any) -> bool:
-    """True when ``source`` names the ML-100k registry entry or an ML-100k folder."""
+    """True when ``source`` can hold the official ML-100k folds: the registry name, a folder
+    with ``u1.base`` (or ``ml-100k/u1.base``), or a zip (checked when it is read)."""
     if source is None or isinstance(source, Ratings):
         return False
     text = str(source)
     if text.lower().replace("_", "-") in ("ml-100k", "ml100k", "movielens-100k"):
         return True
     path = Path(text).expanduser()
-    return path.is_dir() and (path / "u1.base").is_file() or (
-        path.is_dir() and (path / "ml-100k" / "u1.base").is_file()
-    )
+    if path.is_dir():
+        return (path / "u1.base").is_file() or (path / "ml-100k" / "u1.base").is_file()
+    return path.is_file() and path.suffix.lower() == ".zip"
 
 
 def _folds_for(split: str) -> list[str]:
