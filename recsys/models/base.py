@@ -263,6 +263,7 @@ class Estimator:
         -------
         DataFrame with columns item, title, year, genres, prediction (best first).
         """
+        self._check_fitted()
         u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
         top, scores = self._top_n(u, n, exclude_seen)
         keep = np.isfinite(scores[0])

@@ -1,0 +1,260 @@
+r"""Numba kernels for matrix factorisation by per-rating stochastic gradient descent.
+
+Everything here works on flat, contiguous arrays (``int32`` indices, ``float32`` ratings and
+parameters) and is compiled with ``@njit(cache=True, nogil=True)``; the classes in
+:mod:`recsys.models.mf` are thin wrappers.
+
+The model and the per-rating loss (BellKor's biased form; Funk's when ``biased`` is False,
+which drops ``mu``, ``b_u`` and ``b_i``):
+
+.. math::
+    \hat r_{ui} = \mu + b_u + b_i + p_u \cdot q_i, \qquad e_{ui} = r_{ui} - \hat r_{ui},
+
+    L_{ui} = \tfrac12 e_{ui}^2 + \tfrac{\lambda}{2}(\lVert p_u\rVert^2 + \lVert q_i\rVert^2)
+             + \tfrac{\lambda_b}{2}(b_u^2 + b_i^2).
+
+One SGD step on rating ``(u, i, r)`` moves every parameter against its gradient of
+:math:`L_{ui}`, with ``p_u`` and ``q_i`` updated *simultaneously* from their old values:
+
+.. math::
+    b_u \leftarrow b_u + \eta_b (e - \lambda_b b_u), \quad
+    b_i \leftarrow b_i + \eta_b (e - \lambda_b b_i),
+
+    p_u \leftarrow p_u + \eta (e\, q_i - \lambda p_u), \quad
+    q_i \leftarrow q_i + \eta (e\, p_u - \lambda q_i).
+
+Parallel epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into
+``B`` blocks each, giving a ``B x B`` grid of rating blocks. An epoch is ``B`` rounds; round
+``s`` visits the ``B`` blocks ``(a, perm[(a + shift_s) mod B])``, which share no user and no
+item, so threads update them without locks and without races, and the result does not depend
+on the number of threads or their timing. Ratings are shuffled inside each block every epoch
+(in place, Fisher-Yates with a counter-based generator seeded per epoch and block), the round
+order and the column permutation are redrawn every epoch. Grouping ratings by block also keeps
+each thread's factor rows in cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "sgd_step",
+    "sgd_range",
+    "shuffle_range",
+    "sgd_epoch_serial",
+    "sgd_epoch_blocks",
+    "predict_pairs",
+    "squared_error_clipped",
+    "block_order",
+]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def _splitmix64(state: np.uint64) -> tuple:
+    """One step of SplitMix64: returns (new state, 64 random bits)."""
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return state, z
+
+
+@njit(cache=True, nogil=True)
+def shuffle_range(users, items, ratings, start, end, seed):
+    """Shuffle ``[start, end)`` of the three arrays in place, all by the same permutation
+    (Fisher-Yates; an index below ``2**31`` per range). Deterministic for a given ``seed``."""
+    state = np.uint64(seed)
+    for k in range(end - 1, start, -1):
+        state, z = _splitmix64(state)
+        span = np.uint64(k - start + 1)
+        j = start + np.int64(((z >> np.uint64(33)) * span) >> np.uint64(31))
+        tu = users[k]
+        users[k] = users[j]
+        users[j] = tu
+        ti = items[k]
+        items[k] = items[j]
+        items[j] = ti
+        tr = ratings[k]
+        ratings[k] = ratings[j]
+        ratings[j] = tr
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased):
+    """One SGD step per rating ``start .. end-1`` in array order (update rules in the module
+    docstring). Returns the sum of squared errors *before* each step (float64).
+
+    Scalars must have the parameters' dtype (float32 for float32 arrays) so the loop stays in
+    single precision.
+    """
+    k = P.shape[1]
+    zero = lr - lr
+    sse = 0.0
+    for idx in range(start, end):
+        u = users[idx]
+        i = items[idx]
+        pu = P[u]
+        qi = Q[i]
+        dot = zero
+        for f in range(k):
+            dot += pu[f] * qi[f]
+        if biased:
+            e = ratings[idx] - (mu + bu[u] + bi[i] + dot)
+            bu[u] += lr_b * (e - reg_b * bu[u])
+            bi[i] += lr_b * (e - reg_b * bi[i])
+        else:
+            e = ratings[idx] - dot
+        sse += e * e
+        for f in range(k):
+            p = pu[f]
+            q = qi[f]
+            pu[f] = p + lr * (e * q - reg * p)
+            qi[f] = q + lr * (e * p - reg * q)
+    return sse
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_step(u, i, r, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased):
+    """A single SGD step on rating ``(u, i, r)``; returns the error ``e`` before the step."""
+    users = np.array([u], dtype=np.int32)
+    items = np.array([i], dtype=np.int32)
+    ratings = np.array([r], dtype=P.dtype)
+    pred = predict_pairs(users, items, mu, bu, bi, P, Q, biased, mu)[0]
+    sgd_range(users, items, ratings, 0, 1, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased)
+    return r - pred
+
+
+@njit(cache=True, nogil=True)
+def _mix_seed(seed, epoch, block):
+    """A well-mixed 64-bit seed from (seed, epoch, block)."""
+    state = np.uint64(seed) * _MIX2 + np.uint64(epoch) * _GOLDEN + np.uint64(block) * _MIX1
+    state, z = _splitmix64(state)
+    return z
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_epoch_serial(users, items, ratings, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
+                     seed, epoch):
+    """Shuffle all ratings in place, then one SGD pass over them. Returns the sum of squared
+    errors before each step."""
+    n = users.shape[0]
+    shuffle_range(users, items, ratings, 0, n, _mix_seed(seed, epoch, 0))
+    return sgd_range(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased)
+
+
+@njit(cache=True, nogil=True, fastmath=True, parallel=True)
+def sgd_epoch_blocks(users, items, ratings, indptr, n_blocks, shifts, col_perm, mu, bu, bi, P,
+                     Q, lr, lr_b, reg, reg_b, biased, seed, epoch):
+    """One FPSGD epoch over ratings grouped into a ``n_blocks x n_blocks`` grid.
+
+    ``indptr[a * n_blocks + b] .. indptr[a * n_blocks + b + 1]`` holds the ratings of user
+    block ``a`` and item block ``b``. Round ``s`` runs the blocks
+    ``(a, col_perm[(a + shifts[s]) % n_blocks])`` for all ``a`` in parallel (no shared rows or
+    columns). Returns the sum of squared errors before each step.
+    """
+    n_grid = n_blocks * n_blocks
+    for blk in prange(n_grid):
+        shuffle_range(users, items, ratings, indptr[blk], indptr[blk + 1],
+                      _mix_seed(seed, epoch, blk))
+    sse = np.zeros(n_grid)
+    for s in range(n_blocks):
+        shift = shifts[s]
+        for a in prange(n_blocks):
+            blk = a * n_blocks + col_perm[(a + shift) % n_blocks]
+            sse[blk] = sgd_range(users, items, ratings, indptr[blk], indptr[blk + 1], mu, bu, bi,
+                                 P, Q, lr, lr_b, reg, reg_b, biased)
+    total = 0.0
+    for blk in range(n_grid):
+        total += sse[blk]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def block_order(users, items, user_block, item_block, n_blocks):
+    """Counting sort of ratings by (user block, item block).
+
+    Returns ``(order, indptr)``: ``order`` lists rating positions grouped by block, and block
+    ``g = a * n_blocks + b`` spans ``order[indptr[g]:indptr[g + 1]]``.
+    """
+    n = users.shape[0]
+    n_grid = n_blocks * n_blocks
+    counts = np.zeros(n_grid + 1, dtype=np.int64)
+    for k in range(n):
+        counts[user_block[users[k]] * n_blocks + item_block[items[k]] + 1] += 1
+    for g in range(n_grid):
+        counts[g + 1] += counts[g]
+    indptr = counts.copy()
+    order = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        g = user_block[users[k]] * n_blocks + item_block[items[k]]
+        order[counts[g]] = k
+        counts[g] += 1
+    return order, indptr
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def predict_pairs(users, items, mu, bu, bi, P, Q, biased, fallback):
+    """Raw predictions (float64) for index pairs; ``-1`` marks an unknown user or item.
+
+    Known pair: ``mu + b_u + b_i + p_u . q_i`` (``p_u . q_i`` when not biased). Otherwise the
+    biases that are known (``mu + b_i`` for an unknown user, ``mu + b_u`` for an unknown item,
+    ``mu`` for both); an unbiased model falls back to ``fallback`` (the global mean).
+    """
+    n = users.shape[0]
+    k = P.shape[1]
+    out = np.empty(n, dtype=np.float64)
+    for idx in range(n):
+        u = users[idx]
+        i = items[idx]
+        if u >= 0 and i >= 0:
+            dot = 0.0
+            for f in range(k):
+                dot += np.float64(P[u, f]) * np.float64(Q[i, f])
+            if biased:
+                out[idx] = np.float64(mu) + bu[u] + bi[i] + dot
+            else:
+                out[idx] = dot
+        elif biased:
+            value = np.float64(mu)
+            if u >= 0:
+                value += bu[u]
+            if i >= 0:
+                value += bi[i]
+            out[idx] = value
+        else:
+            out[idx] = fallback
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def squared_error_clipped(users, items, ratings, mu, bu, bi, P, Q, biased, fallback, low, high):
+    """Sum of squared errors of the clipped predictions (float64), without allocating."""
+    n = users.shape[0]
+    k = P.shape[1]
+    sse = 0.0
+    for idx in range(n):
+        u = users[idx]
+        i = items[idx]
+        if u >= 0 and i >= 0:
+            dot = 0.0
+            for f in range(k):
+                dot += np.float64(P[u, f]) * np.float64(Q[i, f])
+            pred = dot + ((np.float64(mu) + bu[u] + bi[i]) if biased else 0.0)
+        elif biased:
+            pred = np.float64(mu)
+            if u >= 0:
+                pred += bu[u]
+            if i >= 0:
+                pred += bi[i]
+        else:
+            pred = fallback
+        pred = min(max(pred, low), high)
+        e = ratings[idx] - pred
+        sse += e * e
+    return sse

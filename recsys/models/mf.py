@@ -1,0 +1,401 @@
+r"""Matrix factorisation learned by per-rating stochastic gradient descent.
+
+BellKor's biased model, ``r_hat = mu + b_u + b_i + p_u . q_i`` (Funk's ``p_u . q_i`` with
+``biased=False``), fitted by one SGD step per rating, ratings reshuffled every epoch. The hot
+loop lives in :mod:`recsys.models._sgd` (numba); this module holds the estimator: parameter
+checks, initialisation, the learning-rate schedule, validation and early stopping, the
+divergence guard, and prediction with fallbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numba
+import numpy as np
+
+from recsys.data.ratings import Ratings
+from recsys.errors import DivergenceError, RecsysError
+from recsys.models import _sgd
+from recsys.models.base import EpochCallback, Estimator
+from recsys.models.baseline import _check_validation
+
+__all__ = ["MatrixFactorization"]
+
+# Factor rows of one block (users + items) should fit in about this many bytes of cache.
+_BLOCK_CACHE_BYTES = 4 << 20
+# ... but a block should hold at least this many ratings on average.
+_MIN_BLOCK_RATINGS = 4096
+
+
+def _resolve_threads(n_threads: int | None) -> int:
+    """``None`` or ``<= 0`` means all cores numba may use; never more than that."""
+    limit = int(numba.config.NUMBA_NUM_THREADS)
+    if n_threads is None or n_threads <= 0:
+        return limit
+    return max(1, min(int(n_threads), limit))
+
+
+def _balanced_blocks(counts: np.ndarray, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
+    """Assign rows to ``n_blocks`` blocks at random, with about equal numbers of ratings."""
+    order = rng.permutation(len(counts))
+    cum = np.cumsum(counts[order]) - counts[order]
+    total = max(int(counts.sum()), 1)
+    blocks = np.empty(len(counts), dtype=np.int64)
+    blocks[order] = np.minimum(cum * n_blocks // total, n_blocks - 1)
+    return blocks
+
+
+def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
+                    n_threads: int) -> int:
+    """Grid size ``B`` for FPSGD: 1 (a plain global shuffle) for one thread; otherwise at
+    least ``2 * n_threads``, larger when the factor matrices are big (so one block's rows fit
+    in cache), while keeping blocks of a useful size."""
+    if n_threads <= 1:
+        return 1
+    bytes_needed = (n_users + n_items) * n_factors * 4
+    n_blocks = max(2 * n_threads, math.ceil(bytes_needed / _BLOCK_CACHE_BYTES))
+    cap = max(2 * n_threads, int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS)))
+    return int(min(n_blocks, cap))
+
+
+class MatrixFactorization(Estimator):
+    r"""Biased matrix factorisation by per-rating SGD (BellKor; Funk with ``biased=False``).
+
+    .. math::
+        \hat r_{ui} = \mu + b_u + b_i + p_u \cdot q_i
+
+    Each epoch visits every training rating once in a fresh random order and takes one step
+    against the gradient of
+    :math:`\tfrac12 e_{ui}^2 + \tfrac{\lambda}{2}(\|p_u\|^2+\|q_i\|^2)
+    + \tfrac{\lambda_b}{2}(b_u^2+b_i^2)`, with :math:`e_{ui} = r_{ui} - \hat r_{ui}`:
+
+    .. math::
+        b_u \mathrel{+}= \eta_b (e - \lambda_b b_u), \quad
+        b_i \mathrel{+}= \eta_b (e - \lambda_b b_i), \quad
+        p_u \mathrel{+}= \eta (e q_i - \lambda p_u), \quad
+        q_i \mathrel{+}= \eta (e p_u - \lambda q_i)
+
+    (``p_u`` and ``q_i`` from their old values). The step sizes decay per epoch ``t`` (from 0)
+    as :math:`\eta_t = \eta / (1 + d\,t)`.
+
+    With ``n_threads > 1`` epochs run in parallel by the FPSGD block scheme (see
+    :mod:`recsys.models._sgd`): lock-free, race-free, and repeatable for a given seed.
+
+    Parameters
+    ----------
+    n_factors : int
+        Length ``k`` of ``p_u`` and ``q_i``.
+    n_epochs : int
+        Maximum number of passes over the ratings.
+    lr : float
+        Step size ``eta`` of the factors.
+    lr_bias : float, optional
+        Step size ``eta_b`` of the biases (``lr`` when None).
+    lr_decay : float
+        ``d`` in ``eta_t = eta / (1 + d t)``; 0 keeps the step constant.
+    reg : float
+        L2 weight ``lambda`` of the factors.
+    reg_bias : float
+        L2 weight ``lambda_b`` of the biases.
+    init_std : float
+        Factors start as ``N(0, init_std^2)``; biases start at 0.
+    biased : bool
+        False fits Funk's ``p_u . q_i`` (no ``mu``, ``b_u``, ``b_i``).
+    early_stopping : int or None
+        Patience: stop when the validation RMSE has not improved for this many epochs and
+        keep the best epoch's parameters. Without a validation set, ``valid_size`` of the
+        *training* ratings are held out for it.
+    valid_size : float
+        Fraction of the training ratings carved out for early stopping when no validation
+        set is given.
+    random_state : int or None
+        Seed of initialisation, shuffling and the validation carve.
+    n_threads : int or None
+        Threads for the SGD epochs (None or <= 0: all cores).
+    verbose : bool
+        Print per-epoch RMSE to stderr.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : ndarray of float32, shape (n_users, k) / (n_items, k)
+    user_bias_, item_bias_ : ndarray of float32 (zeros when not biased)
+    mu_ : float
+        The ``mu`` used by the model (mean of the ratings it was fitted on; 0 when not biased).
+    history_ : dict
+        ``"train_rmse"`` (RMSE of the errors met during each epoch, before each step) and
+        ``"valid_rmse"`` (clipped predictions after each epoch) when there is a validation set.
+    n_epochs_ : int
+        Epochs actually run. ``best_epoch_`` is the epoch whose parameters were kept.
+
+    Raises
+    ------
+    DivergenceError
+        When the training error becomes NaN/inf or explodes; the message names the setting
+        to change (lower ``lr``, raise ``reg``).
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 100,
+        n_epochs: int = 60,
+        lr: float = 0.007,
+        lr_bias: float | None = 0.007,
+        lr_decay: float = 0.02,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        early_stopping: int | None = None,
+        valid_size: float = 0.1,
+        random_state: int | None = None,
+        n_threads: int | None = 1,
+        verbose: bool = False,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.lr_bias = lr_bias
+        self.lr_decay = lr_decay
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.init_std = init_std
+        self.biased = biased
+        self.early_stopping = early_stopping
+        self.valid_size = valid_size
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _validate_params(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise RecsysError(f"{name} must be an integer >= 1, got {value!r}")
+
+        def non_negative(name: str, strict: bool = False) -> None:
+            value = getattr(self, name)
+            try:
+                ok = math.isfinite(float(value)) and (value > 0 if strict else value >= 0)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise RecsysError(
+                    f"{name} must be a number {'>' if strict else '>='} 0, got {value!r}"
+                )
+
+        positive_int("n_factors")
+        positive_int("n_epochs")
+        non_negative("lr", strict=True)
+        if self.lr_bias is not None:
+            non_negative("lr_bias", strict=True)
+        for name in ("lr_decay", "reg", "reg_bias", "init_std"):
+            non_negative(name)
+        if self.early_stopping is not None and self.early_stopping != 0:
+            positive_int("early_stopping")
+        if not 0.0 < float(self.valid_size) < 1.0:
+            raise RecsysError(f"valid_size must be between 0 and 1, got {self.valid_size!r}")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        ratings: Ratings,
+        validation: Ratings | None = None,
+        callback: EpochCallback | None = None,
+    ) -> "MatrixFactorization":
+        """Learn factors and biases by per-rating SGD. Returns ``self``.
+
+        Parameters
+        ----------
+        ratings : Ratings
+            Training ratings.
+        validation : Ratings, optional
+            A split of the same container; its RMSE is tracked per epoch and drives early
+            stopping. Never pass the test set here if you report test figures.
+        callback : callable, optional
+            ``callback(epoch, history)`` after each epoch.
+        """
+        self._validate_params()
+        self._remember_data(ratings)
+        _check_validation(self, validation)
+        rng = np.random.default_rng(self.random_state)
+        patience = int(self.early_stopping or 0)
+
+        train = ratings
+        if patience and validation is None:
+            carve = rng.random(len(ratings)) < float(self.valid_size)
+            if carve.all() or not carve.any():
+                raise RecsysError(
+                    f"valid_size={self.valid_size} leaves no training or no validation ratings "
+                    f"out of {len(ratings)}: change valid_size or pass a validation set"
+                )
+            train, validation = ratings.subset(~carve), ratings.subset(carve)
+
+        k = int(self.n_factors)
+        dtype = np.float32
+        biased = bool(self.biased)
+        self.mu_ = float(train.global_mean) if biased else 0.0
+        mu = dtype(self.mu_)
+        P = rng.normal(0.0, float(self.init_std), (self.n_users_, k)).astype(dtype)
+        Q = rng.normal(0.0, float(self.init_std), (self.n_items_, k)).astype(dtype)
+        bu = np.zeros(self.n_users_, dtype=dtype)
+        bi = np.zeros(self.n_items_, dtype=dtype)
+        seed = int(rng.integers(0, 2**63 - 1))
+
+        n_threads = _resolve_threads(self.n_threads)
+        n_blocks = choose_n_blocks(len(train), self.n_users_, self.n_items_, k, n_threads)
+        if n_blocks > 1:
+            user_block = _balanced_blocks(np.bincount(train.users, minlength=self.n_users_),
+                                          n_blocks, rng)
+            item_block = _balanced_blocks(np.bincount(train.items, minlength=self.n_items_),
+                                          n_blocks, rng)
+            order, indptr = _sgd.block_order(train.users, train.items, user_block, item_block,
+                                             n_blocks)
+            users, items, values = train.users[order], train.items[order], train.ratings[order]
+            del order
+        else:
+            users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
+            indptr = None
+
+        low, high = self.rating_scale_
+        scale_range = max(high - low, 1.0)
+        self.history_ = {"train_rmse": []}
+        if validation is not None:
+            self.history_["valid_rmse"] = []
+        lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
+        best = (math.inf, -1, None)
+        n_run = 0
+        previous_threads = numba.get_num_threads()
+        numba.set_num_threads(n_threads)
+        try:
+            for epoch in range(int(self.n_epochs)):
+                step = 1.0 / (1.0 + float(self.lr_decay) * epoch)
+                lr, lr_b = dtype(self.lr * step), dtype(lr_b0 * step)
+                reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
+                if n_blocks > 1:
+                    shifts = rng.permutation(n_blocks).astype(np.int64)
+                    col_perm = rng.permutation(n_blocks).astype(np.int64)
+                    sse = _sgd.sgd_epoch_blocks(
+                        users, items, values, indptr, n_blocks, shifts, col_perm, mu, bu, bi,
+                        P, Q, lr, lr_b, reg, reg_b, biased, seed, epoch,
+                    )
+                else:
+                    sse = _sgd.sgd_epoch_serial(
+                        users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
+                        seed, epoch,
+                    )
+                n_run = epoch + 1
+                train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
+                self.history_["train_rmse"].append(train_rmse)
+                self._check_divergence(epoch, train_rmse, scale_range, P, Q)
+                self.user_factors_, self.item_factors_ = P, Q
+                self.user_bias_, self.item_bias_ = bu, bi
+                if validation is not None:
+                    valid_rmse = self._rmse_of(validation)
+                    self.history_["valid_rmse"].append(valid_rmse)
+                    if valid_rmse < best[0] - 1e-6:
+                        best = (valid_rmse, epoch, (P.copy(), Q.copy(), bu.copy(), bi.copy())
+                                if patience else None)
+                if self.verbose:
+                    line = ", ".join(f"{name} {v[-1]:.4f}" for name, v in self.history_.items())
+                    print(f"MatrixFactorization epoch {epoch + 1}: {line}", file=sys.stderr)
+                if callback is not None:
+                    callback(epoch, self.history_)
+                if patience and epoch - best[1] >= patience:
+                    break
+        finally:
+            numba.set_num_threads(previous_threads)
+        self.n_epochs_ = n_run
+        self.best_epoch_ = n_run - 1
+        if patience and best[2] is not None:
+            P, Q, bu, bi = best[2]
+            self.best_epoch_ = best[1]
+        self.user_factors_, self.item_factors_ = P, Q
+        self.user_bias_, self.item_bias_ = bu, bi
+        return self
+
+    def _check_divergence(self, epoch: int, train_rmse: float, scale_range: float,
+                          P: np.ndarray, Q: np.ndarray) -> None:
+        first = self.history_["train_rmse"][0]
+        finite = math.isfinite(train_rmse) and math.isfinite(float(P.sum(dtype=np.float64))) \
+            and math.isfinite(float(Q.sum(dtype=np.float64)))
+        if finite and train_rmse <= 3.0 * scale_range and (epoch == 0 or train_rmse <= 10 * first):
+            return
+        what = "NaN/inf" if not finite else f"{train_rmse:.3g}"
+        raise DivergenceError(
+            f"matrix factorisation diverged at epoch {epoch + 1} (training RMSE {what}): "
+            f"lower lr (now {self.lr:g}"
+            + (f", lr_bias {self.lr_bias:g}" if self.lr_bias is not None else "")
+            + f") or raise reg (now {self.reg:g})"
+        )
+
+    def _rmse_of(self, ratings: Ratings) -> float:
+        """RMSE of clipped predictions on a split that shares the id maps."""
+        low, high = self.rating_scale_
+        u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1).astype(np.int32)
+        i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1).astype(np.int32)
+        sse = _sgd.squared_error_clipped(
+            u, i, ratings.ratings, np.float32(self.mu_), self.user_bias_, self.item_bias_,
+            self.user_factors_, self.item_factors_, bool(self.biased), float(self.global_mean_),
+            float(low), float(high),
+        )
+        return math.sqrt(sse / max(len(ratings), 1))
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Raw predictions; unknown user -> ``mu + b_i``, unknown item -> ``mu + b_u``, both
+        -> ``mu`` (the global mean for an unbiased model)."""
+        shape = np.shape(u)
+        u = np.ascontiguousarray(np.ravel(u), dtype=np.int32)
+        i = np.ascontiguousarray(np.ravel(i), dtype=np.int32)
+        out = _sgd.predict_pairs(
+            u, i, np.float32(self.mu_), self.user_bias_, self.item_bias_, self.user_factors_,
+            self.item_factors_, bool(self.biased), float(self.global_mean_),
+        )
+        return out.reshape(shape)
+
+    def _score_users(self, u: np.ndarray) -> np.ndarray:
+        """``mu + b_u + b_i + P[u] @ Q.T`` for a batch of users (unknown: ``mu + b_i``)."""
+        u = np.asarray(u)
+        known = u >= 0
+        safe = np.maximum(u, 0)
+        scores = self.user_factors_[safe] @ self.item_factors_.T
+        scores[~known] = 0.0
+        scores = scores.astype(np.float64)
+        if self.biased:
+            scores += self.mu_ + self.item_bias_[None, :]
+            scores += np.where(known, self.user_bias_[safe], 0.0)[:, None]
+        else:
+            scores[~known] = self.global_mean_
+        return scores
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.item_factors_
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, Any]:
+        return {
+            "user_factors": self.user_factors_,
+            "item_factors": self.item_factors_,
+            "user_bias": self.user_bias_,
+            "item_bias": self.item_bias_,
+            "mu": np.array(self.mu_, dtype=np.float64),
+            "epochs": np.array([self.n_epochs_, self.best_epoch_], dtype=np.int64),
+        }
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        P = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
+        Q = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
+        bu = np.ascontiguousarray(arrays["user_bias"], dtype=np.float32)
+        bi = np.ascontiguousarray(arrays["item_bias"], dtype=np.float32)
+        if (P.ndim != 2 or Q.ndim != 2 or P.shape[0] != self.n_users_
+                or Q.shape != (self.n_items_, P.shape[1]) or bu.shape != (self.n_users_,)
+                or bi.shape != (self.n_items_,)):
+            raise ValueError("factor or bias arrays do not match the id maps")
+        self.user_factors_, self.item_factors_ = P, Q
+        self.user_bias_, self.item_bias_ = bu, bi
+        self.mu_ = float(arrays["mu"])
+        self.n_epochs_, self.best_epoch_ = (int(x) for x in arrays["epochs"])
