@@ -205,10 +205,12 @@ def _open_text_head(opener: Opener, encoding: str) -> str:
     return ""
 
 
-def _parser_error(exc: Exception, source: str) -> DataError:
+def _parser_error(exc: Exception, source: str, double_colon: bool = False) -> DataError:
     match = _PARSER_LINE.search(str(exc))
     if match:
-        expected, line, saw = match.groups()
+        expected, line, saw = (int(g) for g in match.groups())
+        if double_colon:  # fields counted between single ':'
+            expected, saw = (expected + 1) // 2, (saw + 1) // 2
         return DataError(
             f"{source}, line {line}: expected {expected} fields, found {saw} "
             "(is a separator missing or doubled, or a title unquoted?)"
@@ -230,8 +232,9 @@ def read_delimited(
 ) -> tuple[pd.DataFrame, int]:
     """Read a delimited table fast, or fail with the file and line of the first bad line.
 
-    The fast pass uses pandas' C parser with ``dtypes``; ``::`` is read as ``:`` keeping every
-    other field, so no Python engine and no per-row loop is involved. If the fast pass fails
+    The fast pass uses pandas' C parser with ``dtypes``; ``::`` is read as ``:`` with an empty
+    (``float32``) gap column between fields that is checked and dropped, so no Python engine
+    and no per-row loop is involved. If the fast pass fails
     (a stray word in a numeric column, a missing field), the file is read again as text so that
     the caller's validation (:meth:`Ratings.from_dataframe`) can name the line.
 
@@ -265,44 +268,47 @@ def read_delimited(
         engine="c",
     )
     if sep == "::":
-        kwargs.update(sep=":", usecols=list(range(0, 2 * len(names), 2)), quoting=csv.QUOTE_NONE)
+        # Parsed as ':' with an empty "gap" column between fields: the C parser then still
+        # counts fields per line, and a single ':' shows up as a value in a gap.
+        gaps = [f"_gap{k}" for k in range(len(names) - 1)]
+        wide = [x for pair in zip(names, gaps + [None]) for x in pair if x is not None]
+        kwargs.update(sep=":", names=wide, quoting=csv.QUOTE_NONE)
     else:
+        gaps = []
         kwargs.update(sep=sep, names=names)
         if sep != ",":
             kwargs["quoting"] = csv.QUOTE_NONE
 
     def _read(types: dict | None) -> pd.DataFrame:
         with opener() as stream:
-            frame = pd.read_csv(stream, dtype=types, **kwargs)
-        if sep == "::":
-            frame.columns = names[: frame.shape[1]]
-        return frame
+            return pd.read_csv(stream, dtype=types, **kwargs)
 
-    fast_types = None
-    if dtypes and sep == "::":
-        fast_types = {2 * names.index(k): v for k, v in dtypes.items() if k in names}
-    elif dtypes:
-        fast_types = dict(dtypes)
+    fast_types = dict(dtypes) if dtypes else None
+    if fast_types is not None:
+        fast_types.update({gap: np.float32 for gap in gaps})
     try:
         try:
             frame = _read(fast_types)
         except ValueError as exc:
             if isinstance(exc, pd.errors.ParserError) and _PARSER_LINE.search(str(exc)):
                 raise
-            text_types = None if not dtypes else (
-                {2 * names.index(k): str for k in dtypes if k in names}
-                if sep == "::"
-                else {k: str for k in dtypes}
-            )
-            frame = _read(text_types)
+            frame = _read({k: str for k in list(dtypes or {}) + gaps} or None)
     except pd.errors.EmptyDataError:
         raise DataError(f"{source}: the file is empty (no ratings found)") from None
     except pd.errors.ParserError as exc:
-        raise _parser_error(exc, source) from None
+        raise _parser_error(exc, source, double_colon=bool(gaps)) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{source}: not {encoding} text ({exc.reason})") from None
+    if gaps:
+        stray = frame[gaps].notna().any(axis=1).to_numpy()
+        if stray.any():
+            raise DataError(
+                f"{source}, line {first_line + int(np.flatnonzero(stray)[0])}: a single ':' "
+                "where '::' should separate the fields"
+            )
+        frame = frame[names]
 
-    if len(frame):
+    if len(frame) and not pd.api.types.is_integer_dtype(frame.iloc[:, 0].dtype):
         blank = frame.isna().all(axis=1).to_numpy()
         if blank.any():
             nonblank = np.flatnonzero(~blank)
