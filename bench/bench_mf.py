@@ -1,0 +1,225 @@
+"""Speed and accuracy of this project's MatrixFactorization against cornac MF and Surprise SVD.
+
+Run by hand, not by pytest (the peers are bench-only extras: ``pip install cornac
+scikit-surprise``). One run fits every system on the same ratings with the same number of
+factors and epochs and prints a table of updates per second (ratings x epochs / fit seconds),
+the ratio of ours to each peer, and test RMSE. numba compilation is excluded: every kernel is
+warmed up on a small fit first. Data-set conversion into each peer's container is excluded too.
+
+    OPENBLAS_CORETYPE= OPENBLAS_L2_SIZE= python bench/bench_mf.py            # all sections
+    python bench/bench_mf.py --sections synthetic,ml100k --epochs 20
+    python bench/bench_mf.py --sections large                                 # 25M, 2 threads
+
+``large`` fits a 25M-rating synthetic set of ML-25M's shape (162k users x 59k items) in a
+child process and reports seconds per epoch and the child's peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``), data generation included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _ml100k import ML100K, load_split  # noqa: E402
+
+from recsys.data.ratings import Ratings  # noqa: E402
+from recsys.models.mf import MatrixFactorization  # noqa: E402
+
+LR, REG = 0.005, 0.02  # Surprise's defaults, used by every system in the speed comparison
+
+
+def planted(n_users: int, n_items: int, n_ratings: int, seed: int = 0) -> Ratings:
+    """Synthetic ratings (recsys.data.synthetic when present, else a lean inline version)."""
+    try:
+        from recsys.data.synthetic import make_planted
+
+        return make_planted(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                            n_factors=10, noise=0.5, with_timestamps=False, random_state=seed)
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        users = rng.integers(0, n_users, n_ratings, dtype=np.int32)
+        items = np.minimum(rng.zipf(1.3, n_ratings) - 1, n_items - 1).astype(np.int32)
+        P = rng.normal(0, 10 ** -0.25, (n_users, 10)).astype(np.float32)
+        Q = rng.normal(0, 10 ** -0.25, (n_items, 10)).astype(np.float32)
+        r = 3.5 + np.einsum("ij,ij->i", P[users], Q[items]) + rng.normal(0, 0.5, n_ratings)
+        return Ratings(users, items, r.astype(np.float32), np.arange(n_users),
+                       np.arange(n_items), rating_scale=(float(r.min()), float(r.max())))
+
+
+def holdout(data: Ratings, fraction: float = 0.1, seed: int = 0) -> tuple[Ratings, Ratings]:
+    test = np.random.default_rng(seed).random(len(data)) < fraction
+    return data.subset(~test), data.subset(test)
+
+
+def rmse_of(pred: np.ndarray, data: Ratings) -> float:
+    low, high = data.rating_scale
+    return float(np.sqrt(np.mean((np.clip(pred, low, high) - data.ratings) ** 2)))
+
+
+def ours(train: Ratings, test: Ratings, epochs: int, threads: int, **extra) -> dict:
+    params = dict(n_factors=100, n_epochs=epochs, lr=LR, lr_bias=LR, lr_decay=0.0, reg=REG,
+                  reg_bias=REG, init_std=0.1, random_state=0, n_threads=threads)
+    params.update(extra)
+    MatrixFactorization(**{**params, "n_epochs": 1}).fit(train.subset(np.arange(2000)))  # warm up
+    start = time.perf_counter()
+    model = MatrixFactorization(**params).fit(train)
+    seconds = time.perf_counter() - start
+    return dict(seconds=seconds, rmse=rmse_of(model.predict_ratings(test), test))
+
+
+def cornac_mf(train: Ratings, test: Ratings, epochs: int, threads: int) -> dict:
+    import cornac
+
+    triples = list(zip(train.users.tolist(), train.items.tolist(), train.ratings.tolist()))
+    train_set = cornac.data.Dataset.from_uir(triples, seed=0)
+    model = cornac.models.MF(k=100, max_iter=epochs, learning_rate=LR, lambda_reg=REG,
+                             use_bias=True, early_stop=False, num_threads=threads,
+                             seed=0 if threads == 1 else None)
+    start = time.perf_counter()
+    model.fit(train_set)
+    seconds = time.perf_counter() - start
+    umap, imap = train_set.uid_map, train_set.iid_map
+    u = np.array([umap.get(x, -1) for x in test.users.tolist()])
+    i = np.array([imap.get(x, -1) for x in test.items.tolist()])
+    known = (u >= 0) & (i >= 0)
+    pred = np.full(len(test), train_set.global_mean)
+    uk, ik = u[known], i[known]
+    pred[known] += (model.u_biases[uk] + model.i_biases[ik]
+                    + np.einsum("ij,ij->i", model.u_factors[uk], model.i_factors[ik]))
+    return dict(seconds=seconds, rmse=rmse_of(pred, test))
+
+
+def surprise_svd(train: Ratings, test: Ratings, epochs: int) -> dict:
+    import surprise
+
+    frame = train.to_dataframe(raw_ids=False)[["user", "item", "rating"]]
+    reader = surprise.Reader(rating_scale=train.rating_scale)
+    trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
+    algo = surprise.SVD(n_factors=100, n_epochs=epochs, lr_all=LR, reg_all=REG, random_state=0)
+    start = time.perf_counter()
+    algo.fit(trainset)
+    seconds = time.perf_counter() - start
+    u = np.array([trainset._raw2inner_id_users.get(x, -1) for x in test.users.tolist()])
+    i = np.array([trainset._raw2inner_id_items.get(x, -1) for x in test.items.tolist()])
+    known = (u >= 0) & (i >= 0)
+    pred = np.full(len(test), trainset.global_mean)
+    uk, ik = u[known], i[known]
+    pred[known] += algo.bu[uk] + algo.bi[ik] + np.einsum("ij,ij->i", algo.pu[uk], algo.qi[ik])
+    return dict(seconds=seconds, rmse=rmse_of(pred, test))
+
+
+def compare(label: str, train: Ratings, test: Ratings, epochs: int, skip_surprise: bool) -> None:
+    updates = len(train) * epochs
+    print(f"\n## {label}: {len(train):,} training ratings, {len(test):,} test, 100 factors, "
+          f"{epochs} epochs, lr {LR}, reg {REG}\n")
+    rows: list[tuple[str, dict]] = []
+    for threads in (1, 2):
+        rows.append((f"recsys MF, {threads} thread{'s' * (threads > 1)}",
+                     ours(train, test, epochs, threads)))
+    for threads in (1, 2):
+        try:
+            rows.append((f"cornac MF, {threads} thread{'s' * (threads > 1)}",
+                         cornac_mf(train, test, epochs, threads)))
+        except ImportError as exc:
+            print(f"(cornac not available: {exc})")
+    if not skip_surprise:
+        try:
+            rows.append(("Surprise SVD, 1 thread", surprise_svd(train, test, epochs)))
+        except ImportError as exc:
+            print(f"(Surprise not available: {exc})")
+    speed = {name: updates / r["seconds"] for name, r in rows}
+    print("| system | fit s | updates/s | ours (same threads) / this | test RMSE |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, r in rows:
+        threads = 2 if "2 threads" in name else 1
+        mine = speed[f"recsys MF, {threads} thread{'s' * (threads > 1)}"]
+        print(f"| {name} | {r['seconds']:.2f} | {speed[name] / 1e6:.1f} M | "
+              f"{mine / speed[name]:.2f}x | {r['rmse']:.4f} |")
+    sys.stdout.flush()
+
+
+def large_child(n_users: int, n_items: int, n_ratings: int, epochs: int, threads: int) -> None:
+    start = time.perf_counter()
+    data = planted(n_users, n_items, n_ratings)
+    made = time.perf_counter() - start
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    MatrixFactorization(n_factors=100, n_epochs=1, n_threads=threads).fit(
+        data.subset(np.arange(5000)))
+    per_epoch: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick(epoch: int, history: dict) -> None:
+        now = time.perf_counter()
+        per_epoch.append(now - last[0])
+        last[0] = now
+
+    start = time.perf_counter()
+    model = MatrixFactorization(n_factors=100, n_epochs=epochs, lr=LR, lr_bias=LR, reg=REG,
+                                reg_bias=REG, lr_decay=0.0, random_state=0, n_threads=threads)
+    last[0] = time.perf_counter()
+    model.fit(data, callback=tick)
+    total = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(ratings=len(data), users=data.n_users, items=data.n_items,
+                          make_s=made, fit_s=total, epoch_s=per_epoch, setup_s=total - sum(per_epoch),
+                          train_rmse=model.history_["train_rmse"], rss_after_data_mb=rss_data / 1024,
+                          peak_rss_mb=peak / 1024)))
+
+
+def large(epochs: int, threads: int) -> None:
+    cmd = [sys.executable, __file__, "--child-large", str(epochs), str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        print(out.stderr)
+        return
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    steps = facts["ratings"] * len(facts["epoch_s"])
+    print(f"\n## 25M synthetic ({facts['ratings']:,} ratings, {facts['users']:,} users x "
+          f"{facts['items']:,} items), 100 factors, {threads} threads, {epochs} epochs\n")
+    print(f"- seconds per epoch: {', '.join(f'{s:.2f}' for s in facts['epoch_s'])} "
+          f"(mean {np.mean(facts['epoch_s']):.2f}; {steps / sum(facts['epoch_s']) / 1e6:.1f} M "
+          f"updates/s); one-off setup (carve, block sort, init) {facts['setup_s']:.2f} s")
+    print(f"- training RMSE per epoch: {', '.join(f'{x:.4f}' for x in facts['train_rmse'])}")
+    print(f"- peak RSS of the child: {facts['peak_rss_mb']:.0f} MB "
+          f"(after generating the data: {facts['rss_after_data_mb']:.0f} MB; data made in "
+          f"{facts['make_s']:.1f} s)")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-large":
+        large_child(162_541, 59_047, 25_000_095, int(sys.argv[2]), int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default="synthetic,ml100k,large")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--large-epochs", type=int, default=3)
+    parser.add_argument("--no-surprise", action="store_true", help="skip the slow Surprise fit")
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    print(f"numba threads available: {os.cpu_count()}; OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '')!r}")
+    if "synthetic" in sections:
+        train, test = holdout(planted(20_000, 5_000, 1_780_000))
+        compare("synthetic (planted rank 10, noise 0.5)", train, test, args.epochs,
+                args.no_surprise)
+    if "ml100k" in sections:
+        if ML100K.is_dir():
+            train, test = load_split("u1")
+            compare("ML-100k u1.base / u1.test", train, test, args.epochs, args.no_surprise)
+        else:
+            print(f"ML-100k not found at {ML100K}: section skipped")
+    if "large" in sections:
+        large(args.large_epochs, 2)
+
+
+if __name__ == "__main__":
+    main()

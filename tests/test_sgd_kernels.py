@@ -1,0 +1,176 @@
+"""The numba SGD kernels on their own: gradient, shuffling, block grid, prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.models import _sgd
+
+
+def _params(rng, n_users=5, n_items=4, k=6, dtype=np.float64):
+    P = rng.normal(0, 0.5, (n_users, k)).astype(dtype)
+    Q = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
+    bu = rng.normal(0, 0.3, n_users).astype(dtype)
+    bi = rng.normal(0, 0.3, n_items).astype(dtype)
+    return bu, bi, P, Q
+
+
+def _loss(r, mu, bu, bi, P, Q, u, i, reg, reg_b, biased):
+    """The per-rating loss the step descends (module docstring of _sgd)."""
+    pred = P[u] @ Q[i] + ((mu + bu[u] + bi[i]) if biased else 0.0)
+    return (0.5 * (r - pred) ** 2 + 0.5 * reg * (P[u] @ P[u] + Q[i] @ Q[i])
+            + (0.5 * reg_b * (bu[u] ** 2 + bi[i] ** 2) if biased else 0.0))
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_sgd_step_is_minus_lr_times_the_finite_difference_gradient(biased):
+    rng = np.random.default_rng(0)
+    bu, bi, P, Q = _params(rng)
+    mu, r, u, i, reg, reg_b, lr = 3.2, 4.0, 2, 1, 0.07, 0.03, 0.01
+    # finite-difference gradient of the loss with respect to every parameter it touches
+    h = 1e-6
+    grads = {}
+    for name, arr, idx in [("bu", bu, (u,)), ("bi", bi, (i,))] + [
+        ("P", P, (u, f)) for f in range(P.shape[1])
+    ] + [("Q", Q, (i, f)) for f in range(Q.shape[1])]:
+        plus, minus = arr.copy(), arr.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        args = {"bu": bu, "bi": bi, "P": P, "Q": Q}
+        lp = _loss(r, mu, **{**args, name: plus}, u=u, i=i, reg=reg, reg_b=reg_b, biased=biased)
+        lm = _loss(r, mu, **{**args, name: minus}, u=u, i=i, reg=reg, reg_b=reg_b, biased=biased)
+        grads[(name, idx)] = (lp - lm) / (2 * h)
+    before = {"bu": bu.copy(), "bi": bi.copy(), "P": P.copy(), "Q": Q.copy()}
+    e = _sgd.sgd_step(u, i, r, mu, bu, bi, P, Q, lr, lr, reg, reg_b, biased)
+    expected_e = r - (before["P"][u] @ before["Q"][i]
+                      + ((mu + before["bu"][u] + before["bi"][i]) if biased else 0.0))
+    assert e == pytest.approx(expected_e, rel=1e-9)
+    after = {"bu": bu, "bi": bi, "P": P, "Q": Q}
+    for (name, idx), grad in grads.items():
+        step = after[name][idx] - before[name][idx]
+        expected = 0.0 if (name in ("bu", "bi") and not biased) else -lr * grad
+        assert step == pytest.approx(expected, rel=1e-5, abs=1e-10), (name, idx)
+    # only the touched rows change
+    others = [v for v in range(P.shape[0]) if v != u]
+    assert np.array_equal(P[others], before["P"][others])
+
+
+def test_many_steps_descend_the_loss_on_one_rating():
+    rng = np.random.default_rng(1)
+    bu, bi, P, Q = _params(rng, dtype=np.float32)
+    f32 = np.float32
+    args = (f32(3.0), bu, bi, P, Q, f32(0.05), f32(0.05), f32(0.0), f32(0.0), True)
+    errors = [abs(_sgd.sgd_step(0, 0, f32(5.0), *args)) for _ in range(200)]
+    assert errors[-1] < 1e-3 < errors[0]
+
+
+def test_shuffle_is_a_seeded_permutation_that_keeps_rows_together():
+    n = 1000
+    users = np.arange(n, dtype=np.int32)
+    items = (np.arange(n) * 7).astype(np.int32)
+    ratings = np.arange(n, dtype=np.float32) / 10
+    a = [users.copy(), items.copy(), ratings.copy()]
+    b = [users.copy(), items.copy(), ratings.copy()]
+    c = [users.copy(), items.copy(), ratings.copy()]
+    _sgd.shuffle_range(*a, 100, 900, 42)
+    _sgd.shuffle_range(*b, 100, 900, 42)
+    _sgd.shuffle_range(*c, 100, 900, 43)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))  # same seed, same order
+    assert not np.array_equal(a[0], c[0])  # another seed, another order
+    assert np.array_equal(a[0][:100], users[:100]) and np.array_equal(a[0][900:], users[900:])
+    assert not np.array_equal(a[0][100:900], users[100:900])
+    assert np.array_equal(np.sort(a[0]), users)
+    assert np.array_equal(a[1], a[0] * 7) and np.allclose(a[2], a[0] / 10)
+    # roughly uniform: every value visits both halves over many seeds
+    first_half = np.zeros(n)
+    for seed in range(200):
+        x = users.copy()
+        _sgd.shuffle_range(x, items.copy(), ratings.copy(), 0, n, seed)
+        first_half[x[: n // 2]] += 1
+    assert 60 < first_half.mean() < 140 and first_half.min() > 50 and first_half.max() < 150
+
+
+def test_block_order_groups_ratings_by_grid_cell():
+    rng = np.random.default_rng(2)
+    users = rng.integers(0, 50, 3000).astype(np.int32)
+    items = rng.integers(0, 30, 3000).astype(np.int32)
+    user_block = rng.integers(0, 3, 50).astype(np.int64)
+    item_block = rng.integers(0, 3, 30).astype(np.int64)
+    order, indptr = _sgd.block_order(users, items, user_block, item_block, 3)
+    assert np.array_equal(np.sort(order), np.arange(3000))
+    assert indptr[0] == 0 and indptr[-1] == 3000 and np.all(np.diff(indptr) >= 0)
+    for g in range(9):
+        rows = order[indptr[g]:indptr[g + 1]]
+        assert np.all(user_block[users[rows]] == g // 3)
+        assert np.all(item_block[items[rows]] == g % 3)
+
+
+def _grid_data(seed=3, n=4000, n_users=40, n_items=30, n_blocks=4):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    items = rng.integers(0, n_items, n).astype(np.int32)
+    ratings = rng.integers(1, 6, n).astype(np.float32)
+    ub = rng.integers(0, n_blocks, n_users).astype(np.int64)
+    ib = rng.integers(0, n_blocks, n_items).astype(np.int64)
+    order, indptr = _sgd.block_order(users, items, ub, ib, n_blocks)
+    return users[order], items[order], ratings[order], indptr
+
+
+def test_block_epoch_visits_every_rating_once_and_matches_serial():
+    users, items, ratings, indptr = _grid_data()
+    rng = np.random.default_rng(4)
+    bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
+    f32 = np.float32
+    # with zero step sizes nothing moves, so the summed squared error is the same whatever the
+    # order: both kernels must visit each rating exactly once
+    zero = (f32(0), f32(0), f32(0.1), f32(0.1))
+    serial = _sgd.sgd_epoch_serial(users.copy(), items.copy(), ratings.copy(), f32(3), bu, bi,
+                                   P, Q, *zero, True, 7, 0)
+    blocks = _sgd.sgd_epoch_blocks(users.copy(), items.copy(), ratings.copy(), indptr, 4,
+                                   np.array([2, 0, 3, 1]), np.array([1, 3, 0, 2]), f32(3), bu,
+                                   bi, P, Q, *zero, True, 7, 0)
+    pred = _sgd.predict_pairs(users, items, f32(3), bu, bi, P, Q, True, 3.0)
+    direct = float(np.sum((ratings - pred) ** 2))
+    assert serial == pytest.approx(direct, rel=1e-4)
+    assert blocks == pytest.approx(direct, rel=1e-4)
+
+
+def test_block_epoch_keeps_ratings_inside_their_block_and_is_repeatable():
+    users, items, ratings, indptr = _grid_data()
+    f32 = np.float32
+    results = []
+    for _ in range(2):
+        rng = np.random.default_rng(5)
+        bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
+        u, i, r = users.copy(), items.copy(), ratings.copy()
+        sse = _sgd.sgd_epoch_blocks(u, i, r, indptr, 4, np.array([0, 1, 2, 3]),
+                                    np.array([0, 1, 2, 3]), f32(3), bu, bi, P, Q, f32(0.01),
+                                    f32(0.01), f32(0.05), f32(0.05), True, 11, 0)
+        results.append((sse, P.copy(), u.copy()))
+        for g in range(16):  # a block's ratings were shuffled only among themselves
+            s = slice(indptr[g], indptr[g + 1])
+            key = lambda a, b: np.sort(a[s].astype(np.int64) * 100 + b[s])  # noqa: E731
+            assert np.array_equal(key(u, i), key(users, items))
+    assert results[0][0] == results[1][0]
+    assert np.array_equal(results[0][1], results[1][1])
+    assert not np.array_equal(results[0][2], users)  # it did shuffle
+
+
+def test_predict_pairs_fallbacks():
+    rng = np.random.default_rng(6)
+    bu, bi, P, Q = _params(rng, dtype=np.float32)
+    users = np.array([1, -1, 1, -1], dtype=np.int32)
+    items = np.array([2, 2, -1, -1], dtype=np.int32)
+    mu = np.float32(3.5)
+    out = _sgd.predict_pairs(users, items, mu, bu, bi, P, Q, True, 9.0)
+    assert out[0] == pytest.approx(3.5 + bu[1] + bi[2] + P[1] @ Q[2], rel=1e-5)
+    assert out[1] == pytest.approx(3.5 + bi[2], rel=1e-6)
+    assert out[2] == pytest.approx(3.5 + bu[1], rel=1e-6)
+    assert out[3] == pytest.approx(3.5)
+    funk = _sgd.predict_pairs(users, items, mu, bu, bi, P, Q, False, 9.0)
+    assert funk[0] == pytest.approx(P[1] @ Q[2], rel=1e-5)
+    assert np.all(funk[1:] == 9.0)
+    sse = _sgd.squared_error_clipped(users, items, np.full(4, 5, np.float32), mu, bu, bi, P, Q,
+                                     True, 9.0, 1.0, 5.0)
+    assert sse == pytest.approx(float(np.sum((5 - np.clip(out, 1, 5)) ** 2)), rel=1e-5)
