@@ -25,6 +25,7 @@ with one line. Nothing ever prompts.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -271,8 +272,13 @@ def download(
             raise DownloadError(
                 f"could not download {release.name}: {url} answered HTTP {exc.code} {exc.reason}"
             ) from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except http.client.HTTPException as exc:  # IncompleteRead, bad status line...
+            raise DownloadError(
+                f"download of {release.name} from {url} broke off ({type(exc).__name__}); "
+                "try again"
+            ) from None
+        except (urllib.error.URLError, socket.timeout, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
             raise DownloadError(
                 f"could not download {release.name} from {url} ({reason}); "
                 + _manual_hint(release, target, base)

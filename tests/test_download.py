@@ -1,0 +1,304 @@
+"""The downloader against a local HTTP server on 127.0.0.1 serving zips built by the tests."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import socket
+import threading
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.data import download as dl
+from recsys.data.loading import load, list_datasets
+from recsys.data.movielens import LAYOUTS, REGISTRY, Release, load_predefined_split
+from recsys.errors import DownloadError
+
+TINY = Release("ml-tiny", "test release", "ml-tiny", LAYOUTS["csv"], 0.01, "test", True,
+               n_ratings=60, n_users=7, n_movies=12, n_rated_items=10)
+
+
+# ---------------------------------------------------------------- archives
+def csv_release_files(n_ratings: int, n_users: int, n_movies: int, n_rated: int) -> dict:
+    """ratings.csv / movies.csv with exactly these counts (pairs k % users, k % rated)."""
+    k = np.arange(n_ratings)
+    users, items = k % n_users + 1, k % n_rated + 1
+    rating = (k % 10 + 1) / 2
+    ts = 964_982_703 + k
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(
+        f"{u},{i},{r:.1f},{t}\n" for u, i, r, t in zip(users, items, rating, ts))
+    movies = "movieId,title,genres\n" + "".join(
+        f"{m},Movie {m} ({1990 + m % 30}),Drama|Comedy\n" for m in range(1, n_movies + 1))
+    return {"ratings.csv": ratings, "movies.csv": movies}
+
+
+def u100k_files(n_ratings=100_000, n_users=943, n_items=1_682) -> dict:
+    k = np.arange(n_ratings)
+    users, items, rating = k % n_users + 1, k % n_items + 1, k % 5 + 1
+    lines = [f"{u}\t{i}\t{r}\t{881250949 + j}\n"
+             for j, (u, i, r) in enumerate(zip(users, items, rating))]
+    flags = "|".join(["0"] * 18 + ["1"])
+    return {
+        "u.data": "".join(lines),
+        "u1.base": "".join(lines[: n_ratings * 4 // 5]),
+        "u1.test": "".join(lines[n_ratings * 4 // 5:]),
+        "u.item": "".join(f"{i}|Film {i} (1994)|01-Jan-1994||http://x|{flags}\n"
+                          for i in range(1, n_items + 1)),
+        "u.user": "".join(f"{u}|30|F|writer|00000\n" for u in range(1, n_users + 1)),
+    }
+
+
+def make_zip(path: Path, folder: str, files: dict, extra: dict | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(f"{folder}/{name}", text)
+        for name, text in (extra or {}).items():
+            archive.writestr(name, text)
+    return path
+
+
+def tiny_files(n_ratings=60):
+    return csv_release_files(n_ratings, TINY.n_users, TINY.n_movies, TINY.n_rated_items)
+
+
+# ---------------------------------------------------------------- server
+class Handler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        if self.path.startswith("/short/"):  # promises more bytes than it sends
+            body = (Path(self.directory) / self.path[len("/short/"):]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    Handler.requests = []
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{httpd.server_address[1]}", Handler.requests
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "ml-tiny", TINY)
+    return TINY
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.delenv(dl.ENV_URL, raising=False)
+    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    return tmp_path / "cache"
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# ---------------------------------------------------------------- tests
+def test_good_download_is_verified_recorded_and_reused(server, tiny, cache):
+    served, url, requests = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    assert not cache.exists()
+    path = dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    assert path == cache / "ml-tiny.zip" and path.is_file()
+    assert leftovers(cache) == ["ml-tiny.json", "ml-tiny.zip"]
+    record = json.loads((cache / "ml-tiny.json").read_text())
+    assert record["sha256"] == dl.sha256_file(path) and record["n_ratings"] == 60
+    r = load("ml-tiny", cache_dir=cache, base_url=url)
+    assert len(r) == 60 and r.n_users == 7 and r.name == "ml-tiny"
+    assert requests == ["/ml-tiny.zip"]  # the second use did not download again
+    dl.download("ml-tiny", cache_dir=cache, base_url=url, force=True, progress=False)
+    assert requests == ["/ml-tiny.zip"] * 2  # same bytes: accepted
+
+
+def test_tampered_cache_is_detected_on_later_use(server, tiny, cache):
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    path = dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    make_zip(path, "ml-tiny", tiny_files())  # valid zip, same counts, different bytes?
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("ml-tiny/extra.txt", "tampered")
+    with pytest.raises(DownloadError, match="changed since it was verified") as info:
+        load("ml-tiny", cache_dir=cache, download=False)
+    assert "recsys data download ml-tiny" in str(info.value)
+    assert not path.exists()  # moved aside: nothing usable-looking stays
+    assert "ml-tiny.zip.rejected" in leftovers(cache)
+
+
+def test_server_side_change_of_a_stable_release_is_refused(server, tiny, cache):
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    path = dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    first = dl.sha256_file(path)
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(), extra={"ml-tiny/x.txt": "new"})
+    with pytest.raises(DownloadError, match="differs from the one verified"):
+        dl.download("ml-tiny", cache_dir=cache, base_url=url, force=True, progress=False)
+    assert dl.sha256_file(path) == first
+    assert "ml-tiny.zip.part" not in leftovers(cache)
+
+
+def test_unstable_release_accepts_a_new_version(server, tiny, cache, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "ml-tiny", replace(TINY, stable=False))
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(), extra={"ml-tiny/x.txt": "new"})
+    path = dl.download("ml-tiny", cache_dir=cache, base_url=url, force=True, progress=False)
+    assert json.loads((cache / "ml-tiny.json").read_text())["sha256"] == dl.sha256_file(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "short_read", "corrupt", "not_zip"])
+def test_broken_downloads_leave_nothing(server, tiny, cache, damage):
+    served, url, _ = server
+    good = make_zip(served / "good.zip", "ml-tiny", tiny_files())
+    data = good.read_bytes()
+    base = url
+    if damage == "truncated":
+        (served / "ml-tiny.zip").write_bytes(data[: len(data) // 2])
+    elif damage == "short_read":
+        (served / "ml-tiny.zip").write_bytes(data)
+        base = url + "/short"
+    elif damage == "corrupt":  # flip bytes inside the compressed ratings
+        with zipfile.ZipFile(good) as z:
+            info = z.getinfo("ml-tiny/ratings.csv")
+        start = info.header_offset + 30 + len(info.filename) + 10
+        broken = bytearray(data)
+        for k in range(start, start + 20):
+            broken[k] ^= 0xFF
+        (served / "ml-tiny.zip").write_bytes(bytes(broken))
+    else:
+        (served / "ml-tiny.zip").write_bytes(b"<html>not found</html>")
+    with pytest.raises(DownloadError) as info:
+        dl.download("ml-tiny", cache_dir=cache, base_url=base, progress=False)
+    assert "\n" not in str(info.value)
+    assert leftovers(cache) == []
+
+
+def test_wrong_counts_are_rejected(server, tiny, cache):
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(n_ratings=59))
+    with pytest.raises(DownloadError, match="has 59 ratings, but ml-tiny documents 60"):
+        dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    assert leftovers(cache) == []
+
+
+def test_path_traversal_member_is_rejected(server, tiny, cache, tmp_path):
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(), extra={"../evil": "boom"})
+    with pytest.raises(DownloadError, match="unsafe member path '../evil'"):
+        dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    assert leftovers(cache) == []
+    assert not (tmp_path / "evil").exists() and not (cache.parent / "evil").exists()
+
+
+def test_http_error_and_offline(server, tiny, cache):
+    _, url, _ = server
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(DownloadError) as info:
+        dl.download("ml-tiny", cache_dir=cache, base_url=dead, progress=False, timeout=5)
+    message = str(info.value)
+    assert "recsys data download ml-tiny" in message and str(cache / "ml-tiny.zip") in message
+    assert leftovers(cache) == []
+
+
+def test_no_cache_and_no_download_says_what_to_do(cache):
+    with pytest.raises(DownloadError) as info:
+        load("ml-1m", cache_dir=cache, download=False)
+    message = str(info.value)
+    assert "recsys data download ml-1m" in message
+    assert str(cache / "ml-1m.zip") in message and "grouplens.org" in message
+    assert not cache.exists()
+
+
+def test_manually_placed_zip_is_verified_then_recorded(tiny, cache):
+    cache.mkdir()
+    make_zip(cache / "ml-tiny.zip", "ml-tiny", tiny_files())
+    assert dl.ensure_archive("ml-tiny", cache_dir=cache, download=False).is_file()
+    assert (cache / "ml-tiny.json").is_file()
+    make_zip(cache / "ml-other.zip", "ml-tiny", tiny_files(n_ratings=61))
+    os.replace(cache / "ml-other.zip", cache / "ml-tiny.zip")
+    with pytest.raises(DownloadError, match="changed since it was verified"):
+        dl.ensure_archive("ml-tiny", cache_dir=cache, download=False)
+
+
+def test_manually_placed_wrong_zip_is_refused(tiny, cache):
+    cache.mkdir()
+    make_zip(cache / "ml-tiny.zip", "ml-tiny", tiny_files(n_ratings=30))
+    with pytest.raises(DownloadError, match="documents 60"):
+        dl.ensure_archive("ml-tiny", cache_dir=cache, download=False)
+    assert not (cache / "ml-tiny.json").exists()
+
+
+def test_environment_overrides(server, tiny, tmp_path, monkeypatch):
+    served, url, requests = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    monkeypatch.setenv(dl.ENV_URL, url)
+    monkeypatch.setenv(dl.ENV_CACHE, str(tmp_path / "envcache"))
+    r = load("ml-tiny")
+    assert len(r) == 60 and (tmp_path / "envcache" / "ml-tiny.zip").is_file()
+    assert requests == ["/ml-tiny.zip"]
+    assert dl.resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"  # argument wins
+    assert dl.resolve_base_url("http://a") == "http://a"
+
+
+def test_default_cache_folder_is_not_created(monkeypatch, tmp_path):
+    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = dl.resolve_cache_dir()
+    if os.name == "posix" and not dl.sys.platform == "darwin":
+        assert folder == tmp_path / "xdg" / "recsys"
+    assert not folder.exists()
+    rows = list_datasets()
+    assert not folder.exists() and len(rows) == len(REGISTRY)
+
+
+def test_real_name_latest_small_download_checks_documented_counts(server, cache):
+    served, url, _ = server
+    release = REGISTRY["ml-latest-small"]
+    files = csv_release_files(release.n_ratings, release.n_users, release.n_movies,
+                              release.n_rated_items)
+    make_zip(served / "ml-latest-small.zip", "ml-latest-small", files)
+    dl.download("ml-latest-small", cache_dir=cache, base_url=url, progress=False)
+    r = load("ml-latest-small", cache_dir=cache)  # now from the cache, not the bundle
+    assert len(r) == 100_836 and r.item_titles()[0] == "Movie 1 (1991)"
+    assert [row["cached"] for row in list_datasets(cache) if row["name"] == "ml-latest-small"]
+
+
+def test_predefined_split_from_a_downloaded_ml100k(server, cache):
+    served, url, _ = server
+    make_zip(served / "ml-100k.zip", "ml-100k", u100k_files())
+    train, test = load_predefined_split("ml-100k", "u1", cache_dir=cache, base_url=url)
+    assert (len(train), len(test)) == (80_000, 20_000)
+    assert train.n_users == 943 and train.item_ids is test.item_ids
