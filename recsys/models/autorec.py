@@ -1,0 +1,270 @@
+"""I-AutoRec: an item-based autoencoder, a tanh network trained by hand-written backprop.
+
+Each item ``i`` is one example: its column of training ratings ``x^(0) = r_i`` (one entry per
+user, 0 where the user did not rate it). One tanh hidden layer and a linear output layer
+reconstruct the column, and the error counts the *observed* entries only (Sedhain et al.,
+"AutoRec", 2015). In the lecture's notation, with weights ``W^(1)`` of shape
+``(n_users + 1, k)`` and ``W^(2)`` of shape ``(k + 1, n_users)`` (row 0 = bias weights)::
+
+    s^(1) = W^(1)^T [1; r_i],   x^(1) = tanh(s^(1)),   x^(2) = W^(2)^T [1; x^(1)]   (linear)
+    E = sum_i sum_{u in R(i)} (x_u^(2) - r_iu)^2  +  reg (||W^(1)||^2 + ||W^(2)||^2)
+
+(bias rows are not regularised). Backpropagation over all items at once (full batch)::
+
+    delta^(2)_iu = 2 (x_u^(2) - r_iu)  for u in R(i), 0 otherwise      (linear output)
+    delta^(1)_i  = (1 - x^(1)_i^2) * (W^(2)[1:] delta^(2)_i)
+    dE/dW^(1) = [1; R]^T delta^(1) + 2 reg W^(1),   dE/dW^(2) = [1; X^(1)]^T delta^(2) + 2 reg W^(2)
+
+Only observed entries are ever touched, so each product costs ``nnz * k`` (numba kernels over
+the sparse rating lists, in parallel), not ``n_items * n_users * k``. Steps are full-batch Adam.
+The prediction for ``(u, i)`` is ``x_u^(2)`` of item ``i``'s training column; users or items
+without training ratings fall back to ``mu + b_u + b_i`` (regularised biases).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from recsys.data.ratings import Ratings
+from recsys.errors import DivergenceError, RecsysError
+from recsys.models.base import EpochCallback, Estimator
+from recsys.models.baseline import BiasBaseline
+
+__all__ = ["AutoRec"]
+
+
+# ---------------------------------------------------------------------- sparse kernels
+@njit(cache=True, parallel=True, fastmath=True)
+def _rows_times(indptr, cols, vals, M, out):  # pragma: no cover - numba
+    """``out[r] = sum_{k in row r} vals[k] * M[cols[k]]`` (sparse @ dense, row-parallel)."""
+    width = M.shape[1]
+    for r in prange(indptr.shape[0] - 1):
+        acc = np.zeros(width, dtype=out.dtype)
+        for k in range(indptr[r], indptr[r + 1]):
+            v = vals[k]
+            row = M[cols[k]]
+            for j in range(width):
+                acc[j] += v * row[j]
+        out[r] = acc
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def _observed_outputs(indptr, cols, X1, W2T, b2, out):  # pragma: no cover - numba
+    """``out[k] = b2[u] + X1[i] . W2T[u]`` for every observed entry ``k = (i, u)``."""
+    width = X1.shape[1]
+    for i in prange(indptr.shape[0] - 1):
+        h = X1[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            u = cols[k]
+            w = W2T[u]
+            total = 0.0
+            for j in range(width):
+                total += h[j] * w[j]
+            out[k] = b2[u] + total
+
+
+class AutoRec(Estimator):
+    """Item-based autoencoder (I-AutoRec) rating predictor.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Hidden tanh units ``k``.
+    reg : float
+        L2 weight ``reg`` on the *summed* squared error (see the module docstring).
+    n_steps : int
+        Full-batch Adam steps; one step = one epoch over all items.
+    lr : float
+        Adam step size.
+    beta1, beta2 : float
+        Adam moment decay rates.
+    eval_every : int
+        Record train (and validation) RMSE every this many steps (and call ``callback``).
+    random_state : int or None
+        Seed of the initial weights.
+    verbose : bool
+        Print progress to stderr.
+    """
+
+    def __init__(
+        self,
+        n_hidden: int = 500,
+        reg: float = 500.0,
+        n_steps: int = 200,
+        lr: float = 0.003,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eval_every: int = 50,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_hidden = n_hidden
+        self.reg = reg
+        self.n_steps = n_steps
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eval_every = eval_every
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        if int(self.n_hidden) < 1 or int(self.n_steps) < 1 or int(self.eval_every) < 1:
+            raise RecsysError("n_hidden, n_steps and eval_every must be integers >= 1")
+        if not (self.reg >= 0 and self.lr > 0):
+            raise RecsysError("reg must be >= 0 and lr > 0")
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        ratings: Ratings,
+        validation: Ratings | None = None,
+        callback: EpochCallback | None = None,
+    ) -> "AutoRec":
+        """Learn ``W^(1)``, ``W^(2)`` by full-batch Adam on the observed-entry error."""
+        self._validate_params()
+        self._remember_data(ratings)
+        if validation is not None and (
+            validation.n_users != self.n_users_ or validation.n_items != self.n_items_
+        ):
+            raise RecsysError("validation ratings must share the training data's id maps")
+        self._bias = BiasBaseline().fit(ratings)
+        n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
+        f = np.float32
+        # item-major (CSR over items) and user-major orderings of the observed entries
+        by_item = np.lexsort((ratings.users, ratings.items))
+        i_ptr = np.concatenate([[0], np.cumsum(self.item_counts_)]).astype(np.int64)
+        i_cols = ratings.users[by_item].astype(np.int64)
+        r_item = ratings.ratings[by_item].astype(f)
+        by_user = np.lexsort((ratings.items, ratings.users))
+        u_ptr = np.concatenate([[0], np.cumsum(self.user_counts_)]).astype(np.int64)
+        u_cols = ratings.items[by_user].astype(np.int64)
+        r_user = ratings.ratings[by_user].astype(f)
+        # position of each user-major entry in the item-major list
+        pos = np.empty(len(by_item), dtype=np.int64)
+        pos[by_item] = np.arange(len(by_item))
+        user_to_item = pos[by_user]
+
+        rng = np.random.default_rng(self.random_state)
+        W1 = np.zeros((n_u + 1, k), dtype=f)
+        W1[1:] = rng.normal(0, 1 / np.sqrt(n_u + 1), size=(n_u, k))
+        W2 = np.zeros((k + 1, n_u), dtype=f)
+        W2[1:] = rng.normal(0, 1 / np.sqrt(k + 1), size=(k, n_u))
+        W2[0] = self.global_mean_
+        params = [W1, W2]
+        m = [np.zeros_like(W) for W in params]
+        v = [np.zeros_like(W) for W in params]
+        b1, b2, lr, reg = float(self.beta1), float(self.beta2), float(self.lr), float(self.reg)
+        S1 = np.empty((n_i, k), dtype=f)
+        out = np.empty(len(r_item), dtype=f)
+        back = np.empty((n_i, k), dtype=f)
+        G1 = np.empty_like(W1)
+        G2T = np.empty((n_u, k), dtype=f)
+        self.history_ = {"step": [], "train_rmse": []}
+        if validation is not None:
+            self.history_["valid_rmse"] = []
+        for step in range(1, int(self.n_steps) + 1):
+            # forward: s^(1) = W1^T [1; r_i], x^(1) = tanh, x^(2) at observed entries
+            _rows_times(i_ptr, i_cols, r_item, W1[1:], S1)
+            X1 = np.tanh(S1 + W1[0])
+            W2T = np.ascontiguousarray(W2[1:].T)
+            _observed_outputs(i_ptr, i_cols, X1, W2T, W2[0], out)
+            delta2 = 2.0 * (out - r_item)  # observed entries of delta^(2), item-major
+            # backward: delta^(1) = (1 - x1^2) * (W2[1:] delta^(2)_i)
+            _rows_times(i_ptr, i_cols, delta2, W2T, back)
+            delta1 = (1.0 - X1 * X1) * back
+            # gradients: dE/dW1 = [1;R]^T delta1, dE/dW2 = [1;X1]^T delta2, plus 2 reg W
+            _rows_times(u_ptr, u_cols, r_user, delta1, G1[1:])
+            G1[0] = delta1.sum(axis=0)
+            G1[1:] += (2.0 * reg) * W1[1:]
+            _rows_times(u_ptr, u_cols, delta2[user_to_item], X1, G2T)
+            G2 = np.empty_like(W2)
+            G2[1:] = G2T.T
+            G2[1:] += (2.0 * reg) * W2[1:]
+            G2[0] = np.bincount(i_cols, weights=delta2, minlength=n_u)
+            # Adam
+            c1 = 1.0 - b1**step
+            c2 = 1.0 - b2**step
+            for W, G, mm, vv in zip(params, (G1, G2), m, v):
+                mm *= b1
+                mm += (1 - b1) * G
+                vv *= b2
+                vv += (1 - b2) * (G * G)
+                W -= (lr / c1) * mm / (np.sqrt(vv / c2) + 1e-8)
+            if step % int(self.eval_every) == 0 or step == int(self.n_steps):
+                train = float(np.sqrt(np.mean((out.astype(np.float64) - r_item) ** 2)))
+                if not np.isfinite(train) or not np.isfinite(W2).all():
+                    raise DivergenceError(
+                        f"AutoRec diverged at step {step}: lower lr (now {self.lr:g})"
+                    )
+                self._finish(W1, W2, i_ptr, i_cols, r_item)
+                self.history_["step"].append(step)
+                self.history_["train_rmse"].append(train)
+                if validation is not None:
+                    pred = self.predict_ratings(validation)
+                    self.history_["valid_rmse"].append(
+                        float(np.sqrt(np.mean((pred - validation.ratings) ** 2)))
+                    )
+                if self.verbose:
+                    line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items()
+                                     if k != "step")
+                    print(f"AutoRec step {step}: {line}", file=sys.stderr)
+                if callback is not None:
+                    callback(len(self.history_["step"]) - 1, self.history_)
+        self.n_steps_ = int(self.n_steps)
+        return self
+
+    def _finish(self, W1, W2, i_ptr, i_cols, r_item) -> None:
+        """Store the weights and each item's hidden code ``x^(1)`` (what prediction needs)."""
+        S1 = np.empty((self.n_items_, W1.shape[1]), dtype=np.float32)
+        _rows_times(i_ptr, i_cols, r_item, W1[1:], S1)
+        self.hidden_ = np.tanh(S1 + W1[0]).astype(np.float32)
+        self.weights1_ = W1.copy()
+        self.weights2_ = W2.copy()
+        self.user_bias_ = self._bias.user_bias_
+        self.item_bias_ = self._bias.item_bias_
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """``x_u^(2)`` of item ``i``; unknown user or item: ``mu + b_u + b_i``."""
+        u = np.asarray(u, dtype=np.int64)
+        i = np.asarray(i, dtype=np.int64)
+        known = (u >= 0) & (i >= 0)
+        uu, ii = np.maximum(u, 0), np.maximum(i, 0)
+        bu = np.where(u >= 0, self.user_bias_[uu], 0.0)
+        bi = np.where(i >= 0, self.item_bias_[ii], 0.0)
+        pred = self.global_mean_ + bu + bi
+        if known.any():
+            ku, ki = uu[known], ii[known]
+            net = np.einsum("nk,nk->n", self.hidden_[ki].astype(np.float64),
+                            self.weights2_[1:, ku].T.astype(np.float64))
+            pred = pred.astype(np.float64)
+            pred[known] = net + self.weights2_[0, ku]
+        return pred
+
+    def _score_users(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=np.int64)
+        uu = np.maximum(u, 0)
+        scores = (self.hidden_ @ self.weights2_[1:, uu] + self.weights2_[0, uu]).T.astype(
+            np.float64)
+        fallback = self.global_mean_ + self.item_bias_[None, :].astype(np.float64)
+        scores[u < 0] = np.broadcast_to(fallback, (int((u < 0).sum()), self.n_items_))
+        return scores
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.hidden_
+
+    def _state(self) -> dict[str, Any]:
+        return {"weights1": self.weights1_, "weights2": self.weights2_, "hidden": self.hidden_,
+                "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.weights1_ = np.asarray(arrays["weights1"], dtype=np.float32)
+        self.weights2_ = np.asarray(arrays["weights2"], dtype=np.float32)
+        self.hidden_ = np.asarray(arrays["hidden"], dtype=np.float32)
+        self.user_bias_ = np.asarray(arrays["user_bias"], dtype=np.float32)
+        self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)

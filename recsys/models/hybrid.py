@@ -1,0 +1,401 @@
+r"""The hybrid: a tanh network that blends matrix factorisation and an autoencoder.
+
+Netflix-Prize blending. Two different views of the ratings are learned first:
+
+* :class:`~recsys.models.mf.MatrixFactorization` (``mu + b_u + b_i + p_u . q_i``, per-rating
+  SGD), and
+* :class:`~recsys.models.autorec.AutoRec` (I-AutoRec: each item's rating column through one
+  tanh hidden layer).
+
+A small tanh network (:class:`~recsys.models.mlp.MLP`, hand-written backprop, per-example SGD)
+then learns how to combine them for each (user, item) pair. Its input ``x^(0)`` holds the two
+base predictions, MF's biases ``b_u, b_i``, ``log(1 + n_u)``, ``log(1 + n_i)`` (how much is known
+about the user and the item), side information from :mod:`recsys.features` (genres, year; age,
+gender, occupation where the data set has them) and, optionally, ``p_u``, ``q_i`` and
+``p_u * q_i``. Inputs are standardised with training statistics only. The network predicts the
+correction to the plain average of the base predictions::
+
+    r_hat = base + c * x^(L),     base = (r_hat_MF + r_hat_AutoRec) / 2
+
+with ``c = 1`` for a linear output unit and ``c = high - low`` of the rating scale for a tanh
+output (whose targets ``(r - base) / c`` then lie in ``[-1, 1]``).
+
+Leakage guard. The network must see base predictions as they will be at test time: made by
+models that did *not* see the rating. So the training ratings are cut into ``n_folds`` parts;
+for each part, MF and AutoRec are fitted on the other parts and predict it (out-of-fold
+predictions); the network is trained on those. MF and AutoRec are then refitted on all the
+training ratings for prediction. No feature is computed from the rating being predicted
+(counts say *that* a rating exists, not its value).
+
+Fallback: a pair with an unknown user or item is predicted by the full MF model's fallback
+(``mu + b_i``, ``mu + b_u`` or ``mu``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from recsys.data.ratings import Ratings
+from recsys.errors import RecsysError
+from recsys.features import Standardizer, item_features, log_counts, user_features
+from recsys.models.autorec import AutoRec
+from recsys.models.base import EpochCallback, Estimator
+from recsys.models.mf import MatrixFactorization
+from recsys.models.mlp import MLP
+
+__all__ = ["HybridRecommender"]
+
+
+def _adopt(sub: Estimator, parent: Estimator) -> Estimator:
+    """Give a sub-model the parent's record of the training data (id maps, counts, ...)."""
+    for name in Estimator._COMMON_ARRAYS:
+        setattr(sub, name, getattr(parent, name))
+    sub.rating_scale_ = parent.rating_scale_
+    sub.global_mean_ = parent.global_mean_
+    sub.data_fingerprint_ = parent.data_fingerprint_
+    sub.data_name_ = parent.data_name_
+    sub.history_ = {}
+    sub._user_index_cache = None
+    sub._item_index_cache = None
+    return sub
+
+
+class HybridRecommender(Estimator):
+    """MF + I-AutoRec blended by a tanh network trained on out-of-fold predictions.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden layer sizes of the blending network.
+    n_epochs, lr, lr_decay, weight_decay, batch_size : network training (see :class:`MLP`).
+    output : {"linear", "tanh"}
+        Output unit of the network.
+    patience, valid_size : int, float
+        Early stopping of the network on ``validation`` if given, else on a ``valid_size``
+        fraction of the out-of-fold rows.
+    n_folds : int
+        Folds for the out-of-fold base predictions (``n_folds + 1`` fits of each base model).
+    mf_factors, mf_epochs, mf_lr, mf_reg : MatrixFactorization settings.
+    use_autorec : bool
+        Blend an I-AutoRec in (otherwise the network sees MF only).
+    ar_hidden, ar_reg, ar_steps, ar_lr : AutoRec settings.
+    use_side : bool
+        Feed genres, year and user demographics.
+    use_factors : bool
+        Feed ``p_u``, ``q_i`` and ``p_u * q_i``. Off by default: each fold's factors live in
+        their own arbitrarily rotated space, so per-dimension weights learned on out-of-fold
+        rows do not transfer to the final model's factors.
+    random_state : int or None
+    verbose : bool
+        Progress on stderr.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (32, 16),
+        n_epochs: int = 20,
+        lr: float = 0.002,
+        lr_decay: float = 0.1,
+        weight_decay: float = 1e-5,
+        batch_size: int = 1,
+        output: str = "linear",
+        patience: int = 2,
+        valid_size: float = 0.1,
+        n_folds: int = 5,
+        mf_factors: int = 100,
+        mf_epochs: int = 60,
+        mf_lr: float = 0.007,
+        mf_reg: float = 0.1,
+        use_autorec: bool = True,
+        ar_hidden: int = 500,
+        ar_reg: float = 500.0,
+        ar_steps: int = 200,
+        ar_lr: float = 0.003,
+        use_side: bool = True,
+        use_factors: bool = False,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden = hidden
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.output = output
+        self.patience = patience
+        self.valid_size = valid_size
+        self.n_folds = n_folds
+        self.mf_factors = mf_factors
+        self.mf_epochs = mf_epochs
+        self.mf_lr = mf_lr
+        self.mf_reg = mf_reg
+        self.use_autorec = use_autorec
+        self.ar_hidden = ar_hidden
+        self.ar_reg = ar_reg
+        self.ar_steps = ar_steps
+        self.ar_lr = ar_lr
+        self.use_side = use_side
+        self.use_factors = use_factors
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ sub-models
+    def _new_mf(self, seed: int | None) -> MatrixFactorization:
+        return MatrixFactorization(
+            n_factors=int(self.mf_factors), n_epochs=int(self.mf_epochs), lr=float(self.mf_lr),
+            lr_bias=float(self.mf_lr), reg=float(self.mf_reg), random_state=seed,
+        )
+
+    def _new_ar(self, seed: int | None) -> AutoRec:
+        return AutoRec(
+            n_hidden=int(self.ar_hidden), reg=float(self.ar_reg), n_steps=int(self.ar_steps),
+            lr=float(self.ar_lr), eval_every=int(self.ar_steps), random_state=seed,
+        )
+
+    def _validate_params(self) -> None:
+        if int(self.n_folds) < 2:
+            raise RecsysError(f"n_folds must be at least 2, got {self.n_folds!r}")
+        if self.output not in ("linear", "tanh"):
+            raise RecsysError(f"output must be 'linear' or 'tanh', got {self.output!r}")
+        if any(int(h) < 1 for h in (self.hidden or ())):
+            raise RecsysError(f"hidden layer sizes must be positive, got {self.hidden!r}")
+        if not 0.0 < float(self.valid_size) < 1.0:
+            raise RecsysError(f"valid_size must be between 0 and 1, got {self.valid_size!r}")
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(f"HybridRecommender: {message}", file=sys.stderr)
+
+    # ------------------------------------------------------------------ features
+    def _target_scale(self) -> float:
+        low, high = self.rating_scale_
+        return float(high - low) if self.output == "tanh" else 1.0
+
+    def _raw_features(
+        self, mf: MatrixFactorization, ar: AutoRec | None, u: np.ndarray, i: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Unstandardised network input for known pairs and the base prediction ``base``."""
+        mf_pred = mf.clip(np.asarray(mf._predict_indices(u, i), dtype=np.float64))
+        cols = [mf_pred]
+        base = mf_pred
+        if ar is not None:
+            ar_pred = ar.clip(np.asarray(ar._predict_indices(u, i), dtype=np.float64))
+            cols.append(ar_pred)
+            base = 0.5 * (mf_pred + ar_pred)
+        cols += [mf.user_bias_[u], mf.item_bias_[i], self.user_logn_[u], self.item_logn_[i]]
+        blocks = [np.column_stack(cols)]
+        if self.use_side:
+            blocks += [self.user_side_[u], self.item_side_[i]]
+        if self.use_factors:
+            p, q = mf.user_factors_[u], mf.item_factors_[i]
+            blocks += [p, q, p * q]
+        return np.hstack(blocks).astype(np.float64), base
+
+    def _feature_names(self) -> list[str]:
+        names = ["mf_pred"] + (["autorec_pred"] if self.use_autorec else [])
+        names += ["b_u", "b_i", "log_n_u", "log_n_i"]
+        if self.use_side:
+            names += self.user_side_names_ + self.item_side_names_
+        if self.use_factors:
+            k = int(self.mf_factors)
+            names += [f"p{j}" for j in range(k)] + [f"q{j}" for j in range(k)]
+            names += [f"pq{j}" for j in range(k)]
+        return names
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        ratings: Ratings,
+        validation: Ratings | None = None,
+        callback: EpochCallback | None = None,
+    ) -> "HybridRecommender":
+        """Out-of-fold base predictions, final base models, then the blending network.
+
+        ``history_`` holds per network epoch ``train_rmse`` (on the out-of-fold rows the
+        network trains on) and ``valid_rmse`` (on ``validation``, or on the carved rows).
+        """
+        self._validate_params()
+        self._remember_data(ratings)
+        if validation is not None and (
+            validation.n_users != self.n_users_ or validation.n_items != self.n_items_
+        ):
+            raise RecsysError(
+                "validation ratings do not share the training data's id maps: cut both from "
+                "the same Ratings container (a split)"
+            )
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2**31 - 1, size=2 * int(self.n_folds) + 3)
+        self.user_logn_ = log_counts(self.user_counts_)
+        self.item_logn_ = log_counts(self.item_counts_)
+        self.user_side_, self.user_side_names_ = user_features(ratings)
+        self.item_side_, self.item_side_names_ = item_features(ratings)
+
+        # 1. out-of-fold base predictions and features for every training rating
+        k = int(self.n_folds)
+        fold = rng.permutation(np.arange(len(ratings)) % k)
+        X = None
+        base = np.empty(len(ratings))
+        for f in range(k):
+            rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
+            mf = self._new_mf(int(seeds[2 * f])).fit(rest)
+            ar = self._new_ar(int(seeds[2 * f + 1])).fit(rest) if self.use_autorec else None
+            u = np.where(mf.user_counts_[part.users] > 0, part.users, -1)
+            i = np.where(mf.item_counts_[part.items] > 0, part.items, -1)
+            # a pair unknown to the fold's models is scored with the fallback and the
+            # network sees zero biases: what a cold pair looks like
+            feats, b = self._raw_features(mf, ar, np.maximum(u, 0), np.maximum(i, 0))
+            cold = (u < 0) | (i < 0)
+            if cold.any():
+                fb = mf.clip(np.asarray(mf._predict_indices(u[cold], i[cold]), dtype=np.float64))
+                feats[cold, 0] = fb
+                n_base = 2 if ar is not None else 1
+                feats[cold, 1:n_base] = fb[:, None]
+                feats[cold & (u < 0), n_base] = 0.0  # b_u of an unknown user
+                feats[cold & (i < 0), n_base + 1] = 0.0  # b_i of an unknown item
+                b[cold] = fb
+            if X is None:
+                X = np.empty((len(ratings), feats.shape[1]))
+            X[fold == f] = feats
+            base[fold == f] = b
+            self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
+                      f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
+
+        # 2. the base models used for prediction, fitted on all training ratings
+        self.mf_ = _adopt(self._new_mf(int(seeds[-3])).fit(ratings), self)
+        self.ar_ = (_adopt(self._new_ar(int(seeds[-2])).fit(ratings), self)
+                    if self.use_autorec else None)
+
+        # 3. the blending network on standardised out-of-fold features
+        self.scaler_ = Standardizer().fit(X)
+        Xs = self.scaler_.transform(X)
+        scale = self._target_scale()
+        y = (ratings.ratings.astype(np.float64) - base) / scale
+        if self.output == "tanh":
+            y = np.clip(y, -1.0, 1.0)
+        if validation is not None:
+            Xv, base_v, keep = self._features_for(validation.users, validation.items)
+            Xv = self.scaler_.transform(Xv[keep])
+            yv = (validation.ratings[keep].astype(np.float64) - base_v[keep]) / scale
+            Xt, yt = Xs, y
+        else:
+            carve = rng.random(len(y)) < float(self.valid_size)
+            Xv, yv, Xt, yt = Xs[carve], y[carve], Xs[~carve], y[~carve]
+        if self.output == "tanh":
+            yv = np.clip(yv, -1.0, 1.0)
+        self.history_ = {"train_rmse": [], "valid_rmse": []}
+
+        def relay(epoch: int, history: dict) -> None:
+            self.history_["train_rmse"].append(float(np.sqrt(history["train_mse"][-1])) * scale)
+            self.history_["valid_rmse"].append(float(np.sqrt(history["valid_mse"][-1])) * scale)
+            self._log(f"network epoch {epoch + 1}: train_rmse {self.history_['train_rmse'][-1]:.4f}"
+                      f", valid_rmse {self.history_['valid_rmse'][-1]:.4f}")
+            if callback is not None:
+                callback(epoch, self.history_)
+
+        self.net_ = MLP(
+            hidden=tuple(int(h) for h in (self.hidden or ())), output=self.output,
+            lr=float(self.lr), lr_decay=float(self.lr_decay),
+            weight_decay=float(self.weight_decay), batch_size=int(self.batch_size),
+            n_epochs=int(self.n_epochs), early_stopping=True, patience=int(self.patience),
+            random_state=int(seeds[-1]),
+        ).fit(Xt, yt, Xv, yv, callback=relay)
+        self.n_epochs_ = self.net_.n_epochs_
+        return self
+
+    def _features_for(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
+        """Raw features and base predictions for pairs of indices; ``keep`` marks pairs where
+        both user and item are known (the others use the fallback)."""
+        u = np.asarray(u, dtype=np.int64)
+        i = np.asarray(i, dtype=np.int64)
+        keep = (u >= 0) & (i >= 0)
+        keep &= self.user_counts_[np.maximum(u, 0)] > 0
+        keep &= self.item_counts_[np.maximum(i, 0)] > 0
+        X, base = self._raw_features(self.mf_, self.ar_, np.where(keep, u, 0),
+                                     np.where(keep, i, 0))
+        return X, base, keep
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """``base + c * network(x)`` for known pairs; MF's fallback for the others."""
+        shape = np.shape(u)
+        u = np.ravel(np.asarray(u, dtype=np.int64))
+        i = np.ravel(np.asarray(i, dtype=np.int64))
+        out = np.asarray(self.mf_._predict_indices(u, i), dtype=np.float64).ravel()
+        keep = (u >= 0) & (i >= 0)
+        if keep.any():
+            X, base, _ = self._features_for(u[keep], i[keep])
+            correction = self.net_.predict(self.scaler_.transform(X))
+            out[keep] = base + self._target_scale() * np.asarray(correction, dtype=np.float64)
+        return out.reshape(shape)
+
+    def _score_users(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=np.int64)
+        scores = np.empty((len(u), self.n_items_))
+        items = np.arange(self.n_items_)
+        step = max(1, 20000 // max(self.n_items_, 1))
+        for start in range(0, len(u), step):
+            block = u[start:start + step]
+            uu = np.repeat(block, self.n_items_)
+            ii = np.tile(items, len(block))
+            ii = np.where(self.item_counts_[ii] > 0, ii, -1)
+            scores[start:start + step] = self._predict_indices(uu, ii).reshape(
+                len(block), self.n_items_)
+        return scores
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.mf_.item_factors_
+
+    # ------------------------------------------------------------------ persistence
+    def _header_extra(self) -> dict[str, Any]:
+        return {
+            "feature_names": self._feature_names(),
+            "user_side_names": self.user_side_names_,
+            "item_side_names": self.item_side_names_,
+            "n_epochs_run": int(self.n_epochs_),
+        }
+
+    def _load_header_extra(self, extra: dict[str, Any]) -> None:
+        self.user_side_names_ = list(extra.get("user_side_names", []))
+        self.item_side_names_ = list(extra.get("item_side_names", []))
+        self.n_epochs_ = int(extra.get("n_epochs_run", 0))
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "scaler_mean": self.scaler_.mean_, "scaler_scale": self.scaler_.scale_,
+            "user_side": self.user_side_, "item_side": self.item_side_,
+            "user_logn": self.user_logn_, "item_logn": self.item_logn_,
+        }
+        for l, W in enumerate(self.net_.weights_, start=1):
+            state[f"net_weights{l}"] = W
+        for key, value in self.mf_._state().items():
+            state[f"mf_{key}"] = value
+        if self.ar_ is not None:
+            for key, value in self.ar_._state().items():
+                state[f"ar_{key}"] = value
+        return state
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.scaler_ = Standardizer.from_arrays(arrays["scaler_mean"], arrays["scaler_scale"])
+        self.user_side_ = np.asarray(arrays["user_side"], dtype=np.float32)
+        self.item_side_ = np.asarray(arrays["item_side"], dtype=np.float32)
+        self.user_logn_ = np.asarray(arrays["user_logn"], dtype=np.float32)
+        self.item_logn_ = np.asarray(arrays["item_logn"], dtype=np.float32)
+        n_layers = sum(1 for key in arrays if key.startswith("net_weights"))
+        weights = [arrays[f"net_weights{l}"] for l in range(1, n_layers + 1)]
+        self.net_ = MLP(hidden=tuple(int(h) for h in (self.hidden or ())),
+                        output=self.output).set_weights(weights)
+        mf = _adopt(self._new_mf(None), self)
+        mf._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("mf_")})
+        mf.n_epochs_ = int(arrays["mf_epochs"][0])
+        mf.best_epoch_ = int(arrays["mf_epochs"][1])
+        self.mf_ = mf
+        self.ar_ = None
+        if self.use_autorec:
+            ar = _adopt(self._new_ar(None), self)
+            ar._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("ar_")})
+            self.ar_ = ar
