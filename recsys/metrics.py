@@ -57,7 +57,9 @@ def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape:
-        raise DataError(f"y_true has shape {t.shape} but y_pred has shape {p.shape}; they must match")
+        raise DataError(
+            f"y_true has shape {t.shape} but y_pred has shape {p.shape}; they must match"
+        )
     if t.size == 0:
         raise DataError("no ratings to score (y_true and y_pred are empty)")
     for arr, label in ((t, "y_true"), (p, "y_pred")):
@@ -270,22 +272,25 @@ def _mean_over_valid(values: np.ndarray) -> float:
     return float(values[valid].mean())
 
 
-def precision_at_k(recommended: Any, relevant: Relevant | Sequence[Any], k: int | None = None) -> float:
+RelevantLike = Relevant | Sequence[Any]
+
+
+def precision_at_k(recommended: Any, relevant: RelevantLike, k: int | None = None) -> float:
     """Mean over users with relevant items of :math:`|\\text{top-}k \\cap T_r| / k`."""
     return _mean_over_valid(topn_per_user(recommended, relevant, k)["precision"])
 
 
-def recall_at_k(recommended: Any, relevant: Relevant | Sequence[Any], k: int | None = None) -> float:
+def recall_at_k(recommended: Any, relevant: RelevantLike, k: int | None = None) -> float:
     """Mean over users with relevant items of :math:`|\\text{top-}k \\cap T_r| / |T_r|`."""
     return _mean_over_valid(topn_per_user(recommended, relevant, k)["recall"])
 
 
-def ndcg_at_k(recommended: Any, relevant: Relevant | Sequence[Any], k: int | None = None) -> float:
+def ndcg_at_k(recommended: Any, relevant: RelevantLike, k: int | None = None) -> float:
     """Mean NDCG@k with binary gains and a log2 discount (see the module docstring)."""
     return _mean_over_valid(topn_per_user(recommended, relevant, k)["ndcg"])
 
 
-def hit_rate_at_k(recommended: Any, relevant: Relevant | Sequence[Any], k: int | None = None) -> float:
+def hit_rate_at_k(recommended: Any, relevant: RelevantLike, k: int | None = None) -> float:
     """Fraction of users with relevant items who get at least one of them in their top-k."""
     return _mean_over_valid(topn_per_user(recommended, relevant, k)["hit"])
 
@@ -296,7 +301,9 @@ def catalogue_coverage(recommended: Any, n_items: int, k: int | None = None) -> 
     if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
         raise DataError(f"n_items must be a positive integer (the catalogue size), got {n_items!r}")
     if rec.max() >= n_items:
-        raise DataError(f"recommended item index {int(rec.max())} is outside a catalogue of {n_items}")
+        raise DataError(
+            f"recommended item index {int(rec.max())} is outside a catalogue of {n_items}"
+        )
     shown = np.zeros(int(n_items), dtype=bool)
     shown[rec[rec >= 0]] = True
     return float(shown.mean())

@@ -186,7 +186,10 @@ def topn_case(draw):
     pad = rng.random(rec.shape) < 0.2
     pad = np.sort(pad, axis=1)  # padding at the end of a row
     rec[pad] = -1
-    rel = [rng.choice(n_items, size=rng.integers(0, n_items + 1), replace=False) for _ in range(n_rows)]
+    rel = [
+        rng.choice(n_items, size=rng.integers(0, n_items + 1), replace=False)
+        for _ in range(n_rows)
+    ]
     rel[0] = rng.choice(n_items, size=rng.integers(1, n_items + 1), replace=False)  # >= 1 valid row
     return rec, rel, n_items
 

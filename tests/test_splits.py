@@ -236,7 +236,8 @@ def test_temporal_property(r, frac, per_user):
         assert train.timestamps.max() <= test.timestamps.min()
     else:
         for u in np.unique(test.users):
-            assert train.timestamps[train.users == u].max() <= test.timestamps[test.users == u].min()
+            latest_train = train.timestamps[train.users == u].max()
+            assert latest_train <= test.timestamps[test.users == u].min()
 
 
 # ---------------------------------------------------------------------------- validation

@@ -103,7 +103,8 @@ def test_timestamps_increase_and_can_be_off(planted):
     r, _ = planted
     assert np.all(np.diff(r.timestamps) >= 0)
     assert r.timestamps[-1] > r.timestamps[0]
-    assert make_planted(n_users=20, n_items=10, n_ratings=100, with_timestamps=False).timestamps is None
+    bare = make_planted(n_users=20, n_items=10, n_ratings=100, with_timestamps=False)
+    assert bare.timestamps is None
 
 
 def test_dense_and_edge_shapes():

@@ -326,7 +326,9 @@ def split(ratings: Ratings, method: str = "holdout", **kwargs: Any) -> Split | I
     ``per_user``, ``random_state``)."""
     func = SPLIT_METHODS.get(str(method).lower().replace("-", "_"))
     if func is None:
-        raise DataError(f"unknown split method {method!r}; choose one of {', '.join(SPLIT_METHODS)}")
+        raise DataError(
+            f"unknown split method {method!r}; choose one of {', '.join(SPLIT_METHODS)}"
+        )
     params = list(inspect.signature(func).parameters)[1:]
     unknown = sorted(set(kwargs) - set(params))
     if unknown:

@@ -23,9 +23,9 @@ least ``min(min_user_ratings, n_items, n_ratings // n_users)``; no pair occurs t
 Everything is vectorised: pairs are drawn as 64-bit keys ``user * n_items + item`` (multinomial
 counts per user and per item, matched by a random permutation, which is the same as independent
 draws), de-duplicated by a sort and topped up until there are exactly ``n_ratings``. 25M ratings
-over 160k users x 60k items take about 20 s and 1 GB peak on a loaded 2-core machine. When more than a quarter of the matrix
-is requested, pairs are instead drawn exactly without replacement by the Gumbel top-k trick over
-all cells.
+over 160k users x 60k items take about 20 s and 1 GB peak on a loaded 2-core machine. When
+more than a quarter of the matrix is requested, pairs are instead drawn exactly without
+replacement by the Gumbel top-k trick over all cells.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class PlantedTruth:
             u = flat_u[start : start + _CHUNK]
             i = flat_i[start : start + _CHUNK]
             dot = np.einsum("ij,ij->i", self.user_factors[u], self.item_factors[i])
-            flat_out[start : start + _CHUNK] = self.mean + self.user_bias[u] + self.item_bias[i] + dot
+            base = self.mean + self.user_bias[u] + self.item_bias[i]
+            flat_out[start : start + _CHUNK] = base + dot
         return out
 
 
