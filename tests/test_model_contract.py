@@ -18,6 +18,7 @@ from recsys.data.ratings import Ratings
 from recsys.errors import ModelFileError, NotFittedError, RecsysError
 from recsys.models.base import Estimator, load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
+from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization
 
 MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
@@ -26,6 +27,9 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("MatrixFactorization", lambda: MatrixFactorization(n_factors=4, n_epochs=5, random_state=1)),
     ("FunkSVD", lambda: MatrixFactorization(n_factors=4, n_epochs=5, biased=False,
                                             lr=0.02, random_state=1)),
+    ("HybridRecommender", lambda: HybridRecommender(
+        hidden=(4,), n_epochs=2, n_folds=2, mf_factors=3, mf_epochs=20, mf_lr=0.03,
+        ar_hidden=6, ar_steps=30, ar_lr=0.02, ar_reg=5.0, random_state=1)),
 ]
 
 

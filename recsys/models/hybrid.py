@@ -235,34 +235,8 @@ class HybridRecommender(Estimator):
         self.item_side_, self.item_side_names_ = item_features(ratings)
 
         # 1. out-of-fold base predictions and features for every training rating
-        k = int(self.n_folds)
-        fold = rng.permutation(np.arange(len(ratings)) % k)
-        X = None
-        base = np.empty(len(ratings))
-        for f in range(k):
-            rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
-            mf = self._new_mf(int(seeds[2 * f])).fit(rest)
-            ar = self._new_ar(int(seeds[2 * f + 1])).fit(rest) if self.use_autorec else None
-            u = np.where(mf.user_counts_[part.users] > 0, part.users, -1)
-            i = np.where(mf.item_counts_[part.items] > 0, part.items, -1)
-            # a pair unknown to the fold's models is scored with the fallback and the
-            # network sees zero biases: what a cold pair looks like
-            feats, b = self._raw_features(mf, ar, np.maximum(u, 0), np.maximum(i, 0))
-            cold = (u < 0) | (i < 0)
-            if cold.any():
-                fb = mf.clip(np.asarray(mf._predict_indices(u[cold], i[cold]), dtype=np.float64))
-                feats[cold, 0] = fb
-                n_base = 2 if ar is not None else 1
-                feats[cold, 1:n_base] = fb[:, None]
-                feats[cold & (u < 0), n_base] = 0.0  # b_u of an unknown user
-                feats[cold & (i < 0), n_base + 1] = 0.0  # b_i of an unknown item
-                b[cold] = fb
-            if X is None:
-                X = np.empty((len(ratings), feats.shape[1]))
-            X[fold == f] = feats
-            base[fold == f] = b
-            self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
-                      f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
+        fold = rng.permutation(np.arange(len(ratings)) % int(self.n_folds))
+        X, base = self._out_of_fold(ratings, fold, seeds)
 
         # 2. the base models used for prediction, fitted on all training ratings
         self.mf_ = _adopt(self._new_mf(int(seeds[-3])).fit(ratings), self)
@@ -305,6 +279,38 @@ class HybridRecommender(Estimator):
         ).fit(Xt, yt, Xv, yv, callback=relay)
         self.n_epochs_ = self.net_.n_epochs_
         return self
+
+    def _out_of_fold(self, ratings: Ratings, fold: np.ndarray, seeds: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network input and base prediction of every training rating, each made by MF and
+        AutoRec models fitted on the *other* folds (so no row's own rating is seen)."""
+        k = int(self.n_folds)
+        X = None
+        base = np.empty(len(ratings))
+        for f in range(k):
+            rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
+            mf = self._new_mf(int(seeds[2 * f])).fit(rest)
+            ar = self._new_ar(int(seeds[2 * f + 1])).fit(rest) if self.use_autorec else None
+            u = np.where(mf.user_counts_[part.users] > 0, part.users, -1)
+            i = np.where(mf.item_counts_[part.items] > 0, part.items, -1)
+            # a pair unknown to the fold's models is scored with the fallback and the
+            # network sees zero biases: what a cold pair looks like
+            feats, b = self._raw_features(mf, ar, np.maximum(u, 0), np.maximum(i, 0))
+            cold = (u < 0) | (i < 0)
+            if cold.any():
+                fb = mf.clip(np.asarray(mf._predict_indices(u[cold], i[cold]), dtype=np.float64))
+                n_base = 2 if ar is not None else 1
+                feats[cold, :n_base] = fb[:, None]
+                feats[cold & (u < 0), n_base] = 0.0  # b_u of an unknown user
+                feats[cold & (i < 0), n_base + 1] = 0.0  # b_i of an unknown item
+                b[cold] = fb
+            if X is None:
+                X = np.empty((len(ratings), feats.shape[1]))
+            X[fold == f] = feats
+            base[fold == f] = b
+            self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
+                      f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
+        return X, base
 
     def _features_for(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                      np.ndarray]:
@@ -360,6 +366,7 @@ class HybridRecommender(Estimator):
         }
 
     def _load_header_extra(self, extra: dict[str, Any]) -> None:
+        self.hidden = tuple(int(h) for h in (self.hidden or ()))  # JSON stored a list
         self.user_side_names_ = list(extra.get("user_side_names", []))
         self.item_side_names_ = list(extra.get("item_side_names", []))
         self.n_epochs_ = int(extra.get("n_epochs_run", 0))

@@ -1,0 +1,146 @@
+"""The hybrid: contract, persistence, fallback and the leakage guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.data.ratings import Ratings
+from recsys.errors import RecsysError
+from recsys.models.base import load_model
+from recsys.models.hybrid import HybridRecommender
+
+GENRES = ["Action", "Comedy", "Drama"]
+
+
+def _toy(seed=0, n_users=50, n_items=35):
+    rng = np.random.default_rng(seed)
+    P = rng.normal(size=(n_users, 2))
+    Q = rng.normal(size=(n_items, 2))
+    u, i = np.nonzero(rng.random((n_users, n_items)) < 0.55)
+    r = np.clip(np.rint(3 + (P[u] * Q[i]).sum(1) + rng.normal(0, 0.4, len(u))), 1, 5)
+    item_info = pd.DataFrame(
+        {"title": [f"m{j}" for j in range(n_items)],
+         "genres": [GENRES[j % 3] + ("|" + GENRES[(j + 1) % 3] if j % 2 else "")
+                    for j in range(n_items)],
+         "year": 1980 + np.arange(n_items) % 30}, index=pd.Index(np.arange(n_items)))
+    user_info = pd.DataFrame(
+        {"age": 18 + np.arange(n_users) % 40, "gender": np.where(np.arange(n_users) % 2, "M", "F"),
+         "occupation": np.array(["a", "b", "c"])[np.arange(n_users) % 3]},
+        index=pd.Index(100 + np.arange(n_users)))
+    data = Ratings.from_arrays(100 + u, i, r, rating_scale=(1, 5), item_info=item_info,
+                               user_info=user_info)
+    test = rng.random(len(data)) < 0.2
+    return data.subset(~test), data.subset(test)
+
+
+def small(**kw):
+    params = dict(hidden=(6,), n_epochs=4, lr=0.01, n_folds=2, mf_factors=3, mf_epochs=30,
+                  mf_lr=0.03, ar_hidden=8, ar_steps=40, ar_lr=0.02, ar_reg=5.0, random_state=0)
+    params.update(kw)
+    return HybridRecommender(**params)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return _toy()
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    return small().fit(split[0])
+
+
+def _rmse(pred, truth):
+    return float(np.sqrt(np.mean((pred - truth) ** 2)))
+
+
+def test_fit_predict_in_range_and_better_than_global_mean(fitted, split):
+    train, test = split
+    pred = fitted.predict_ratings(test)
+    assert pred.shape == (len(test),)
+    assert np.all((pred >= 1) & (pred <= 5))
+    assert _rmse(pred, test.ratings) < 0.8 * _rmse(np.full(len(test), train.global_mean),
+                                                   test.ratings)
+    assert len(fitted.history_["train_rmse"]) == fitted.n_epochs_ >= 1
+
+
+def test_save_load_identical_predictions(fitted, split, tmp_path):
+    test = split[1]
+    path = fitted.save(tmp_path / "hybrid.npz")
+    loaded = load_model(path)
+    assert isinstance(loaded, HybridRecommender)
+    np.testing.assert_array_equal(loaded.predict_ratings(test), fitted.predict_ratings(test))
+    users = test.user_ids[test.users[:5]]
+    np.testing.assert_array_equal(loaded.recommend_all(users, n=4)[0],
+                                  fitted.recommend_all(users, n=4)[0])
+    assert loaded.get_params() == fitted.get_params()
+    assert len(loaded.net_.weights_) == 2
+
+
+def test_unknown_ids_fall_back_to_mf_biases(fitted, split):
+    item = split[0].item_ids[0]
+    pred, fell_back = fitted.predict([999999, 100], [item, "no-such-item"], return_fallback=True)
+    assert fell_back.tolist() == [True, True]
+    i = fitted.encode([100], [item])[1][0]
+    assert pred[0] == pytest.approx(np.clip(fitted.mf_.mu_ + fitted.mf_.item_bias_[i], 1, 5))
+    assert np.all(np.isfinite(pred))
+    frame = fitted.recommend(999999, n=3)
+    assert frame.attrs["fallback"] and len(frame) == 3
+
+
+def test_predictions_do_not_depend_on_test_ratings(fitted, split):
+    test = split[1]
+    shuffled = test.subset(np.arange(len(test)))
+    shuffled.ratings = np.random.default_rng(1).permutation(test.ratings)
+    np.testing.assert_array_equal(fitted.predict_ratings(shuffled), fitted.predict_ratings(test))
+
+
+def test_out_of_fold_rows_never_see_their_own_rating(split):
+    """Changing the ratings of fold 0 leaves fold 0's network inputs unchanged."""
+    train = split[0]
+    model = small()
+    model._remember_data(train)
+    model.user_logn_ = np.log1p(model.user_counts_).astype(np.float32)
+    model.item_logn_ = np.log1p(model.item_counts_).astype(np.float32)
+    from recsys.features import item_features, user_features
+    model.user_side_, model.user_side_names_ = user_features(train)
+    model.item_side_, model.item_side_names_ = item_features(train)
+    fold = np.arange(len(train)) % 2
+    seeds = np.arange(10)
+    X, base = model._out_of_fold(train, fold, seeds)
+    changed = train.subset(np.arange(len(train)))
+    changed.ratings = np.where(fold == 0, 6.0 - train.ratings, train.ratings).astype(np.float32)
+    X2, base2 = model._out_of_fold(changed, fold, seeds)
+    np.testing.assert_allclose(X2[fold == 0], X[fold == 0])
+    np.testing.assert_allclose(base2[fold == 0], base[fold == 0])
+    assert not np.allclose(X2[fold == 1, 0], X[fold == 1, 0])  # the other fold did change
+
+
+def test_standardisation_comes_from_training_rows_only(split):
+    train, test = split
+    a = small(n_epochs=1).fit(train)
+    b = small(n_epochs=1).fit(train, validation=test)
+    np.testing.assert_array_equal(a.scaler_.mean_, b.scaler_.mean_)
+    np.testing.assert_array_equal(a.scaler_.scale_, b.scaler_.scale_)
+    assert "valid_rmse" in b.history_ and len(b.history_["valid_rmse"]) == 1
+
+
+def test_options_tanh_output_factors_no_autorec_and_callback(split):
+    train, test = split
+    seen = []
+    model = small(output="tanh", use_factors=True, use_autorec=False, use_side=False,
+                  hidden=(4, 3)).fit(train, callback=lambda e, h: seen.append(e))
+    assert seen == list(range(model.n_epochs_))
+    assert model.ar_ is None
+    names = model._header_extra()["feature_names"]
+    assert "autorec_pred" not in names and "pq0" in names and len(names) == 4 + 9 + 1
+    assert np.all(np.isfinite(model.predict_ratings(test)))
+
+
+@pytest.mark.parametrize("bad", [dict(n_folds=1), dict(output="relu"), dict(hidden=(0,)),
+                                 dict(valid_size=1.5)])
+def test_bad_parameters_raise_recsys_error(split, bad):
+    with pytest.raises(RecsysError):
+        small(**bad).fit(split[0])
