@@ -1,0 +1,246 @@
+"""``recsys fit``, ``predict``, ``recommend`` and ``similar``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from recsys.errors import RecsysError
+
+DEFAULT_MODEL_FILE = "model.npz"
+
+# CLI option -> constructor parameter
+_OPTION_PARAMS = {
+    "factors": "n_factors",
+    "epochs": "n_epochs",
+    "lr": "lr",
+    "reg": "reg",
+    "seed": "random_state",
+    "threads": "n_threads",
+    "hidden": "hidden",
+}
+
+
+def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("expected layer sizes like 32,16") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("expected positive layer sizes like 32,16")
+    return sizes
+
+
+def _epoch_progress(total: int | None, label: str):
+    """A tqdm bar advanced by the model's per-epoch callback; shows train/valid RMSE."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="epoch", file=sys.stderr, leave=True,
+               disable=None, dynamic_ncols=True)
+
+    def callback(epoch: int, history: dict) -> None:
+        shown = {}
+        for key, short in (("train_rmse", "train"), ("valid_rmse", "valid")):
+            values = history.get(key) or []
+            if values:
+                shown[short] = f"{values[-1]:.4f}"
+        bar.set_postfix(shown, refresh=False)
+        bar.update(1)
+
+    return bar, callback
+
+
+@click.command()
+@click.option("--data", "data", default=None, metavar="NAME|PATH",
+              help="Data set name (see `recsys data list`), release folder/zip or ratings file. "
+                   "Default: the bundled ml-latest-small.")
+@click.option("--model", "model_name", default="mf", show_default=True,
+              type=click.Choice(["mean", "baseline", "mf", "hybrid"]), help="Model to fit.")
+@click.option("--factors", type=click.IntRange(1, 10_000), help="Number of latent factors.")
+@click.option("--epochs", type=click.IntRange(1, 100_000), help="Training epochs.")
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), help="SGD learning rate.")
+@click.option("--reg", type=click.FloatRange(0, None), help="L2 regularisation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--threads", type=click.IntRange(1, 256), help="Threads for parallel SGD.")
+@click.option("--hidden", callback=_parse_hidden, metavar="32,16",
+              help="Hidden layer sizes of the hybrid's tanh network.")
+@click.option("--validation", type=click.FloatRange(0, 0.9, min_open=True), default=0.1,
+              show_default=True,
+              help="Fraction of the training ratings held out for validation / early stopping.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              default=DEFAULT_MODEL_FILE, show_default=True, help="Model file to write.")
+def fit(data: str | None, model_name: str, validation: float, output: str, **options: Any) -> None:
+    """Fit a model on a ratings data set and save it to one file.
+
+    \b
+    Examples:
+      recsys fit                                   # MF on the bundled data -> model.npz
+      recsys fit --data ml-100k --factors 100 --epochs 60 -o ml100k.npz
+      recsys fit --model hybrid --hidden 32,16
+    """
+    from recsys.data.loading import load
+    from recsys.data.splits import validation_split
+    from recsys.models.registry import make_model
+
+    from recsys.models.registry import model_class
+
+    params = {_OPTION_PARAMS[k]: v for k, v in options.items() if v is not None}
+    if "random_state" not in model_class(model_name)._param_names():
+        params.pop("random_state")  # --seed has a default; models without randomness ignore it
+    model = make_model(model_name, **params)
+    ratings = load(data)
+    train, valid = validation_split(ratings, valid_size=validation, random_state=options["seed"])
+    total = getattr(model, "n_epochs", None)
+    label = f"{model_name} on {ratings.name}"
+    bar, callback = _epoch_progress(total if isinstance(total, int) else None, label)
+    start = time.perf_counter()
+    try:
+        model.fit(train, validation=valid, callback=callback)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    from recsys.metrics import rmse
+
+    train_rmse = rmse(train.ratings, model.predict_ratings(train))
+    valid_rmse = rmse(valid.ratings, model.predict_ratings(valid))
+    path = model.save(output)
+    click.echo(
+        f"fitted {type(model).__name__} on {ratings.name} ({len(train):,} ratings, "
+        f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "
+        f"train RMSE {train_rmse:.4f}, validation RMSE {valid_rmse:.4f}; wrote {path}"
+    )
+
+
+def _load_model(path: str):
+    from recsys.models.base import load_model
+
+    return load_model(path)
+
+
+def _echo_frame(frame: pd.DataFrame, fmt: str, float_cols: tuple[str, ...]) -> None:
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", force_ascii=False))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        shown = frame.copy()
+        for col in float_cols:
+            if col in shown:
+                shown[col] = shown[col].map(lambda v: f"{v:.3f}")
+        shown["year"] = shown["year"].astype("string").fillna("")
+        shown.index = range(1, len(shown) + 1)
+        with pd.option_context("display.max_colwidth", 48, "display.width", 200):
+            click.echo(shown.to_string())
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
+                       default="table", show_default=True, help="Output format.")
+_MODEL = click.option("-m", "--model", "model_path", default=DEFAULT_MODEL_FILE,
+                      show_default=True, type=click.Path(dir_okay=False),
+                      help="Model file written by `recsys fit`.")
+
+
+@click.command()
+@_MODEL
+@click.option("--user", help="Raw user id.")
+@click.option("--item", help="Raw item id.")
+@click.option("--pairs", type=click.Path(exists=True, dir_okay=False),
+              help="File of user,item pairs (any format the loader reads; a rating column is "
+                   "ignored).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (--pairs).")
+@click.option("--chunk-size", type=click.IntRange(1000, None), default=200_000, hidden=True)
+def predict(model_path: str, user: str | None, item: str | None, pairs: str | None,
+            output: str | None, chunk_size: int) -> None:
+    """Predict ratings: one pair (--user, --item) or a file of pairs (--pairs).
+
+    Batch output has columns user,item,prediction in input order; unknown users or items fall
+    back to the biases / global mean and are counted on stderr.
+    """
+    if pairs is None and (user is None or item is None):
+        raise click.UsageError("give --user and --item, or --pairs FILE")
+    if pairs is not None and (user is not None or item is not None):
+        raise click.UsageError("give either --user/--item or --pairs, not both")
+    model = _load_model(model_path)
+    if pairs is None:
+        value, fallback = model.predict([user], [item], return_fallback=True)
+        note = ""
+        if fallback[0]:
+            u, i = model.encode([user], [item])
+            unknown = [w for w, idx in (("user", u[0]), ("item", i[0])) if idx < 0]
+            note = f"  (unknown {' and '.join(unknown)}: fell back to biases / global mean)"
+        click.echo(f"{value[0]:.4f}{note}")
+        return
+    from recsys.data.files import iter_pairs
+
+    target = Path(output) if output else None
+    n_rows = n_fallback = 0
+    tmp_name = None
+    try:
+        if target is not None:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                            dir=target.parent if str(target.parent) else ".")
+            handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        else:
+            handle = click.get_text_stream("stdout")
+        handle.write("user,item,prediction\n")
+        for users, items in iter_pairs(pairs, chunk_size=chunk_size):
+            values, fallback = model.predict(users, items, return_fallback=True)
+            chunk = pd.DataFrame({"user": users, "item": items, "prediction": values})
+            chunk.to_csv(handle, header=False, index=False, float_format="%.4f")
+            n_rows += len(chunk)
+            n_fallback += int(fallback.sum())
+        if target is not None:
+            handle.close()
+            os.replace(tmp_name, target)
+            tmp_name = None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+    where = f" to {target}" if target else ""
+    click.echo(f"predicted {n_rows:,} pairs{where}; {n_fallback:,} fell back to biases / "
+               f"global mean (unknown user or item)", err=True)
+
+
+@click.command()
+@_MODEL
+@click.option("--user", required=True, help="Raw user id.")
+@click.option("-n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
+              help="Number of recommendations.")
+@click.option("--include-seen", is_flag=True, help="Also list items the user already rated.")
+@_FORMAT
+def recommend(model_path: str, user: str, n: int, include_seen: bool, fmt: str) -> None:
+    """Top-N movies for a user, best predicted rating first."""
+    model = _load_model(model_path)
+    frame = model.recommend(user, n=n, exclude_seen=not include_seen)
+    if frame.attrs.get("fallback"):
+        click.echo(f"Note: unknown user {user!r}: showing the best items by the biases "
+                   "(non-personal).", err=True)
+    _echo_frame(frame, fmt, ("prediction",))
+
+
+@click.command()
+@_MODEL
+@click.option("--item", required=True, help="Raw item id or (part of) a title.")
+@click.option("-n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
+              help="Number of similar items.")
+@_FORMAT
+def similar(model_path: str, item: str, n: int, fmt: str) -> None:
+    """Movies whose factor vectors are nearest (cosine) to a movie's."""
+    model = _load_model(model_path)
+    frame = model.similar_items(item, n=n)
+    if fmt == "table":
+        click.echo(f"Nearest to: {frame.attrs.get('query', item)}")
+    _echo_frame(frame, fmt, ("similarity",))
+
+
+COMMANDS = [fit, predict, recommend, similar]
