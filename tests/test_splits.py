@@ -80,6 +80,8 @@ def test_holdout_sizes_and_partition(data):
     _assert_partition(data, train, test)
     train, test = holdout_split(data, test_size=77)
     assert len(test) == 77
+    small = data.subset(np.arange(100))
+    assert len(holdout_split(small, test_size=0.07)[1]) == 7  # 0.07 * 100 is 7.000000000000001
 
 
 def test_holdout_seed_determinism(data):
@@ -95,7 +97,11 @@ def test_holdout_seed_determinism(data):
 def test_holdout_property(r, frac, seed):
     train, test = holdout_split(r, test_size=frac, random_state=seed)
     _assert_partition(r, train, test)
-    assert len(test) == min(max(int(np.ceil(frac * len(r))), 1), len(r) - 1)
+    assert len(test) == min(max(int(np.ceil(round(frac * len(r), 6))), 1), len(r) - 1)
+    assert len(test) >= frac * len(r) - 1e-6 and len(test) < frac * len(r) + 1 or len(test) in (
+        1,
+        len(r) - 1,
+    )
     assert len(train) >= 1
 
 

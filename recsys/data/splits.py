@@ -78,7 +78,7 @@ def _n_test(size: float | int, n: int, label: str) -> int:
         return count
     if not 0.0 < float(size) < 1.0:
         raise DataError(f"{label}={size!r} must be a fraction strictly between 0 and 1")
-    count = math.ceil(float(size) * n)
+    count = math.ceil(round(float(size) * n, 6))  # 0.07 * 100 = 7.000000000000001 -> 7
     return min(max(count, 1), n - 1)
 
 
