@@ -132,7 +132,7 @@ def describe(ratings: Ratings, top: int = 10) -> dict[str, Any]:
     titles = ratings.item_titles()
     top_items = [
         {
-            "item": ratings.item_ids[k].item(),
+            "item": getattr(ratings.item_ids[k], "item", lambda: ratings.item_ids[k])(),
             "title": str(titles[k]),
             "count": int(item_counts[k]),
             "mean": float(sums[k] / item_counts[k]),
