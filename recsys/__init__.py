@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from recsys.data import load, load_predefined_split, make_planted, split
 from recsys.data.ratings import Ratings
 from recsys.errors import (
     DataError,
@@ -18,11 +19,19 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
+from recsys.metrics import mae, rmse, topn_metrics
 from recsys.models.base import Estimator, load_model
 
 __all__ = [
     "__version__",
     "Ratings",
+    "load",
+    "load_predefined_split",
+    "make_planted",
+    "split",
+    "rmse",
+    "mae",
+    "topn_metrics",
     "Estimator",
     "load_model",
     "RecsysError",
