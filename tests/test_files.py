@@ -183,3 +183,13 @@ def test_round_trip_any_header_order_and_separator(tmp_path, order, sep, rows):
     assert frame["item"].tolist() == [t[1] for t in expected]
     assert np.allclose(frame["rating"], [t[2] / 2 for t in expected])
     assert frame["timestamp"].tolist() == [t[3] for t in expected]
+
+
+def test_ids_beyond_int32_after_the_sample_stay_integers(tmp_path):
+    body = "".join(f"{k},{k},3\n" for k in range(1, 20_000))  # more than the sniffed head
+    path = write(tmp_path, "big.csv", "user,item,rating\n" + body + "3000000000,5,4\n")
+    r = read_ratings_file(path)
+    assert r.user_ids.dtype == np.int64 and r.user_ids[-1] == 3_000_000_000
+    bad = write(tmp_path, "bad.csv", "user,item,rating\n" + body + "7,5,four\n")
+    with pytest.raises(DataError, match="line 20001: rating 'four' is not a number"):
+        read_ratings_file(bad)

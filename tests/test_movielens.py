@@ -298,3 +298,19 @@ def test_shared_ml100k_counts_and_u1_split():
     assert train.user_ids is test.user_ids
     pairs_train = set(zip(train.users.tolist(), train.items.tolist()))
     assert not pairs_train & set(zip(test.users.tolist(), test.items.tolist()))
+
+
+def test_damaged_zip_member_is_a_data_error(tmp_path):
+    folder = write_csv(tmp_path / "ml-latest-small")
+    with open(folder / "ratings.csv", "a") as f:
+        f.write("".join(f"{k},{k},4.0,964982703\n" for k in range(10, 3000)))
+    archive = zip_folder(folder, tmp_path / "x.zip", "ml-latest-small")
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo("ml-latest-small/ratings.csv")
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + 40
+    for k in range(start, start + 30):
+        data[k] ^= 0x5A
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="the zip file is damaged"):
+        read_release(archive)

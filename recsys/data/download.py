@@ -117,6 +117,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _line(exc: BaseException) -> str:
+    """An exception's text on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -148,15 +153,17 @@ def verify_archive(path: Path, release: Release) -> dict[str, int]:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DownloadError(f"{release.filename} is not a valid zip file ({exc})") from None
+        raise DownloadError(f"{release.filename} is not a valid zip file ({_line(exc)})") from None
     except Exception as exc:  # zlib.error and friends from a corrupt stream
-        raise DownloadError(f"{release.filename} is corrupt ({exc})") from None
+        raise DownloadError(f"{release.filename} is corrupt ({_line(exc)})") from None
     if bad is not None:
         raise DownloadError(f"{release.filename} is corrupt: member {bad} fails its CRC check")
     try:
         ratings = read_release(path, release.name)
     except DataError as exc:
-        raise DownloadError(f"{release.filename} does not read as {release.name}: {exc}") from None
+        raise DownloadError(
+            f"{release.filename} does not read as {release.name}: {_line(exc)}"
+        ) from None
     found = {
         "n_ratings": len(ratings),
         "n_users": ratings.n_users,
@@ -280,7 +287,7 @@ def download(
         except (urllib.error.URLError, socket.timeout, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc.strerror or exc
             raise DownloadError(
-                f"could not download {release.name} from {url} ({reason}); "
+                f"could not download {release.name} from {url} ({_line(reason)}); "
                 + _manual_hint(release, target, base)
             ) from None
         counts = verify_archive(part, release)

@@ -289,10 +289,19 @@ def read_delimited(
     try:
         try:
             frame = _read(fast_types)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             if isinstance(exc, pd.errors.ParserError) and _PARSER_LINE.search(str(exc)):
                 raise
-            frame = _read({k: str for k in list(dtypes or {}) + gaps} or None)
+            frame = None
+            wider = {k: (np.int64 if v is np.int32 else v) for k, v in (fast_types or {}).items()}
+            if wider != (fast_types or {}):  # an id beyond int32 after the sampled lines
+                try:
+                    frame = _read(wider)
+                except (ValueError, OverflowError) as again:
+                    if isinstance(again, pd.errors.ParserError):
+                        raise
+            if frame is None:  # read as text: validation then names the bad line
+                frame = _read({k: str for k in list(dtypes or {}) + gaps} or None)
     except pd.errors.EmptyDataError:
         raise DataError(f"{source}: the file is empty (no ratings found)") from None
     except pd.errors.ParserError as exc:

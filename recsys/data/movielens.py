@@ -30,6 +30,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -504,6 +505,16 @@ def read_release(
         Named after the release, with ``item_info`` indexed by movie id (title, genres,
         year) and ``user_info`` indexed by user id.
     """
+    try:
+        return _read_release(path, name, rating_scale, side_info)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise DataError(f"{path}: the zip file is damaged ({exc}); download it again") from None
+
+
+def _read_release(
+    path: str | Path, name: str | None, rating_scale: tuple[float, float] | None,
+    side_info: bool,
+) -> Ratings:
     with ReleaseFiles(path) as files:
         release = REGISTRY.get(name or "") or _release_from_folder(files.folder)
         scale = rating_scale or files.layout.rating_scale
