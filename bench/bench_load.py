@@ -1,0 +1,139 @@
+"""Time ``recsys.data.loading.load`` on a 25M-row ratings.csv in the ML-25M format.
+
+Run by hand (not by pytest)::
+
+    /work/venv/bin/python bench/bench_load.py            # 25,000,000 rows
+    /work/venv/bin/python bench/bench_load.py --rows 2000000 --zip
+
+The ratings come from :func:`recsys.data.synthetic.make_planted` when that module is present
+(rounded to half stars in [0.5, 5], as in ML-25M), otherwise from a direct vectorised draw. The
+file is written in a temporary folder laid out like ``ml-25m/`` (``ratings.csv`` with the header
+``userId,movieId,rating,timestamp`` and a ``movies.csv``). Each measurement runs ``load`` in a
+fresh Python process (and the data are generated in another one, so the parent stays small:
+on Linux ``ru_maxrss`` carries the parent's size over fork/exec). The peak reported is that
+process's high-water RSS (``VmHWM``, equal to ``ru_maxrss`` when the parent is small), which
+includes the interpreter and imports, reported separately as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+N_USERS, N_ITEMS, N_MOVIES = 162_541, 59_047, 62_423  # ML-25M's shape
+
+CHILD = r"""
+import json, resource, sys, time
+from recsys.data.loading import load
+def hwm():  # this process's own peak RSS in KiB (VmHWM starts afresh at exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
+t0 = time.perf_counter()
+r = load(sys.argv[1])
+wall = time.perf_counter() - t0
+peak = hwm()
+maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"wall_s": wall, "peak_mib": peak / 1024, "baseline_mib": base / 1024,
+                  "ru_maxrss_mib": maxrss / 1024,
+                  "n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items,
+                  "nbytes_mib": (r.users.nbytes + r.items.nbytes + r.ratings.nbytes
+                                 + (r.timestamps.nbytes if r.timestamps is not None else 0))
+                                / 2**20}))
+"""
+
+
+def generate(n_rows: int, seed: int = 0) -> pd.DataFrame:
+    """userId, movieId, rating (half stars), timestamp: ML-25M-like, no duplicate pairs."""
+    try:
+        from recsys.data.synthetic import make_planted
+    except ImportError:
+        make_planted = None
+    if make_planted is not None:
+        r = make_planted(n_users=N_USERS, n_items=N_ITEMS, n_ratings=n_rows, n_factors=10,
+                         random_state=seed)
+        rating = np.clip(np.round(r.ratings * 2) / 2, 0.5, 5.0).astype(np.float32)
+        return pd.DataFrame({"userId": r.user_ids[r.users].astype(np.int32),
+                             "movieId": r.item_ids[r.items].astype(np.int32),
+                             "rating": rating, "timestamp": r.timestamps})
+    rng = np.random.default_rng(seed)
+    keys = np.unique(rng.integers(0, N_USERS * N_ITEMS, size=int(n_rows * 1.05)))
+    keys = rng.permutation(keys)[:n_rows]
+    return pd.DataFrame({
+        "userId": (keys // N_ITEMS + 1).astype(np.int32),
+        "movieId": (keys % N_ITEMS + 1).astype(np.int32),
+        "rating": (rng.integers(1, 11, size=len(keys)) / 2).astype(np.float32),
+        "timestamp": rng.integers(789_652_009, 1_574_327_703, size=len(keys)),
+    })
+
+
+def write_release(folder: Path, n_rows: int) -> Path:
+    release = folder / "ml-25m"
+    release.mkdir(parents=True)
+    frame = generate(n_rows)
+    with open(release / "ratings.csv", "w", newline="") as out:
+        out.write("userId,movieId,rating,timestamp\n")
+        for start in range(0, len(frame), 2_000_000):
+            frame.iloc[start:start + 2_000_000].to_csv(out, header=False, index=False,
+                                                       float_format="%.1f")
+    ids = np.arange(1, N_MOVIES + 1)
+    pd.DataFrame({"movieId": ids, "title": [f"Movie {i} ({1900 + i % 120})" for i in ids],
+                  "genres": "Drama|Comedy"}).to_csv(release / "movies.csv", index=False)
+    return release
+
+
+def measure(target: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(target)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=25_000_000)
+    parser.add_argument("--zip", action="store_true", help="also time loading from a zip")
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate_into:
+        write_release(Path(args.generate_into), args.rows)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--rows", str(args.rows),
+                        "--generate-into", tmp], check=True)
+        release = Path(tmp) / "ml-25m"
+        size = (release / "ratings.csv").stat().st_size
+        print(f"wrote {args.rows:,} rows ({size / 2**20:,.0f} MiB) in "
+              f"{time.perf_counter() - t0:.1f} s")
+        for label, target in (("folder", release), ("ratings.csv", release / "ratings.csv")):
+            m = measure(target)
+            print(f"load({label}): {m['wall_s']:.2f} s, peak RSS {m['peak_mib']:,.0f} MiB "
+                  f"(ru_maxrss {m['ru_maxrss_mib']:,.0f} MiB; after imports "
+                  f"{m['baseline_mib']:,.0f} MiB; arrays "
+                  f"{m['nbytes_mib']:,.0f} MiB); {m['n_ratings']:,} ratings, "
+                  f"{m['n_users']:,} users, {m['n_items']:,} items")
+        if args.zip:
+            archive = Path(tmp) / "ml-25m.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+                for f in release.iterdir():
+                    z.write(f, f"ml-25m/{f.name}")
+            m = measure(archive)
+            print(f"load(zip): {m['wall_s']:.2f} s, peak RSS {m['peak_mib']:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
