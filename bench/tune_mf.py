@@ -9,8 +9,9 @@ scored on ``uN.test`` (the test files are read only for that final report).
 
 Run by hand::
 
-    python bench/tune_mf.py            # grid search + u1..u5 test RMSE of the winner
-    python bench/tune_mf.py --quick    # a smaller grid
+    python bench/tune_mf.py                # coarse grid + u1..u5 test RMSE of the winner
+    python bench/tune_mf.py --grid fine    # a finer grid around the coarse winner
+    python bench/tune_mf.py --grid quick   # a smoke run
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def rmse(model: MatrixFactorization, data) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller grid")
+    parser.add_argument("--grid", choices=["coarse", "fine", "quick"], default="coarse",
+                        help="coarse: the first search; fine: around its winner; quick: a smoke run")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--valid-size", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
@@ -52,9 +54,12 @@ def main() -> None:
     print(f"tuning on {len(fit_part)} ratings of u1.base, validating on {len(valid)} carved "
           f"from u1.base (seed {args.seed})")
 
-    if args.quick:
+    if args.grid == "quick":
         grid = dict(n_factors=[100], lr=[0.005, 0.01], lr_decay=[0.0, 0.02],
                     reg=[0.08, 0.12], reg_bias=[0.01])
+    elif args.grid == "fine":
+        grid = dict(n_factors=[100, 150], lr=[0.01], lr_decay=[0.02, 0.05, 0.1],
+                    reg=[0.09, 0.1, 0.11], reg_bias=[0.003, 0.01, 0.03])
     else:
         grid = dict(n_factors=[50, 100, 200], lr=[0.005, 0.01], lr_decay=[0.0, 0.02, 0.05],
                     reg=[0.08, 0.1, 0.12, 0.15, 0.2], reg_bias=[0.01, 0.1])
