@@ -273,6 +273,9 @@ class MatrixFactorization(Estimator):
         n_run = 0
         previous_threads = numba.get_num_threads()
         numba.set_num_threads(n_threads)
+        # blocks of a round are handed to threads one at a time, so a thread slowed down by
+        # another process holds up at most one block (results do not depend on who runs what)
+        previous_chunk = numba.set_parallel_chunksize(1)
         try:
             for epoch in range(int(self.n_epochs)):
                 step = 1.0 / (1.0 + float(self.lr_decay) * epoch)
@@ -311,6 +314,7 @@ class MatrixFactorization(Estimator):
                     break
         finally:
             numba.set_num_threads(previous_threads)
+            numba.set_parallel_chunksize(previous_chunk)
         self.n_epochs_ = n_run
         self.best_epoch_ = n_run - 1
         if patience and best[2] is not None:
