@@ -138,6 +138,8 @@ def _echo_frame(frame: pd.DataFrame, fmt: str, float_cols: tuple[str, ...]) -> N
             if col in shown:
                 shown[col] = shown[col].map(lambda v: f"{v:.3f}")
         shown["year"] = shown["year"].astype("string").fillna("")
+        shown["title"] = shown["title"].map(lambda t: t if len(t) <= 50 else t[:49] + "…")
+        shown["genres"] = shown["genres"].map(lambda g: g if len(g) <= 40 else g[:39] + "…")
         shown.index = range(1, len(shown) + 1)
         with pd.option_context("display.max_colwidth", 48, "display.width", 200):
             click.echo(shown.to_string())
@@ -180,7 +182,7 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
             note = f"  (unknown {' and '.join(unknown)}: fell back to biases / global mean)"
         click.echo(f"{value[0]:.4f}{note}")
         return
-    from recsys.data.files import iter_pairs
+    from recsys.data.pairs import iter_pairs
 
     target = Path(output) if output else None
     n_rows = n_fallback = 0
@@ -217,11 +219,15 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
 @click.option("-n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Number of recommendations.")
 @click.option("--include-seen", is_flag=True, help="Also list items the user already rated.")
+@click.option("--min-ratings", type=click.IntRange(1, None), default=5, show_default=True,
+              help="Only recommend items with at least this many training ratings.")
 @_FORMAT
-def recommend(model_path: str, user: str, n: int, include_seen: bool, fmt: str) -> None:
+def recommend(model_path: str, user: str, n: int, include_seen: bool, min_ratings: int,
+              fmt: str) -> None:
     """Top-N movies for a user, best predicted rating first."""
     model = _load_model(model_path)
-    frame = model.recommend(user, n=n, exclude_seen=not include_seen)
+    frame = model.recommend(user, n=n, exclude_seen=not include_seen,
+                            min_item_ratings=min_ratings)
     if frame.attrs.get("fallback"):
         click.echo(f"Note: unknown user {user!r}: showing the best items by the biases "
                    "(non-personal).", err=True)

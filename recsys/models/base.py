@@ -237,25 +237,44 @@ class Estimator:
         return np.asarray(self._predict_indices(uu, ii)).reshape(len(u), self.n_items_)
 
     # ------------------------------------------------------------------ recommendation
-    def _top_n(self, u: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.clip(self._score_users(u).astype(np.float64))
-        scores[:, self.item_counts_ == 0] = -np.inf  # never recommend what we know nothing of
+    def _seen_mask_indices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, item) positions of the training items of each user in ``u`` (vectorised)."""
+        valid = u >= 0
+        starts = np.where(valid, self.seen_indptr_[np.maximum(u, 0)], 0)
+        lengths = np.where(valid, self.seen_indptr_[np.maximum(u, 0) + 1] - starts, 0)
+        rows = np.repeat(np.arange(len(u)), lengths)
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return rows, self.seen_items_[np.repeat(starts, lengths) + offsets]
+
+    def _top_n(
+        self, u: np.ndarray, n: int, exclude_seen: bool, min_item_ratings: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``n`` item indices per user and their clipped predictions.
+
+        Items are ranked by the *unclipped* score, so that predictions above the top of the
+        scale still rank in order; items with fewer than ``min_item_ratings`` training ratings
+        (and seen items, with ``exclude_seen``) are left out and padded with ``-inf``.
+        """
+        scores = np.asarray(self._score_users(u), dtype=np.float64)
+        scores[:, self.item_counts_ < max(min_item_ratings, 1)] = -np.inf
         if exclude_seen:
-            for row, user in enumerate(u):
-                if user >= 0:
-                    seen = self.seen_items_[self.seen_indptr_[user] : self.seen_indptr_[user + 1]]
-                    scores[row, seen] = -np.inf
+            scores[self._seen_mask_indices(u)] = -np.inf
         n = min(n, scores.shape[1])
         top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
-        return top, np.take_along_axis(top_scores, order, axis=1)
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        return top, np.where(np.isfinite(top_scores), self.clip(top_scores), -np.inf)
 
-    def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(
+        self, user: Any, n: int = 10, *, exclude_seen: bool = True, min_item_ratings: int = 1
+    ) -> pd.DataFrame:
         """Top-``n`` items for one raw user id, by predicted rating.
 
-        Items the user rated in training are left out (``exclude_seen``). An unknown user gets
+        Items the user rated in training are left out (``exclude_seen``), and so are items with
+        fewer than ``min_item_ratings`` training ratings (whose scores rest on little evidence).
+        An unknown user gets
         the items with the best non-personal score (biases / global mean); the returned frame's
         ``attrs["fallback"]`` is True then.
 
@@ -265,7 +284,7 @@ class Estimator:
         """
         self._check_fitted()
         u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
-        top, scores = self._top_n(u, n, exclude_seen)
+        top, scores = self._top_n(u, n, exclude_seen, min_item_ratings)
         keep = np.isfinite(scores[0])
         frame = self._item_frame(top[0][keep])
         frame["prediction"] = scores[0][keep]
@@ -275,7 +294,7 @@ class Estimator:
 
     def recommend_all(
         self, users: Any | None = None, n: int = 10, *, batch_size: int = 512,
-        exclude_seen: bool = True,
+        exclude_seen: bool = True, min_item_ratings: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` raw item ids and scores for many users, scored in batches.
 
@@ -291,7 +310,9 @@ class Estimator:
             u_all, _ = self.encode(users, np.repeat(self.item_ids_[:1], len(np.atleast_1d(users))))
         tops, scores = [], []
         for start in range(0, len(u_all), batch_size):
-            top, sc = self._top_n(u_all[start : start + batch_size], n, exclude_seen)
+            top, sc = self._top_n(
+                u_all[start : start + batch_size], n, exclude_seen, min_item_ratings
+            )
             tops.append(top)
             scores.append(sc)
         top = np.concatenate(tops) if tops else np.zeros((0, n), dtype=np.int64)
@@ -435,6 +456,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a model header")
 
 
+def _model_class(name: str) -> type[Estimator] | None:
+    """The Estimator subclass called ``name``, importing the library's model modules."""
+    if name not in _REGISTRY:
+        import importlib
+
+        from recsys.models.registry import MODELS
+
+        for module in sorted({module for module, _ in MODELS.values()}):
+            importlib.import_module(module)
+    return _REGISTRY.get(name)
+
+
 def load_model(path: str | os.PathLike) -> Estimator:
     """Load any recsys model file.
 
@@ -447,6 +480,10 @@ def load_model(path: str | os.PathLike) -> Estimator:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} not found")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path} is not a recsys model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "header" not in archive.files:
@@ -467,7 +504,7 @@ def load_model(path: str | os.PathLike) -> Estimator:
             f"{path} uses model format {version}, newer than this recsys reads "
             f"({FORMAT_VERSION}): upgrade recsys"
         )
-    cls = _REGISTRY.get(str(header.get("class")))
+    cls = _model_class(str(header.get("class")))
     if cls is None:
         raise ModelFileError(f"{path} holds an unknown model class {header.get('class')!r}")
     try:

@@ -1,0 +1,92 @@
+"""Stream (user, item) pairs from a file, for batch prediction.
+
+Any layout the ratings reader accepts works (CSV, TSV, ``::``, pipe; with or without a header;
+a rating or timestamp column is ignored), and so does a plain two-column ``user,item`` file.
+Ids are kept as the text of the file, so the output repeats them exactly; the model maps them
+to its own ids (integers spelled as text match integer ids).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.files import _NAMES, _normalise
+from recsys.errors import DataError
+
+__all__ = ["iter_pairs"]
+
+_SEPARATORS = ("::", "\t", ",", "|", ";")
+
+
+def _first_line(path: Path) -> str:
+    with open(path, "rb") as handle:
+        for raw in handle:
+            line = raw.decode("utf-8", errors="replace").strip("\r\n").lstrip("\ufeff")
+            if line.strip():
+                return line
+    raise DataError(f"{path}: the file is empty (no pairs found)")
+
+
+def iter_pairs(
+    path: str | Path, chunk_size: int = 200_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(users, items)`` arrays of raw ids, ``chunk_size`` rows at a time, in file order.
+
+    Raises
+    ------
+    DataError
+        Empty file, no recognisable separator, a line with too few fields (file and line).
+    """
+    path = Path(path)
+    first = _first_line(path)
+    sep = next((s for s in _SEPARATORS if s in first), None)
+    if sep is None:
+        if len(first.split()) < 2:
+            raise DataError(f"{path}, line 1: expected a user and an item per line, "
+                            f"found {first[:60]!r}")
+        sep = r"\s+"
+    fields = first.split() if sep == r"\s+" else [f.strip().strip('"') for f in first.split(sep)]
+    if len(fields) < 2:
+        raise DataError(f"{path}, line 1: expected a user and an item per line")
+    names = [_normalise(f) for f in fields]
+    header = any(name in _NAMES[role] for name in names for role in _NAMES)
+    user_col, item_col = 0, 1
+    if header:
+        found = {role: next((k for k, name in enumerate(names) if name in _NAMES[role]), None)
+                 for role in ("user", "item")}
+        if None in found.values():
+            raise DataError(
+                f"{path}, line 1: cannot tell which columns hold the user and the item "
+                f"(columns: {', '.join(fields)}); name them e.g. userId, movieId"
+            )
+        user_col, item_col = found["user"], found["item"]
+    read_sep = ":" if sep == "::" else sep
+    if sep == "::":
+        user_col, item_col = 2 * user_col, 2 * item_col
+    reader = pd.read_csv(
+        path, sep=read_sep, header=None, skiprows=1 if header else 0, usecols=[user_col, item_col],
+        dtype=str, chunksize=chunk_size, engine="c" if sep != r"\s+" else "python",
+        quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, keep_default_na=False,
+        skip_blank_lines=True,
+    )
+    line = 2 if header else 1
+    try:
+        for chunk in reader:
+            users = chunk[user_col].str.strip().to_numpy()
+            items = chunk[item_col].str.strip().to_numpy()
+            empty = (users == "") | (items == "")
+            if empty.any():
+                row = int(np.flatnonzero(empty)[0])
+                raise DataError(f"{path}, line {line + row}: missing user or item")
+            line += len(chunk)
+            yield users, items
+    except (pd.errors.ParserError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot parse"
+        raise DataError(f"{path}: {message}") from None

@@ -1,0 +1,165 @@
+"""`recsys fit -> recommend -> similar -> predict`, through CliRunner and the installed script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from recsys.cli import main
+from recsys.models.base import load_model
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    """A small ratings file with titles of its own (user 1 likes items 1-5)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(1, 61):
+        for item in rng.choice(np.arange(1, 41), size=15, replace=False):
+            rows.append((user, item, float(rng.integers(1, 6))))
+    path = tmp_path_factory.mktemp("data") / "ratings.csv"
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(small_csv, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "mf.npz"
+    result = run("fit", "--data", str(small_csv), "--factors", "4", "--epochs", "5",
+                 "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "RMSE" in result.output
+    return out
+
+
+def test_fit_writes_a_loadable_model_and_nothing_else(model_file):
+    model = load_model(model_file)
+    assert type(model).__name__ == "MatrixFactorization"
+    assert model.get_params()["n_factors"] == 4
+    leftovers = [p.name for p in model_file.parent.iterdir() if p.name != model_file.name]
+    assert leftovers == []
+
+
+def test_recommend_table_json_and_csv(model_file):
+    table = run("recommend", "-m", str(model_file), "--user", "1", "-n", "3", "--min-ratings", "1")
+    assert table.exit_code == 0, table.output
+    assert len(table.output.strip().splitlines()) == 4  # header + 3 rows
+    as_json = run("recommend", "-m", str(model_file), "--user", "1", "-n", "3", "--format",
+                  "json", "--min-ratings", "1")
+    rows = json.loads(as_json.output)
+    assert len(rows) == 3 and {"item", "title", "prediction"} <= set(rows[0])
+    predictions = [row["prediction"] for row in rows]
+    assert predictions == sorted(predictions, reverse=True)
+    model = load_model(model_file)
+    seen = set(model.item_ids_[model.seen_items_[model.seen_indptr_[0]:model.seen_indptr_[1]]])
+    assert not seen & {row["item"] for row in rows}
+    as_csv = run("recommend", "-m", str(model_file), "--user", "1", "-n", "2", "--format", "csv")
+    assert as_csv.output.splitlines()[0].startswith("item,title")
+
+
+def test_unknown_user_falls_back_and_says_so(model_file):
+    result = run("recommend", "-m", str(model_file), "--user", "424242", "-n", "2")
+    assert result.exit_code == 0
+    assert "unknown user" in result.output
+
+
+def test_similar_by_id(model_file):
+    result = run("similar", "-m", str(model_file), "--item", "1", "-n", "4", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 4 and all(-1.0 <= r["similarity"] <= 1.0 for r in rows)
+    assert 1 not in {r["item"] for r in rows}
+    missing = run("similar", "-m", str(model_file), "--item", "no such film")
+    assert missing.exit_code == 1 and "no item" in missing.output
+
+
+def test_predict_one_pair_and_fallback(model_file):
+    result = run("predict", "-m", str(model_file), "--user", "1", "--item", "2")
+    assert result.exit_code == 0
+    assert 1.0 <= float(result.output.split()[0]) <= 5.0
+    unknown = run("predict", "-m", str(model_file), "--user", "1", "--item", "999")
+    assert "unknown item" in unknown.output
+
+
+def test_predict_pairs_streams_in_input_order(model_file, tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    users = [3, 1, 2, 77777, 1]
+    items = [5, 2, 40, 1, 3]
+    pairs.write_text("".join(f"{u}\t{i}\t4\t0\n" for u, i in zip(users, items)))
+    out = tmp_path / "out.csv"
+    result = run("predict", "-m", str(model_file), "--pairs", str(pairs), "-o", str(out),
+                 "--chunk-size", "1000")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame["user"].tolist() == users and frame["item"].tolist() == items
+    model = load_model(model_file)
+    expected = model.predict(users, items)
+    assert np.allclose(frame["prediction"], expected, atol=1e-4)
+    assert "1 fell back" in result.output
+
+
+def test_fit_options_that_do_not_apply_are_rejected(small_csv, tmp_path):
+    result = run("fit", "--data", str(small_csv), "--model", "baseline", "--factors", "3",
+                 "-o", str(tmp_path / "b.npz"))
+    assert result.exit_code == 1 and "n_factors" in result.output
+    assert not (tmp_path / "b.npz").exists()
+    wrong = run("fit", "--model", "nope")
+    assert wrong.exit_code == 2
+
+
+def test_baseline_model_recommends(small_csv, tmp_path):
+    out = tmp_path / "b.npz"
+    result = run("fit", "--data", str(small_csv), "--model", "baseline", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rec = run("recommend", "-m", str(out), "--user", "2", "-n", "3")
+    assert rec.exit_code == 0 and len(rec.output.strip().splitlines()) == 4
+
+
+def test_corrupt_or_foreign_model_file_is_one_line(tmp_path, model_file):
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(model_file.read_bytes()[:500])
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.ones(3))
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    for path in (truncated, foreign, text, tmp_path / "missing.npz"):
+        result = run("recommend", "-m", str(path), "--user", "1")
+        assert result.exit_code == 1, path
+        assert result.output.startswith("Error:") and result.output.count("\n") == 1
+        assert "Traceback" not in result.output
+
+
+def test_bad_pairs_file_is_one_line(model_file, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = run("predict", "-m", str(model_file), "--pairs", str(empty))
+    assert result.exit_code == 1 and "empty" in result.output
+    neither = run("predict", "-m", str(model_file))
+    assert neither.exit_code == 2
+
+
+def test_round_trip_through_the_installed_command(tmp_path, small_csv):
+    exe = shutil.which("recsys", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the recsys console script is not installed next to python"
+    model = tmp_path / "m.npz"
+    steps = [
+        ["fit", "--data", str(small_csv), "--factors", "3", "--epochs", "3", "-o", str(model)],
+        ["recommend", "-m", str(model), "--user", "1", "-n", "3"],
+        ["similar", "-m", str(model), "--item", "2", "-n", "3"],
+    ]
+    for step in steps:
+        out = subprocess.run([exe, *step], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, (step, out.stderr)
+    assert model.is_file()
