@@ -1,6 +1,5 @@
 """Loading, validating, encoding and splitting ratings."""
 
-from recsys.data.download import download
 from recsys.data.loading import DEFAULT_DATASET, bundled_path, describe, list_datasets, load
 from recsys.data.movielens import REGISTRY, load_predefined_split
 from recsys.data.ratings import DuplicateRatingsWarning, Ratings, lookup_ids
@@ -18,7 +17,6 @@ __all__ = [
     "DEFAULT_DATASET",
     "DuplicateRatingsWarning",
     "REGISTRY",
-    "download",
     "load_predefined_split",
     "PlantedTruth",
     "Ratings",
