@@ -60,9 +60,10 @@ def test_linear_output_regression_and_minibatches():
     rng = np.random.default_rng(2)
     X = rng.uniform(-1, 1, size=(400, 3))
     y = 2.0 * np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 3.0
-    for batch in (1, 16):
+    for batch, dtype in ((1, "float64"), (16, "float32"), (1, "float32")):
         net = MLP(hidden=(16, 8), lr=0.02 if batch == 1 else 0.1, n_epochs=150, batch_size=batch,
-                  random_state=0).fit(X, y)
+                  dtype=dtype, random_state=0).fit(X, y)
+        assert net.weights_[0].dtype == np.dtype(dtype)
         assert net.score(X, y) < 0.05 * np.var(y)
         hist = net.history_["train_mse"]
         assert hist[-1] < hist[0]

@@ -246,9 +246,9 @@ def batch_gradient(w, w_off, sizes, linear_out, X, Y, grad):  # pragma: no cover
     diff = out - Y
     err = np.sum(diff * diff)
     if linear_out:
-        delta = (2.0 / batch) * diff
+        delta = ((2.0 / batch) * diff).astype(dt)
     else:
-        delta = (2.0 / batch) * diff * (1.0 - out * out)
+        delta = ((2.0 / batch) * diff * (1.0 - out * out)).astype(dt)
     for l in range(n_layers, 0, -1):
         W = w[w_off[l - 1] : w_off[l]].reshape((sizes[l - 1] + 1, sizes[l]))
         G = grad[w_off[l - 1] : w_off[l]].reshape((sizes[l - 1] + 1, sizes[l]))
@@ -256,7 +256,7 @@ def batch_gradient(w, w_off, sizes, linear_out, X, Y, grad):  # pragma: no cover
         if l > 1:
             prev = outs[l - 1][:, 1:]
             back = np.dot(delta, W[1:, :].T.copy())
-            delta = (1.0 - prev * prev) * back
+            delta = ((1.0 - prev * prev) * back).astype(dt)
     return err
 
 
