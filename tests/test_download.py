@@ -302,3 +302,18 @@ def test_predefined_split_from_a_downloaded_ml100k(server, cache):
     train, test = load_predefined_split("ml-100k", "u1", cache_dir=cache, base_url=url)
     assert (len(train), len(test)) == (80_000, 20_000)
     assert train.n_users == 943 and train.item_ids is test.item_ids
+
+
+def test_progress_bar_goes_to_stderr(server, tiny, cache, capsys):
+    served, url, _ = server
+    make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
+    dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=True)
+    captured = capsys.readouterr()
+    assert "ml-tiny.zip" in captured.err and captured.out == ""
+
+
+def test_unwritable_cache_folder(tiny, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DownloadError, match="cannot create the cache folder"):
+        dl.download("ml-tiny", cache_dir=blocker / "sub", base_url="http://127.0.0.1:9")

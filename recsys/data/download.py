@@ -270,7 +270,13 @@ def download(
     if target.is_file() and not force:
         return ensure_archive(name, cache_dir=folder, download=False, base_url=base)
     url = release.url(base)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the cache folder {folder} ({exc.strerror}); "
+            f"pass another one or set ${ENV_CACHE}"
+        ) from None
     part = target.with_name(target.name + ".part")
     try:
         try:
