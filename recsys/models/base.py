@@ -133,11 +133,15 @@ class Estimator:
         self.global_mean_ = ratings.global_mean
         self.user_counts_ = ratings.user_counts().astype(np.int64)
         self.item_counts_ = ratings.item_counts().astype(np.int64)
-        order = np.lexsort((ratings.items, ratings.users))
+        # items of each user, sorted: one sort of user * n_items + item (np.lexsort is ~10x
+        # slower, 25 s at 25M ratings)
+        n_items = max(ratings.n_items, 1)
+        key = np.sort(ratings.users.astype(np.int64) * n_items + ratings.items)
         self.seen_indptr_ = np.concatenate(
             [[0], np.cumsum(self.user_counts_)]
         ).astype(np.int64)
-        self.seen_items_ = ratings.items[order].astype(np.int32)
+        self.seen_items_ = (key % n_items).astype(np.int32)
+        del key
         info = ratings.item_info
         self.item_titles_ = _text_array(ratings.item_titles())
         self.item_genres_ = _text_array(
