@@ -14,8 +14,8 @@ Figures per model and fold
   within each fold and then averaged;
 * top-``k`` lists (training items excluded) against the relevant test items (test rating
   ``>= threshold``): precision@k, recall@k, NDCG@k and hit rate, averaged over test users with
-  at least one relevant item; catalogue coverage (share of the trainable items recommended to
-  anyone);
+  at least one relevant item (a seeded sample of ``topn_users`` of them on large data sets);
+  catalogue coverage (share of the trainable items recommended to anyone);
 * fit and prediction time in seconds.
 
 With several folds the report gives the mean and the (sample) standard deviation of each column.
@@ -31,7 +31,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -168,6 +167,8 @@ class Report:
     data: dict[str, Any]
     package_version: str
     created: str
+    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The fitted models of the last fold when ``evaluate(keep_models=True)`` (not saved)."""
 
     # ------------------------------------------------------------------ tables
     def fold_table(self) -> pd.DataFrame:
@@ -237,7 +238,8 @@ class Report:
             f"Data: {d.get('name')} ({d.get('n_ratings')} ratings, {d.get('n_users')} users, "
             f"{d.get('n_items')} items, fingerprint {d.get('fingerprint')}). "
             f"Split: {s.get('split')} (folds: {folds}); seed {s.get('seed')}; relevant = test "
-            f"rating >= {s.get('threshold'):g}; top-{s.get('k')} lists exclude training items; "
+            f"rating >= {s.get('threshold'):g}; top-{s.get('k')} lists exclude training items"
+            f"{'' if s.get('topn_users') is None else ' (at most %d test users)' % s['topn_users']}; "
             f"{'%g %% of each training side held out for the learning curves' % (100 * valid) if valid else 'no validation hold-out'}. "
             f"Improvement = 100 (RMSE_ref - RMSE) / RMSE_ref per fold. recsys {self.package_version}."
         )
@@ -346,6 +348,12 @@ class Report:
     def __str__(self) -> str:
         return self.to_markdown()
 
+    def __repr__(self) -> str:
+        return (
+            f"Report(data={self.data.get('name')!r}, split={self.settings.get('split')!r}, "
+            f"folds={self.folds}, models={self.models})"
+        )
+
     def _repr_markdown_(self) -> str:  # notebooks show the table
         return self.to_markdown()
 
@@ -379,18 +387,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file next to ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write UTF-8 ``text`` to ``path`` atomically (temporary file, then ``os.replace``)."""
+    from recsys.plots import atomic_write
+
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 # ---------------------------------------------------------------------------------- data
@@ -449,7 +449,7 @@ def _prepare(
             triples.append((fold, train, test))
         train0, test0 = triples[0][1], triples[0][2]
         info = {
-            "name": f"{train0.name}".split(":")[0] if train0.name else "ml-100k",
+            "name": train0.name.split(" ")[0] if train0.name else "ml-100k",
             "source": str(data),
             "n_ratings": int(len(train0) + len(test0)),
             "n_users": int(train0.n_users),
@@ -471,7 +471,7 @@ def _prepare(
         source = "bundled ml-latest-small" if data is None else str(data)
     from recsys.data import splits
 
-    pairs = _as_pairs(splits.split(ratings, split, random_state=seed), split)
+    pairs = _as_pairs(splits.split(ratings, split, **_SPLIT_ARGS[split](seed)), split)
     labels = [split] if len(pairs) == 1 else [f"{split}{n + 1}" for n in range(len(pairs))]
     info = {
         "name": ratings.name,
@@ -483,6 +483,16 @@ def _prepare(
         "fingerprint": ratings.fingerprint(),
     }
     return [(label, tr, te) for label, (tr, te) in zip(labels, pairs)], info
+
+
+_SPLIT_ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "holdout": lambda seed: {"test_size": 0.2, "random_state": seed},
+    "kfold": lambda seed: {"k": 5, "random_state": seed},
+    "user": lambda seed: {"n_test": 0.2, "random_state": seed},
+    "temporal": lambda seed: {"test_size": 0.2},
+}
+"""Arguments of :func:`recsys.data.splits.split` for each random split: 20 % test ratings
+(of all ratings, of each user's, or the latest 20 %), or five folds."""
 
 
 def _combined_fingerprint(parts: Iterable[str]) -> str:
@@ -523,34 +533,43 @@ def _seeded_params(name: str, params: dict[str, Any], seed: int) -> dict[str, An
 
 
 # ---------------------------------------------------------------------------------- top-N
-def _top_n_figures(
-    model: Any, test: Ratings, threshold: float, k: int
-) -> tuple[float, float, float, float, float]:
-    """Precision, recall, NDCG, hit rate at ``k`` and catalogue coverage of ``model``'s top-k
-    lists for the test users with at least one relevant item."""
+def _topn_users(test: Ratings, threshold: float, limit: int | None, seed: int) -> np.ndarray:
+    """Dense indices of the test users with at least one relevant item; a random sample of
+    ``limit`` of them (the same for every model of a fold) when there are more."""
     from recsys import metrics
 
-    relevant = metrics.relevant_items(test, threshold)
-    users = list(relevant.keys())
-    if not users:
+    every = metrics.relevant_from_ratings(test, threshold)
+    users = every.users[every.counts() > 0]
+    if limit is not None and users.size > limit:
+        rng = np.random.default_rng(seed)
+        users = np.sort(rng.choice(users, size=limit, replace=False))
+    return users
+
+
+def _top_n_figures(
+    model: Any, test: Ratings, threshold: float, k: int, users: np.ndarray
+) -> tuple[float, float, float, float, float]:
+    """Precision, recall, NDCG, hit rate at ``k`` and catalogue coverage of ``model``'s top-k
+    lists (training items excluded) for ``users`` (dense indices of test users with at least
+    one relevant item).
+
+    Coverage is the share of the items the model was trained on that appear in any list.
+    """
+    from recsys import metrics
+
+    if users.size == 0:
         nan = float("nan")
         return nan, nan, nan, nan, nan
-    raw_users = test.user_ids[np.asarray(users, dtype=np.int64)]
-    recommended, scores = model.recommend_all(raw_users, n=k)
-    item_index = pd.Index(test.item_ids)
-    lists = []
-    for row, sc in zip(recommended, scores):
-        keep = np.isfinite(sc)
-        lists.append(item_index.get_indexer(row[keep]))
-    rel = [relevant[u] for u in users]
-    catalogue = int((model.item_counts_ > 0).sum())
-    return (
-        metrics.precision_at_k(lists, rel, k),
-        metrics.recall_at_k(lists, rel, k),
-        metrics.ndcg_at_k(lists, rel, k),
-        metrics.hit_rate_at_k(lists, rel, k),
-        metrics.catalogue_coverage(lists, catalogue),
-    )
+    relevant = metrics.relevant_from_ratings(test, threshold, users=users)
+    items, scores = model.recommend_all(test.user_ids[users], n=k)
+    recommended = pd.Index(test.item_ids).get_indexer(items.ravel()).reshape(items.shape)
+    recommended = np.where(np.isfinite(scores), recommended, -1).astype(np.int64)
+    figures = metrics.topn_metrics(recommended, relevant, k=min(k, recommended.shape[1]),
+                                   n_items=test.n_items)
+    trained = max(int((np.asarray(model.item_counts_) > 0).sum()), 1)
+    coverage = figures["coverage"] * test.n_items / trained
+    return (figures["precision"], figures["recall"], figures["ndcg"], figures["hit_rate"],
+            min(coverage, 1.0))
 
 
 # ---------------------------------------------------------------------------------- runner
@@ -565,6 +584,8 @@ def evaluate(
     progress: ProgressCallback | None = None,
     *,
     validation: float = 0.1,
+    topn_users: int | None = 1000,
+    keep_models: bool = False,
 ) -> Report:
     """Fit each model on the training side of every fold and score the test side once.
 
@@ -592,6 +613,12 @@ def evaluate(
         ``progress(done, total, label)``; see :data:`ProgressCallback`.
     validation : float
         Share of each training side held out to record ``valid_rmse`` per epoch (0 = none).
+    topn_users : int or None
+        Top-N figures use at most this many test users (a seeded random sample of those with
+        a relevant item, the same for every model); None uses them all. Scoring every item
+        for every user is the costly part on large data sets.
+    keep_models : bool
+        Keep the fitted models of the last fold in ``Report.fitted`` (by name).
 
     Returns
     -------
@@ -609,6 +636,8 @@ def evaluate(
     if int(k) != k or k < 1:
         raise EvaluationError(f"k must be a whole number >= 1, got {k!r}")
     k = int(k)
+    if topn_users is not None and (int(topn_users) != topn_users or topn_users < 1):
+        raise EvaluationError(f"topn_users must be a whole number >= 1, got {topn_users!r}")
     if not 0 <= validation < 1:
         raise EvaluationError(f"validation must be a share in [0, 1), got {validation!r}")
     names = _model_list(models)
@@ -634,6 +663,8 @@ def evaluate(
             from recsys.data.splits import validation_split
 
             fit_on, valid = validation_split(train, valid_size=validation, random_state=seed)
+        topn_for = _topn_users(test, threshold, topn_users, seed)
+        fitted = {}
         for name in names:
             if progress is not None:
                 progress(done, total, f"{name} on {fold}")
@@ -649,7 +680,9 @@ def evaluate(
             fallback = int(
                 ((model.user_counts_[test.users] == 0) | (model.item_counts_[test.items] == 0)).sum()
             ) if test.n_users == model.n_users_ and test.n_items == model.n_items_ else 0
-            precision, recall, ndcg, hit, coverage = _top_n_figures(model, test, threshold, k)
+            precision, recall, ndcg, hit, coverage = _top_n_figures(
+                model, test, threshold, k, topn_for
+            )
             results.append(
                 FoldResult(
                     model=name,
@@ -674,6 +707,8 @@ def evaluate(
                     errors=(pred - truth).astype(np.float32),
                 )
             )
+            if keep_models:
+                fitted[name] = model
             done += 1
     if progress is not None:
         progress(done, total, "done")
@@ -687,6 +722,7 @@ def evaluate(
         "threshold": float(threshold),
         "k": k,
         "validation": float(validation),
+        "topn_users": None if topn_users is None else int(topn_users),
         "model_params": model_params,
     }
     return Report(
@@ -697,4 +733,5 @@ def evaluate(
         data=info,
         package_version=__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        fitted=fitted if keep_models else {},
     )

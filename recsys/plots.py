@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,6 +22,7 @@ __all__ = [
     "item_map",
     "decision_surface",
     "save_figure",
+    "atomic_write",
 ]
 
 
@@ -79,27 +80,34 @@ def error_distribution(
     errors: Mapping[str, np.ndarray], bins: int | np.ndarray | None = None,
     title: str | None = "Prediction errors (predicted - actual) on the test ratings",
 ) -> Figure:
-    """Histogram of the prediction errors ``r_hat - r`` of each model, overlaid as step lines,
-    with each model's RMSE in the legend."""
-    fig = _figure(6.4, 3.8)
-    ax = fig.add_subplot()
+    """Histogram of the prediction errors ``r_hat - r``, one panel per model (shared axes),
+    each titled with the model's RMSE and MAE.
+
+    Separate panels keep a constant predictor (whose errors sit on the few values
+    ``mu - r``) from flattening the others.
+    """
+    shown = {m: np.asarray(e, dtype=np.float64) for m, e in errors.items() if np.size(e)}
+    n = max(len(shown), 1)
+    fig = _figure(6.4, 0.6 + 1.6 * n)
     if bins is None:
         bins = np.linspace(-4.5, 4.5, 73)
-    for model, err in errors.items():
-        err = np.asarray(err, dtype=np.float64)
-        if not err.size:
-            continue
+    if not shown:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no predictions", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (model, err) in zip(axes, shown.items()):
         rmse = float(np.sqrt(np.mean(err * err)))
-        ax.hist(err, bins=bins, histtype="step", density=True, linewidth=1.4,
-                label=f"{model} (RMSE {rmse:.3f})")
-    ax.axvline(0.0, color="grey", linewidth=0.8)
-    ax.set_xlabel("predicted - actual rating")
-    ax.set_ylabel("density")
+        mae = float(np.mean(np.abs(err)))
+        ax.hist(np.clip(err, bins[0], bins[-1]), bins=bins, color="tab:blue", alpha=0.75)
+        ax.axvline(0.0, color="grey", linewidth=0.8)
+        ax.set_title(f"{model}: RMSE {rmse:.3f}, MAE {mae:.3f}", fontsize="medium")
+        ax.set_ylabel("ratings")
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("predicted - actual rating")
     if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if errors:
-        ax.legend(fontsize="small")
+        fig.suptitle(title)
     return fig
 
 
@@ -152,26 +160,42 @@ def decision_surface(
     fig.colorbar(filled, ax=ax, label="output")
     points = np.asarray(points, dtype=float)
     targets = np.asarray(targets, dtype=float).ravel()
-    ax.scatter(points[:, 0], points[:, 1], c=targets, cmap="RdBu_r", vmin=-1, vmax=1,
-               edgecolors="k", s=80)
+    for sign, marker, face, label in ((1, "o", "white", "target +1"),
+                                      (-1, "s", "black", "target -1")):
+        chosen = (targets > 0) if sign > 0 else (targets <= 0)
+        ax.scatter(points[chosen, 0], points[chosen, 1], marker=marker, s=90,
+                   facecolors=face, edgecolors="black", linewidths=1.5, label=label)
+    ax.legend(loc="upper center", fontsize="small", framealpha=0.9)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_title(title)
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG to a temporary file next to ``path``, then move it into place."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temporary file next to ``path``, then move it into place.
+
+    The file gets the usual permissions (``0o666`` less the umask), not the private ones of a
+    temporary file. A failure leaves ``path`` as it was and no temporary file behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=dpi)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=dpi))

@@ -61,11 +61,13 @@ class _Progress:
 @click.option("--validation", type=click.FloatRange(0, 0.9, max_open=True), default=0.1,
               show_default=True,
               help="Share of each training side held out for the learning curves (0 = none).")
+@click.option("--topn-users", type=click.IntRange(1, None), default=1000, show_default=True,
+              help="Top-N figures over at most this many test users (a seeded sample).")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, writable=True),
               default=DEFAULT_REPORT_DIR, show_default=True,
               help="Report folder (report.json, report.md, PNG plots).")
 def evaluate(data: str | None, split: str, models: list[str], seed: int, threshold: float,
-             k: int, validation: float, output: str) -> None:
+             k: int, validation: float, topn_users: int, output: str) -> None:
     """Compare models: RMSE, MAE, improvement over the global mean and the bias baseline,
     precision/recall/NDCG@k and coverage. Test ratings are scored once, after fitting.
 
@@ -80,7 +82,7 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
     progress = _Progress()
     try:
         report = run(data=data, split=split, models=models, seed=seed, threshold=threshold,
-                     k=k, progress=progress, validation=validation)
+                     k=k, progress=progress, validation=validation, topn_users=topn_users)
     finally:
         progress.close()
     click.echo(report.to_markdown(), nl=False)
