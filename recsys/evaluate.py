@@ -339,9 +339,18 @@ class Report:
             "json": _write_text(directory / "report.json", self.to_json()),
             "markdown": _write_text(directory / "report.md", self.markdown_document()),
         }
-        fig = plots.learning_curves(self.histories())
+        several = len(self.folds) > 1
+        fig = plots.learning_curves(
+            self.histories(),
+            title=f"Training and validation RMSE per epoch ({self.folds[0]}"
+                  f"{', the first fold' if several else ''})",
+        )
         written["learning_curves"] = plots.save_figure(fig, directory / "learning_curves.png")
-        fig = plots.error_distribution(self.errors())
+        fig = plots.error_distribution(
+            self.errors(),
+            title="Prediction errors (predicted - actual) on the test ratings"
+                  f"{', all folds' if several else ''}",
+        )
         written["errors"] = plots.save_figure(fig, directory / "errors.png")
         return written
 

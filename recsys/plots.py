@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable, Mapping, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "learning_curves",
@@ -67,6 +68,7 @@ def learning_curves(
             epochs = np.arange(1, len(values) + 1)
             ax.plot(epochs, values, style, marker="o" if len(values) < 3 else None, label=label)
         ax.set_title(model)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("RMSE")
         ax.grid(alpha=0.3)

@@ -217,3 +217,50 @@ def test_official_ml100k_fold():
     assert 0.93 < table.at["baseline", "rmse"] < 1.0  # published: about 0.94-0.96
     assert 1.1 < table.at["mean", "rmse"] < 1.2
     assert 10 < table.at["baseline", "vs_mean_pct"] < 25
+
+
+def test_topn_sample_keep_models_and_other_splits(planted):
+    report = evaluate(planted, split="temporal", models="baseline", validation=0,
+                      topn_users=20, keep_models=True)
+    assert set(report.fitted) == {"mean", "baseline"}
+    assert report.fitted["baseline"].is_fitted
+    assert report.settings["topn_users"] == 20
+    # hit rate over 20 users moves in steps of 1/20
+    hit = report.table().at["baseline", "hit_rate@10"]
+    assert abs(hit * 20 - round(hit * 20)) < 1e-9
+    assert "Report(" in repr(report) and "temporal" in repr(report)
+    user = evaluate(planted, split="user", models="baseline", validation=0)
+    assert user.fitted == {}
+    folds = user.fold_table()
+    # each user keeps training ratings: almost no fallback predictions on the test side
+    assert folds["n_fallback"].max() <= 0.02 * folds["n_test"].iloc[0]
+    with pytest.raises(EvaluationError, match="topn_users"):
+        evaluate(planted, models="baseline", topn_users=0)
+
+
+def test_plots_draw_without_a_display(tmp_path):
+    from recsys import plots
+
+    fig = plots.learning_curves({})
+    assert plots.save_figure(fig, tmp_path / "empty.png").stat().st_size > 1000
+    fig = plots.error_distribution({"a": np.zeros(0)})
+    assert plots.save_figure(fig, tmp_path / "none.png").is_file()
+    X = np.array([[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]])
+    fig = plots.decision_surface(lambda Z: np.tanh(-Z[:, 0] * Z[:, 1]), X, [-1, -1, 1, 1],
+                                 steps=21)
+    assert len(fig.axes) == 2  # plane and colour bar
+    fig = plots.item_map(np.random.default_rng(0).normal(size=(30, 2)), {0: "Toy Story"},
+                         weights=np.arange(30))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["Toy Story"]
+    # a failing write leaves the old file and no temporary file behind
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"old")
+
+    def broken(handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        plots.atomic_write(target, broken)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "keep.png", "none.png"]
