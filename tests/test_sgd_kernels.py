@@ -117,26 +117,32 @@ def _grid_data(seed=3, n=4000, n_users=40, n_items=30, n_blocks=4):
     return users[order], items[order], ratings[order], indptr
 
 
-def test_block_epoch_visits_every_rating_once_and_matches_serial():
+def _all_blocks(kernel_args, users, items, ratings, indptr, seed=7, epoch=0):
+    """Run every block of the grid once, in grid order; returns the summed squared error."""
+    return sum(
+        _sgd.sgd_block(users, items, ratings, indptr[g], indptr[g + 1], *kernel_args, seed,
+                       epoch, g)
+        for g in range(len(indptr) - 1)
+    )
+
+
+def test_block_passes_visit_every_rating_once_and_match_serial():
     users, items, ratings, indptr = _grid_data()
     rng = np.random.default_rng(4)
     bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
     f32 = np.float32
     # with zero step sizes nothing moves, so the summed squared error is the same whatever the
-    # order: both kernels must visit each rating exactly once
-    zero = (f32(0), f32(0), f32(0.1), f32(0.1))
-    serial = _sgd.sgd_epoch_serial(users.copy(), items.copy(), ratings.copy(), f32(3), bu, bi,
-                                   P, Q, *zero, True, 7, 0)
-    blocks = _sgd.sgd_epoch_blocks(users.copy(), items.copy(), ratings.copy(), indptr, 4,
-                                   np.array([2, 0, 3, 1]), np.array([1, 3, 0, 2]), f32(3), bu,
-                                   bi, P, Q, *zero, True, 7, 0)
+    # order: both ways must visit each rating exactly once
+    args = (f32(3), bu, bi, P, Q, f32(0), f32(0), f32(0.1), f32(0.1), True)
+    serial = _sgd.sgd_epoch_serial(users.copy(), items.copy(), ratings.copy(), *args, 7, 0)
+    blocks = _all_blocks(args, users.copy(), items.copy(), ratings.copy(), indptr)
     pred = _sgd.predict_pairs(users, items, f32(3), bu, bi, P, Q, True, 3.0)
     direct = float(np.sum((ratings - pred) ** 2))
     assert serial == pytest.approx(direct, rel=1e-4)
     assert blocks == pytest.approx(direct, rel=1e-4)
 
 
-def test_block_epoch_keeps_ratings_inside_their_block_and_is_repeatable():
+def test_block_pass_keeps_ratings_inside_their_block_and_is_seeded():
     users, items, ratings, indptr = _grid_data()
     f32 = np.float32
     results = []
@@ -144,9 +150,8 @@ def test_block_epoch_keeps_ratings_inside_their_block_and_is_repeatable():
         rng = np.random.default_rng(5)
         bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
         u, i, r = users.copy(), items.copy(), ratings.copy()
-        sse = _sgd.sgd_epoch_blocks(u, i, r, indptr, 4, np.array([0, 1, 2, 3]),
-                                    np.array([0, 1, 2, 3]), f32(3), bu, bi, P, Q, f32(0.01),
-                                    f32(0.01), f32(0.05), f32(0.05), True, 11, 0)
+        args = (f32(3), bu, bi, P, Q, f32(0.01), f32(0.01), f32(0.05), f32(0.05), True)
+        sse = _all_blocks(args, u, i, r, indptr, seed=11)
         results.append((sse, P.copy(), u.copy()))
         for g in range(16):  # a block's ratings were shuffled only among themselves
             s = slice(indptr[g], indptr[g + 1])

@@ -24,20 +24,18 @@ One SGD step on rating ``(u, i, r)`` moves every parameter against its gradient 
     q_i \leftarrow q_i + \eta (e\, p_u - \lambda q_i).
 
 Parallel epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into
-``B`` blocks each, giving a ``B x B`` grid of rating blocks. An epoch is ``B`` rounds; round
-``s`` visits the ``B`` blocks ``(a, perm[(a + shift_s) mod B])``, which share no user and no
-item, so threads update them without locks and without races, and the result does not depend
-on the number of threads or their timing. Ratings are shuffled inside each block every epoch
-(in place, Fisher-Yates with a counter-based generator seeded per epoch and block), the round
-order and the column permutation are redrawn every epoch. Grouping ratings by block also keeps
-each thread's factor rows in cache.
+``B`` blocks each, giving a ``B x B`` grid of rating blocks, and threads (see
+:mod:`recsys.models.mf`) run blocks that share no user and no item with any block in flight,
+so the updates need no locks and never race. :func:`sgd_block` shuffles a block's ratings in
+place (Fisher-Yates with a counter-based generator seeded per epoch and block) right before
+its pass. Grouping ratings by block also keeps each thread's factor rows in cache.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -46,7 +44,7 @@ __all__ = [
     "sgd_range",
     "shuffle_range",
     "sgd_epoch_serial",
-    "sgd_epoch_blocks",
+    "sgd_block",
     "predict_pairs",
     "squared_error_clipped",
     "block_order",
@@ -185,31 +183,15 @@ def sgd_epoch_serial(users, items, ratings, mu, bu, bi, P, Q, lr, lr_b, reg, reg
     return sgd_range(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased)
 
 
-@njit(cache=True, nogil=True, fastmath=True, parallel=True)
-def sgd_epoch_blocks(users, items, ratings, indptr, n_blocks, shifts, col_perm, mu, bu, bi, P,
-                     Q, lr, lr_b, reg, reg_b, biased, seed, epoch):
-    """One FPSGD epoch over ratings grouped into a ``n_blocks x n_blocks`` grid.
-
-    ``indptr[a * n_blocks + b] .. indptr[a * n_blocks + b + 1]`` holds the ratings of user
-    block ``a`` and item block ``b``. Round ``s`` runs the blocks
-    ``(a, col_perm[(a + shifts[s]) % n_blocks])`` for all ``a`` in parallel (no shared rows or
-    columns). Returns the sum of squared errors before each step.
-    """
-    n_grid = n_blocks * n_blocks
-    for blk in prange(n_grid):
-        shuffle_range(users, items, ratings, indptr[blk], indptr[blk + 1],
-                      _mix_seed(seed, epoch, blk))
-    sse = np.zeros(n_grid)
-    for s in range(n_blocks):
-        shift = shifts[s]
-        for a in prange(n_blocks):
-            blk = a * n_blocks + col_perm[(a + shift) % n_blocks]
-            sse[blk] = sgd_range(users, items, ratings, indptr[blk], indptr[blk + 1], mu, bu, bi,
-                                 P, Q, lr, lr_b, reg, reg_b, biased)
-    total = 0.0
-    for blk in range(n_grid):
-        total += sse[blk]
-    return total
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_block(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
+              seed, epoch, block):
+    """Shuffle the ratings of one grid block ``[start, end)`` in place (seeded by ``seed``,
+    ``epoch`` and ``block``), then one SGD pass over them. Releases the GIL, so threads can
+    run disjoint blocks at once. Returns the sum of squared errors before each step."""
+    shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, block))
+    return sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
+                     biased)
 
 
 @njit(cache=True, nogil=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -51,14 +53,74 @@ def _balanced_blocks(counts: np.ndarray, n_blocks: int, rng: np.random.Generator
 def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
                     n_threads: int) -> int:
     """Grid size ``B`` for FPSGD: 1 (a plain global shuffle) for one thread; otherwise at
-    least ``2 * n_threads``, larger when the factor matrices are big (so one block's rows fit
-    in cache), while keeping blocks of a useful size."""
+    least ``2 * n_threads`` (so a free block is nearly always there to take), larger when the
+    factor matrices are big (so one block's rows fit in cache), at most ``8 * n_threads`` (the
+    scheduler scans the grid) and never so large that blocks hold few ratings."""
     if n_threads <= 1:
         return 1
     bytes_needed = (n_users + n_items) * n_factors * 4
     n_blocks = max(2 * n_threads, math.ceil(bytes_needed / _BLOCK_CACHE_BYTES))
-    cap = max(2 * n_threads, int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS)))
+    cap = max(2 * n_threads, min(8 * n_threads, int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS))))
     return int(min(n_blocks, cap))
+
+
+class _BlockScheduler:
+    """Runs one FPSGD epoch on a thread pool: each thread repeatedly takes a not yet visited
+    block whose user block and item block are both free, runs it (the numba kernel releases
+    the GIL), and frees them. Blocks are offered in a fresh random order each epoch. There is
+    no barrier inside an epoch, so a thread slowed down by other processes never stalls the
+    others while some block can still run."""
+
+    def __init__(self, pool: ThreadPoolExecutor, n_threads: int, indptr: np.ndarray,
+                 n_blocks: int) -> None:
+        self.pool = pool
+        self.n_threads = n_threads
+        self.indptr = indptr
+        self.n_blocks = n_blocks
+        self.nonempty = np.flatnonzero(np.diff(indptr) > 0)
+
+    def run_epoch(self, rng: np.random.Generator, kernel: Any, args: tuple, seed: int,
+                  epoch: int) -> float:
+        n_blocks, indptr = self.n_blocks, self.indptr
+        pending = [int(g) for g in rng.permutation(self.nonempty)]
+        row_busy = [False] * n_blocks
+        col_busy = [False] * n_blocks
+        cond = threading.Condition()
+        sse = np.zeros(n_blocks * n_blocks)
+        users, items, values = args[:3]
+        rest = args[3:]
+
+        def take() -> int | None:
+            for pos, g in enumerate(pending):
+                a, b = divmod(g, n_blocks)
+                if not row_busy[a] and not col_busy[b]:
+                    del pending[pos]
+                    row_busy[a] = col_busy[b] = True
+                    return g
+            return None
+
+        def worker() -> None:
+            while True:
+                with cond:
+                    g = take()
+                    while g is None:
+                        if not pending:
+                            return
+                        cond.wait()
+                        g = take()
+                try:
+                    sse[g] = kernel(users, items, values, indptr[g], indptr[g + 1], *rest,
+                                    seed, epoch, g)
+                finally:
+                    a, b = divmod(g, n_blocks)
+                    with cond:
+                        row_busy[a] = col_busy[b] = False
+                        cond.notify_all()
+
+        futures = [self.pool.submit(worker) for _ in range(self.n_threads)]
+        for future in futures:
+            future.result()
+        return float(sse.sum())
 
 
 class MatrixFactorization(Estimator):
@@ -82,7 +144,10 @@ class MatrixFactorization(Estimator):
     as :math:`\eta_t = \eta / (1 + d\,t)`.
 
     With ``n_threads > 1`` epochs run in parallel by the FPSGD block scheme (see
-    :mod:`recsys.models._sgd`): lock-free, race-free, and repeatable for a given seed.
+    :mod:`recsys.models._sgd`): threads run blocks of the rating grid that share no user and
+    no item, so updates need no locks and never race. With one thread a seeded fit is
+    repeatable bit for bit; with several, the order in which blocks run depends on thread
+    timing, so results vary slightly from run to run.
 
     The defaults were chosen by ``bench/tune_mf.py`` on a validation split carved from
     ML-100k ``u1.base`` (grid over factors, step size, decay and both regularisers).
@@ -117,7 +182,7 @@ class MatrixFactorization(Estimator):
     random_state : int or None
         Seed of initialisation, shuffling and the validation carve.
     n_threads : int or None
-        Threads for the SGD epochs (None or <= 0: all cores).
+        Threads for the SGD epochs (None or <= 0: all cores numba may use).
     verbose : bool
         Print per-epoch RMSE to stderr.
 
@@ -271,22 +336,19 @@ class MatrixFactorization(Estimator):
         lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
         best = (math.inf, -1, None)
         n_run = 0
-        previous_threads = numba.get_num_threads()
-        numba.set_num_threads(n_threads)
-        # blocks of a round are handed to threads one at a time, so a thread slowed down by
-        # another process holds up at most one block (results do not depend on who runs what)
-        previous_chunk = numba.set_parallel_chunksize(1)
+        pool = ThreadPoolExecutor(n_threads, thread_name_prefix="recsys-sgd") \
+            if n_blocks > 1 else None
+        scheduler = _BlockScheduler(pool, n_threads, indptr, n_blocks) if pool else None
         try:
             for epoch in range(int(self.n_epochs)):
                 step = 1.0 / (1.0 + float(self.lr_decay) * epoch)
                 lr, lr_b = dtype(self.lr * step), dtype(lr_b0 * step)
                 reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
-                if n_blocks > 1:
-                    shifts = rng.permutation(n_blocks).astype(np.int64)
-                    col_perm = rng.permutation(n_blocks).astype(np.int64)
-                    sse = _sgd.sgd_epoch_blocks(
-                        users, items, values, indptr, n_blocks, shifts, col_perm, mu, bu, bi,
-                        P, Q, lr, lr_b, reg, reg_b, biased, seed, epoch,
+                if scheduler is not None:
+                    sse = scheduler.run_epoch(
+                        rng, _sgd.sgd_block,
+                        (users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased),
+                        seed, epoch,
                     )
                 else:
                     sse = _sgd.sgd_epoch_serial(
@@ -313,8 +375,8 @@ class MatrixFactorization(Estimator):
                 if patience and epoch - best[1] >= patience:
                     break
         finally:
-            numba.set_num_threads(previous_threads)
-            numba.set_parallel_chunksize(previous_chunk)
+            if pool is not None:
+                pool.shutdown(wait=True)
         self.n_epochs_ = n_run
         self.best_epoch_ = n_run - 1
         if patience and best[2] is not None:
