@@ -136,7 +136,7 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--rows", str(args.rows),
                             "--generate-into", str(folder)], check=True)
         size = (release / "ratings.csv").stat().st_size
-        print(f"ratings.csv: {args.rows:,} rows ({size / 2**20:,.0f} MiB) in "
+        print(f"ratings.csv: {args.rows:,} rows ({size / 2**20:,.0f} MiB) "
               f"written in {time.perf_counter() - t0:.1f} s")
         for label, target in (("folder", release), ("ratings.csv", release / "ratings.csv")):
             m = measure(target)
