@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import zipfile
 import zlib
