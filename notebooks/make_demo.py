@@ -196,7 +196,8 @@ mf.recommend(user, n=10)[["title", "year", "genres", "prediction"]]"""),
 # (the factors of rarely rated movies stay close to their random start)
 rated = pd.Series(mf.item_counts_, index=mf.item_ids_)
 similar = mf.similar_items("Matrix, The", n=300)
-similar = similar[rated.reindex(similar["item"]).to_numpy() >= 20].head(8)
+similar = similar[rated.reindex(similar["item"]).to_numpy() >= 20].head(8).reset_index(drop=True)
+similar["year"] = similar["year"].astype("Int64")
 print("query:", similar.attrs["query"])
 similar[["title", "year", "genres", "similarity"]]"""),
     ("md", """\
