@@ -317,3 +317,17 @@ def test_unwritable_cache_folder(tiny, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(DownloadError, match="cannot create the cache folder"):
         dl.download("ml-tiny", cache_dir=blocker / "sub", base_url="http://127.0.0.1:9")
+
+
+def test_bundled_copy_passes_the_real_registry_checks(server, cache):
+    from recsys.data.loading import bundled_path
+
+    served, url, _ = server
+    folder = bundled_path()
+    files = {f.name: f.read_text(encoding="utf-8") for f in folder.iterdir() if f.is_file()}
+    make_zip(served / "ml-latest-small.zip", "ml-latest-small", files)
+    path = dl.download("ml-latest-small", cache_dir=cache, base_url=url, progress=False)
+    record = json.loads((cache / "ml-latest-small.json").read_text())
+    assert (record["n_ratings"], record["n_users"], record["n_movies"],
+            record["n_rated_items"]) == (100_836, 610, 9_742, 9_724)
+    assert path.is_file()
