@@ -231,18 +231,24 @@ class Report:
         return "\n".join(lines) + "\n"
 
     def _describe(self) -> str:
+        """One paragraph saying what was run on what."""
         s, d = self.settings, self.data
-        folds = ", ".join(self.folds)
-        valid = s.get("validation", 0)
-        return (
-            f"Data: {d.get('name')} ({d.get('n_ratings')} ratings, {d.get('n_users')} users, "
-            f"{d.get('n_items')} items, fingerprint {d.get('fingerprint')}). "
-            f"Split: {s.get('split')} (folds: {folds}); seed {s.get('seed')}; relevant = test "
-            f"rating >= {s.get('threshold'):g}; top-{s.get('k')} lists exclude training items"
-            f"{'' if s.get('topn_users') is None else ' (at most %d test users)' % s['topn_users']}; "
-            f"{'%g %% of each training side held out for the learning curves' % (100 * valid) if valid else 'no validation hold-out'}. "
-            f"Improvement = 100 (RMSE_ref - RMSE) / RMSE_ref per fold. recsys {self.package_version}."
+        topn = f"top-{s.get('k')} lists exclude training items"
+        if s.get("topn_users") is not None:
+            topn += f" (at most {s['topn_users']} test users)"
+        valid = float(s.get("validation", 0) or 0)
+        hold_out = (
+            f"{100 * valid:g} % of each training side held out for the learning curves"
+            if valid else "no validation hold-out"
         )
+        return " ".join([
+            f"Data: {d.get('name')} ({d.get('n_ratings')} ratings, {d.get('n_users')} users,",
+            f"{d.get('n_items')} items, fingerprint {d.get('fingerprint')}).",
+            f"Split: {s.get('split')} (folds: {', '.join(self.folds)}); seed {s.get('seed')};",
+            f"relevant = test rating >= {s.get('threshold'):g}; {topn}; {hold_out}.",
+            "Improvement = 100 (RMSE_ref - RMSE) / RMSE_ref within each fold.",
+            f"recsys {self.package_version}, {self.created}.",
+        ])
 
     def markdown_document(self) -> str:
         """The whole ``report.md``: settings, the summary table and the per-fold table."""
