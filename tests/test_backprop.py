@@ -89,3 +89,37 @@ def test_sgd_epoch_is_a_sequence_of_gradient_steps():
     bp.sgd_epoch(fused, w_off, x_off, d_off, sizes, True, X, Y, order, lr, decay)
     np.testing.assert_allclose(fused, manual, rtol=1e-12, atol=1e-12)
     assert not np.allclose(fused, w)
+
+
+def test_autorec_full_batch_gradient_matches_finite_differences():
+    """The autoencoder's matrix-form backprop over observed entries only."""
+    from recsys.data.ratings import Ratings
+    from recsys.models.autorec import autorec_gradient, observed_lists
+
+    rng = np.random.default_rng(0)
+    u, i = np.nonzero(rng.random((7, 6)) < 0.5)
+    data = Ratings.from_arrays(u, i, rng.integers(1, 6, len(u)).astype(float))
+    lists = observed_lists(data)
+    k, reg = 3, 0.3
+    W1 = rng.normal(0, 0.3, size=(data.n_users + 1, k))
+    W2 = rng.normal(0, 0.3, size=(k + 1, data.n_users))
+    E, G1, G2, out = autorec_gradient(W1, W2, lists, reg)
+    # the outputs at observed entries equal the dense forward pass
+    R = np.zeros((data.n_items, data.n_users))
+    R[data.items, data.users] = data.ratings
+    dense = np.hstack([np.ones((data.n_items, 1)), np.tanh(np.hstack(
+        [np.ones((data.n_items, 1)), R]) @ W1)]) @ W2
+    order = np.lexsort((data.users, data.items))
+    np.testing.assert_allclose(out, dense[data.items[order], data.users[order]], rtol=1e-12)
+    h = 1e-6
+    for W, G in ((W1, G1), (W2, G2)):
+        numeric = np.empty_like(W)
+        for idx in np.ndindex(W.shape):
+            old = W[idx]
+            W[idx] = old + h
+            up = autorec_gradient(W1, W2, lists, reg)[0]
+            W[idx] = old - h
+            down = autorec_gradient(W1, W2, lists, reg)[0]
+            W[idx] = old
+            numeric[idx] = (up - down) / (2 * h)
+        assert np.abs(G - numeric).max() / (np.abs(G).max() + np.abs(numeric).max()) < 1e-6

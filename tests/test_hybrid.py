@@ -144,3 +144,24 @@ def test_options_tanh_output_factors_no_autorec_and_callback(split):
 def test_bad_parameters_raise_recsys_error(split, bad):
     with pytest.raises(RecsysError):
         small(**bad).fit(split[0])
+
+
+def test_autorec_alone_learns_saves_and_falls_back(split, tmp_path):
+    from recsys.models.autorec import AutoRec
+
+    train, test = split
+    model = AutoRec(n_hidden=8, reg=5.0, n_steps=40, lr=0.02, eval_every=20,
+                    random_state=0).fit(train, validation=test)
+    assert model.history_["step"] == [20, 40]
+    pred = model.predict_ratings(test)
+    assert _rmse(pred, test.ratings) < 0.9 * _rmse(np.full(len(test), train.global_mean),
+                                                   test.ratings)
+    loaded = load_model(model.save(tmp_path / "autorec.npz"))
+    np.testing.assert_array_equal(loaded.predict_ratings(test), pred)
+    item = train.item_ids[train.items[0]]
+    value, fell_back = model.predict([424242], [item], return_fallback=True)
+    assert fell_back[0]
+    i = model.encode([100], [item])[1][0]
+    assert value[0] == pytest.approx(np.clip(model.global_mean_ + model.item_bias_[i], 1, 5))
+    scores = model._score_users(np.array([train.users[0], -1]))
+    assert scores.shape == (2, train.n_items) and np.isfinite(scores).all()

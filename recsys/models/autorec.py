@@ -34,7 +34,7 @@ from recsys.errors import DivergenceError, RecsysError
 from recsys.models.base import EpochCallback, Estimator
 from recsys.models.baseline import BiasBaseline
 
-__all__ = ["AutoRec"]
+__all__ = ["AutoRec", "autorec_gradient", "observed_lists"]
 
 
 # ---------------------------------------------------------------------- sparse kernels
@@ -65,6 +65,76 @@ def _observed_outputs(indptr, cols, X1, W2T, b2, out):  # pragma: no cover - num
             for j in range(width):
                 total += h[j] * w[j]
             out[k] = b2[u] + total
+
+
+def observed_lists(ratings: Ratings) -> tuple[np.ndarray, ...]:
+    """The observed entries item-major (CSR over items) and user-major (CSR over users).
+
+    Returns ``i_ptr, i_cols, r_item, u_ptr, u_cols, r_user, user_to_item`` where item ``i``'s
+    users are ``i_cols[i_ptr[i]:i_ptr[i+1]]`` with ratings ``r_item[...]`` (and the same over
+    users), and ``user_to_item[k]`` is the item-major position of user-major entry ``k``.
+    """
+    n_users, n_items = ratings.n_users, ratings.n_items
+    by_item = np.lexsort((ratings.users, ratings.items))
+    i_ptr = np.concatenate([[0], np.cumsum(ratings.item_counts())]).astype(np.int64)
+    i_cols = ratings.users[by_item].astype(np.int64)
+    r_item = ratings.ratings[by_item]
+    by_user = np.lexsort((ratings.items, ratings.users))
+    u_ptr = np.concatenate([[0], np.cumsum(ratings.user_counts())]).astype(np.int64)
+    u_cols = ratings.items[by_user].astype(np.int64)
+    r_user = ratings.ratings[by_user]
+    pos = np.empty(len(by_item), dtype=np.int64)
+    pos[by_item] = np.arange(len(by_item))
+    assert len(i_ptr) == n_items + 1 and len(u_ptr) == n_users + 1
+    return i_ptr, i_cols, r_item, u_ptr, u_cols, r_user, pos[by_user]
+
+
+def autorec_gradient(
+    W1: np.ndarray, W2: np.ndarray, lists: tuple[np.ndarray, ...], reg: float
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Error ``E`` and gradients ``dE/dW^(1)``, ``dE/dW^(2)`` by backpropagation (full batch).
+
+    Forward ``X^(1) = tanh([1; R] W^(1))``, outputs ``x^(2)_iu = [1; x^(1)_i] . W^(2)[:, u]``
+    at observed ``(i, u)`` only; backward ``delta^(2)_iu = 2 (x^(2)_iu - r_iu)``,
+    ``delta^(1) = (1 - X^(1)^2) * (delta^(2) W^(2)[1:]^T)``; gradients
+    ``[1; R]^T delta^(1) + 2 reg W^(1)`` and ``[1; X^(1)]^T delta^(2) + 2 reg W^(2)`` (no
+    decay on the bias rows). Arrays keep the dtype of ``W1``.
+
+    Returns
+    -------
+    E : float, G1, G2 : arrays shaped like W1, W2, outputs : x^(2) at the observed entries
+    (item-major order)
+    """
+    i_ptr, i_cols, r_item, u_ptr, u_cols, r_user, user_to_item = lists
+    dt = W1.dtype
+    r_item = r_item.astype(dt, copy=False)
+    r_user = r_user.astype(dt, copy=False)
+    n_items, k = len(i_ptr) - 1, W1.shape[1]
+    n_users = len(u_ptr) - 1
+    S1 = np.empty((n_items, k), dtype=dt)
+    _rows_times(i_ptr, i_cols, r_item, np.ascontiguousarray(W1[1:]), S1)
+    X1 = np.tanh(S1 + W1[0])
+    W2T = np.ascontiguousarray(W2[1:].T)
+    out = np.empty(len(r_item), dtype=dt)
+    _observed_outputs(i_ptr, i_cols, X1, W2T, np.ascontiguousarray(W2[0]), out)
+    diff = out - r_item
+    delta2 = (2.0 * diff).astype(dt)
+    back = np.empty((n_items, k), dtype=dt)
+    _rows_times(i_ptr, i_cols, delta2, W2T, back)
+    delta1 = ((1.0 - X1 * X1) * back).astype(dt)
+    G1 = np.empty_like(W1)
+    G1_rows = np.empty((n_users, k), dtype=dt)
+    _rows_times(u_ptr, u_cols, r_user, delta1, G1_rows)
+    G1[1:] = G1_rows + (2.0 * reg) * W1[1:]
+    G1[0] = delta1.sum(axis=0)
+    G2T = np.empty((n_users, k), dtype=dt)
+    _rows_times(u_ptr, u_cols, np.ascontiguousarray(delta2[user_to_item]), X1, G2T)
+    G2 = np.empty_like(W2)
+    G2[1:] = G2T.T + (2.0 * reg) * W2[1:]
+    G2[0] = np.bincount(i_cols, weights=delta2, minlength=n_users)
+    E = float(np.sum(diff.astype(np.float64) ** 2)) + reg * float(
+        np.sum(W1[1:].astype(np.float64) ** 2) + np.sum(W2[1:].astype(np.float64) ** 2))
+    return E, G1, G2, out
 
 
 class AutoRec(Estimator):
@@ -135,19 +205,8 @@ class AutoRec(Estimator):
         self._bias = BiasBaseline().fit(ratings)
         n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
         f = np.float32
-        # item-major (CSR over items) and user-major orderings of the observed entries
-        by_item = np.lexsort((ratings.users, ratings.items))
-        i_ptr = np.concatenate([[0], np.cumsum(self.item_counts_)]).astype(np.int64)
-        i_cols = ratings.users[by_item].astype(np.int64)
-        r_item = ratings.ratings[by_item].astype(f)
-        by_user = np.lexsort((ratings.items, ratings.users))
-        u_ptr = np.concatenate([[0], np.cumsum(self.user_counts_)]).astype(np.int64)
-        u_cols = ratings.items[by_user].astype(np.int64)
-        r_user = ratings.ratings[by_user].astype(f)
-        # position of each user-major entry in the item-major list
-        pos = np.empty(len(by_item), dtype=np.int64)
-        pos[by_item] = np.arange(len(by_item))
-        user_to_item = pos[by_user]
+        lists = observed_lists(ratings)
+        r_item = lists[2].astype(f)
 
         rng = np.random.default_rng(self.random_state)
         W1 = np.zeros((n_u + 1, k), dtype=f)
@@ -159,33 +218,11 @@ class AutoRec(Estimator):
         m = [np.zeros_like(W) for W in params]
         v = [np.zeros_like(W) for W in params]
         b1, b2, lr, reg = float(self.beta1), float(self.beta2), float(self.lr), float(self.reg)
-        S1 = np.empty((n_i, k), dtype=f)
-        out = np.empty(len(r_item), dtype=f)
-        back = np.empty((n_i, k), dtype=f)
-        G1 = np.empty_like(W1)
-        G2T = np.empty((n_u, k), dtype=f)
         self.history_ = {"step": [], "train_rmse": []}
         if validation is not None:
             self.history_["valid_rmse"] = []
         for step in range(1, int(self.n_steps) + 1):
-            # forward: s^(1) = W1^T [1; r_i], x^(1) = tanh, x^(2) at observed entries
-            _rows_times(i_ptr, i_cols, r_item, W1[1:], S1)
-            X1 = np.tanh(S1 + W1[0])
-            W2T = np.ascontiguousarray(W2[1:].T)
-            _observed_outputs(i_ptr, i_cols, X1, W2T, W2[0], out)
-            delta2 = 2.0 * (out - r_item)  # observed entries of delta^(2), item-major
-            # backward: delta^(1) = (1 - x1^2) * (W2[1:] delta^(2)_i)
-            _rows_times(i_ptr, i_cols, delta2, W2T, back)
-            delta1 = (1.0 - X1 * X1) * back
-            # gradients: dE/dW1 = [1;R]^T delta1, dE/dW2 = [1;X1]^T delta2, plus 2 reg W
-            _rows_times(u_ptr, u_cols, r_user, delta1, G1[1:])
-            G1[0] = delta1.sum(axis=0)
-            G1[1:] += (2.0 * reg) * W1[1:]
-            _rows_times(u_ptr, u_cols, delta2[user_to_item], X1, G2T)
-            G2 = np.empty_like(W2)
-            G2[1:] = G2T.T
-            G2[1:] += (2.0 * reg) * W2[1:]
-            G2[0] = np.bincount(i_cols, weights=delta2, minlength=n_u)
+            _, G1, G2, out = autorec_gradient(W1, W2, lists, reg)
             # Adam
             c1 = 1.0 - b1**step
             c2 = 1.0 - b2**step
@@ -201,7 +238,7 @@ class AutoRec(Estimator):
                     raise DivergenceError(
                         f"AutoRec diverged at step {step}: lower lr (now {self.lr:g})"
                     )
-                self._finish(W1, W2, i_ptr, i_cols, r_item)
+                self._finish(W1, W2, lists)
                 self.history_["step"].append(step)
                 self.history_["train_rmse"].append(train)
                 if validation is not None:
@@ -218,10 +255,11 @@ class AutoRec(Estimator):
         self.n_steps_ = int(self.n_steps)
         return self
 
-    def _finish(self, W1, W2, i_ptr, i_cols, r_item) -> None:
+    def _finish(self, W1, W2, lists) -> None:
         """Store the weights and each item's hidden code ``x^(1)`` (what prediction needs)."""
+        i_ptr, i_cols, r_item = lists[0], lists[1], lists[2].astype(np.float32)
         S1 = np.empty((self.n_items_, W1.shape[1]), dtype=np.float32)
-        _rows_times(i_ptr, i_cols, r_item, W1[1:], S1)
+        _rows_times(i_ptr, i_cols, r_item, np.ascontiguousarray(W1[1:]), S1)
         self.hidden_ = np.tanh(S1 + W1[0]).astype(np.float32)
         self.weights1_ = W1.copy()
         self.weights2_ = W2.copy()

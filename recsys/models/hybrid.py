@@ -104,7 +104,7 @@ class HybridRecommender(Estimator):
         output: str = "linear",
         patience: int = 2,
         valid_size: float = 0.1,
-        n_folds: int = 5,
+        n_folds: int = 3,
         mf_factors: int = 100,
         mf_epochs: int = 60,
         mf_lr: float = 0.007,
