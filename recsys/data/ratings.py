@@ -256,10 +256,11 @@ class Ratings:
     ) -> np.ndarray | None:
         """Positions to keep so each (user, item) pair appears once (its last occurrence)."""
         key = users.astype(np.int64) * max(n_items, 1) + items
-        reversed_first = np.unique(key[::-1], return_index=True)[1]
-        if len(reversed_first) == len(key):
+        ordered = np.sort(key)
+        if not (ordered[1:] == ordered[:-1]).any():
             return None
-        keep = np.sort(len(key) - 1 - reversed_first)
+        del ordered
+        keep = np.flatnonzero(~pd.Series(key).duplicated(keep="last").to_numpy())
         dropped = len(key) - len(keep)
         warnings.warn(
             f"{_where(source, None, None)}{dropped} duplicate (user, item) rating(s); "
