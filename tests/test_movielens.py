@@ -313,3 +313,17 @@ def test_damaged_zip_member_is_a_data_error(tmp_path):
     archive.write_bytes(bytes(data))
     with pytest.raises(DataError, match="the zip file is damaged"):
         read_release(archive)
+
+
+def test_ratings_naming_an_unknown_movie_are_kept_with_a_warning(tmp_path):
+    from recsys.data.movielens import DanglingIdsWarning, read_release
+
+    folder = tmp_path / "ml-latest-small"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,10\n2,1,3.0,20\n999,999999,5.0,30\n"
+    )
+    (folder / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+    with pytest.warns(DanglingIdsWarning, match="1 rating.*movie 999999"):
+        ratings = read_release(folder)
+    assert len(ratings) == 3

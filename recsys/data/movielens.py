@@ -25,6 +25,8 @@ parsed as ``:`` keeping every other field, so there is no Python loop per row.
 
 from __future__ import annotations
 
+import warnings
+
 import csv
 import io
 import re
@@ -522,6 +524,7 @@ def _read_release(
         items = read_movies(files) if side_info else None
         users = read_users(files) if side_info else None
         columns = files.layout.columns
+        _warn_dangling(frame[columns[0]], items, users, frame[columns[1]], source)
         return Ratings.from_dataframe(
             frame,
             user=columns[0],
@@ -535,6 +538,31 @@ def _read_release(
             source=source,
             first_line=first_line,
         )
+
+
+class DanglingIdsWarning(UserWarning):
+    """Ratings that name a movie (or user) missing from the release's movies (users) file."""
+
+
+def _warn_dangling(
+    users: pd.Series, items: pd.DataFrame | None, user_info: pd.DataFrame | None,
+    movie_ids: pd.Series, source: str,
+) -> None:
+    """Warn, with a count and an example, about ratings whose movie or user the release's
+    side files do not know (a sign of a damaged or altered release). They are kept."""
+    for ids, info, what, file in ((movie_ids, items, "movie", "movies"),
+                                  (users, user_info, "user", "users")):
+        if info is None or not len(info):
+            continue
+        unknown = ~ids.isin(info.index)
+        if unknown.any():
+            example = ids[unknown].iloc[0]
+            warnings.warn(
+                f"{source}: {int(unknown.sum())} rating(s) name a {what} missing from the "
+                f"{file} file (e.g. {what} {example}); kept, but check the release",
+                DanglingIdsWarning,
+                stacklevel=4,
+            )
 
 
 def _release_from_folder(folder: str) -> Release | None:
