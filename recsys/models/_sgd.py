@@ -121,6 +121,7 @@ def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
     """
     k = P.shape[1]
     zero = lr - lr
+    shrink = np.ones(1, dtype=P.dtype)[0] - lr * reg  # 1 - lr reg in the parameters' dtype
     sse = 0.0
     for idx in range(start, end):
         ahead = idx + PREFETCH_DISTANCE
@@ -146,11 +147,12 @@ def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
         else:
             e = ratings[idx] - dot
         sse += e * e
-        for f in range(k):
+        step = lr * e
+        for f in range(k):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
             p = pu[f]
             q = qi[f]
-            pu[f] = p + lr * (e * q - reg * p)
-            qi[f] = q + lr * (e * p - reg * q)
+            pu[f] = shrink * p + step * q
+            qi[f] = shrink * q + step * p
     return sse
 
 
