@@ -307,8 +307,10 @@ class MatrixFactorization(Estimator):
         biased = bool(self.biased)
         self.mu_ = float(train.global_mean) if biased else 0.0
         mu = dtype(self.mu_)
-        P = rng.normal(0.0, float(self.init_std), (self.n_users_, k)).astype(dtype)
-        Q = rng.normal(0.0, float(self.init_std), (self.n_items_, k)).astype(dtype)
+        P = rng.standard_normal((self.n_users_, k), dtype=dtype)
+        Q = rng.standard_normal((self.n_items_, k), dtype=dtype)
+        P *= dtype(self.init_std)
+        Q *= dtype(self.init_std)
         bu = np.zeros(self.n_users_, dtype=dtype)
         bi = np.zeros(self.n_items_, dtype=dtype)
         seed = int(rng.integers(0, 2**63 - 1))
@@ -389,8 +391,9 @@ class MatrixFactorization(Estimator):
     def _check_divergence(self, epoch: int, train_rmse: float, scale_range: float,
                           P: np.ndarray, Q: np.ndarray) -> None:
         first = self.history_["train_rmse"][0]
-        finite = math.isfinite(train_rmse) and math.isfinite(float(P.sum(dtype=np.float64))) \
-            and math.isfinite(float(Q.sum(dtype=np.float64)))
+        # a NaN/inf anywhere makes the (float32, SIMD) sum non-finite
+        finite = math.isfinite(train_rmse) and math.isfinite(float(P.sum())) \
+            and math.isfinite(float(Q.sum()))
         if finite and train_rmse <= 3.0 * scale_range and (epoch == 0 or train_rmse <= 10 * first):
             return
         what = "NaN/inf" if not finite else f"{train_rmse:.3g}"
