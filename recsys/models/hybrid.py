@@ -78,7 +78,9 @@ class HybridRecommender(Estimator):
         fraction of the out-of-fold rows.
     n_folds : int
         Folds for the out-of-fold base predictions (``n_folds + 1`` fits of each base model).
-    mf_factors, mf_epochs, mf_lr, mf_reg : MatrixFactorization settings.
+    mf_factors, mf_epochs, mf_lr, mf_reg : int, int, float, float or None
+        MatrixFactorization's ``n_factors``, ``n_epochs``, ``lr`` (also ``lr_bias``), ``reg``;
+        ``None`` keeps that model's own default, so the hybrid builds on the project's MF.
     use_autorec : bool
         Blend an I-AutoRec in (otherwise the network sees MF only).
     ar_hidden, ar_reg, ar_steps, ar_lr : AutoRec settings.
@@ -105,10 +107,10 @@ class HybridRecommender(Estimator):
         patience: int = 2,
         valid_size: float = 0.1,
         n_folds: int = 3,
-        mf_factors: int = 100,
-        mf_epochs: int = 60,
-        mf_lr: float = 0.007,
-        mf_reg: float = 0.1,
+        mf_factors: int | None = None,
+        mf_epochs: int | None = None,
+        mf_lr: float | None = None,
+        mf_reg: float | None = None,
         use_autorec: bool = True,
         ar_hidden: int = 500,
         ar_reg: float = 500.0,
@@ -145,10 +147,13 @@ class HybridRecommender(Estimator):
 
     # ------------------------------------------------------------------ sub-models
     def _new_mf(self, seed: int | None) -> MatrixFactorization:
-        return MatrixFactorization(
-            n_factors=int(self.mf_factors), n_epochs=int(self.mf_epochs), lr=float(self.mf_lr),
-            lr_bias=float(self.mf_lr), reg=float(self.mf_reg), random_state=seed,
-        )
+        """The factor model; settings left at ``None`` take MatrixFactorization's defaults."""
+        given = {"n_factors": self.mf_factors, "n_epochs": self.mf_epochs, "lr": self.mf_lr,
+                 "reg": self.mf_reg}
+        params = {k: v for k, v in given.items() if v is not None}
+        if self.mf_lr is not None:
+            params["lr_bias"] = float(self.mf_lr)
+        return MatrixFactorization(random_state=seed, **params)
 
     def _new_ar(self, seed: int | None) -> AutoRec:
         return AutoRec(
@@ -201,7 +206,7 @@ class HybridRecommender(Estimator):
         if self.use_side:
             names += self.user_side_names_ + self.item_side_names_
         if self.use_factors:
-            k = int(self.mf_factors)
+            k = int(self.mf_.n_factors)
             names += [f"p{j}" for j in range(k)] + [f"q{j}" for j in range(k)]
             names += [f"pq{j}" for j in range(k)]
         return names
