@@ -277,10 +277,14 @@ class AutoRec(Estimator):
         bi = np.where(i >= 0, self.item_bias_[ii], 0.0)
         pred = self.global_mean_ + bu + bi
         if known.any():
-            ku, ki = uu[known], ii[known]
-            net = np.einsum("nk,nk->n", self.hidden_[ki].astype(np.float64),
-                            self.weights2_[1:, ku].T.astype(np.float64))
             pred = pred.astype(np.float64)
+            ku, ki = uu[known], ii[known]
+            net = np.empty(len(ku))
+            for start in range(0, len(ku), 8192):  # bounded memory for long pair lists
+                cu, ci = ku[start:start + 8192], ki[start:start + 8192]
+                net[start:start + 8192] = np.einsum(
+                    "nk,kn->n", self.hidden_[ci].astype(np.float64),
+                    self.weights2_[1:, cu].astype(np.float64))
             pred[known] = net + self.weights2_[0, ku]
         return pred
 

@@ -63,6 +63,17 @@ class MLP:
         Floating type of weights and arithmetic.
     random_state : int or None
         Seed of the initial weights, the validation split and the example order.
+
+    Attributes
+    ----------
+    weights_ : list of ndarray
+        ``weights_[l - 1]`` is the lecture's ``W^(l)``, shape ``(d^(l-1) + 1, d^(l))``:
+        ``weights_[l - 1][i, j] = w_ij^(l)``, row 0 the bias weights. Views of one flat buffer
+        that the numba kernels update in place.
+    history_ : dict
+        ``train_mse`` (and ``valid_mse``) per epoch.
+    n_epochs_ : int
+        Epochs actually run (early stopping may end sooner).
     """
 
     def __init__(
