@@ -60,8 +60,9 @@ REFERENCE_MODELS = ("mean", "baseline")
 """Always fitted: the global mean and the bias baseline are the references for improvement."""
 
 ProgressCallback = Callable[[int, int, str], None]
-"""``progress(done, total, label)``: called before each fit (``label`` names model and fold)
-and once at the end with ``done == total``."""
+"""``progress(done, total, label)``: called before each fit (``label`` names model and fold,
+``done`` counts finished fits), after each training epoch (``label`` ends in ``epoch N``, same
+``done``) and once at the end with ``done == total``."""
 
 
 class EvaluationError(RecsysError, ValueError):
@@ -588,6 +589,17 @@ def _top_n_figures(
 
 
 # ---------------------------------------------------------------------------------- runner
+def _epoch_reporter(
+    progress: ProgressCallback, done: int, total: int, label: str
+) -> Callable[[int, dict], None]:
+    """A model ``callback(epoch, history)`` that forwards each epoch to ``progress``."""
+
+    def callback(epoch: int, history: dict) -> None:
+        progress(done, total, f"{label}: epoch {epoch + 1}")
+
+    return callback
+
+
 def evaluate(
     data: Ratings | str | os.PathLike | None = None,
     split: str = "holdout",
@@ -686,7 +698,9 @@ def evaluate(
             params = _seeded_params(name, model_params.get(name, {}), seed)
             model = make_model(name, **params)
             start = time.perf_counter()
-            model.fit(fit_on, validation=valid)
+            model.fit(fit_on, validation=valid,
+                      callback=None if progress is None else _epoch_reporter(
+                          progress, done, total, f"{name} on {fold}"))
             fit_seconds = time.perf_counter() - start
             start = time.perf_counter()
             pred = np.asarray(model.predict_ratings(test), dtype=np.float64)

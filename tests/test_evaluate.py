@@ -69,10 +69,15 @@ def test_holdout_table_has_references_and_consistent_improvements(holdout_report
 
 def test_progress_is_reported_for_every_fit(holdout_report):
     calls = holdout_report.calls
-    assert [c[0] for c in calls] == [0, 1, 2, 3]
+    fits = [c for c in calls if "epoch" not in c[2]]
+    assert [c[0] for c in fits] == [0, 1, 2, 3]
     assert all(c[1] == 3 for c in calls)
-    assert calls[-1][2] == "done"
-    assert "mf" in calls[2][2]
+    assert fits[-1][2] == "done" and calls[-1][2] == "done"
+    assert fits[2][2] == "mf on holdout"
+    mf_epochs = [c for c in calls if c[2].startswith("mf on holdout: epoch")]
+    assert [c[2].rsplit(" ", 1)[1] for c in mf_epochs] == [
+        str(n) for n in range(1, SMALL_MF["n_epochs"] + 1)]
+    assert all(c[0] == 2 for c in mf_epochs)
 
 
 def test_history_and_errors_come_from_the_fits(holdout_report):
