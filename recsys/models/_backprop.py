@@ -177,7 +177,9 @@ def _decay_step(w, w_off, sizes, grad, lr, decay):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def sgd_epoch(w, w_off, x_off, d_off, sizes, linear_out, X, Y, order, lr, decay):  # pragma: no cover
+def sgd_epoch(
+    w, w_off, x_off, d_off, sizes, linear_out, X, Y, order, lr, decay
+):  # pragma: no cover - numba
     """One epoch of the lecture's SGD: one example at a time, in the order ``order``.
 
     For each ``n``: forward pass, backward pass, then for every weight

@@ -303,7 +303,8 @@ class MLP:
         outputs = [np.hstack([np.ones((len(x), 1), dtype=x.dtype), x])]
         for l, W in enumerate(self.weights_, start=1):
             signal = outputs[-1] @ W
-            out = signal if (l == len(self.weights_) and self.output == "linear") else np.tanh(signal)
+            last_linear = l == len(self.weights_) and self.output == "linear"
+            out = signal if last_linear else np.tanh(signal)
             outputs.append(np.hstack([np.ones((len(x), 1), dtype=x.dtype), out]))
         return outputs
 
