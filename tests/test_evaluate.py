@@ -7,12 +7,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from recsys.data.synthetic import make_planted
-from recsys.evaluate import EvaluationError, Report, evaluate, improvement
+from recsys.evaluate import EvaluationError, evaluate, improvement
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 SMALL_MF = {"n_factors": 8, "n_epochs": 12, "lr": 0.02}
