@@ -9,7 +9,7 @@ import click
 
 from recsys.evaluate import SPLITS
 
-DEFAULT_REPORT_DIR = "report"
+DEFAULT_REPORT_DIR = "reports"  # ignored by git (.gitignore)
 
 
 def _parse_models(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
