@@ -8,7 +8,7 @@ steadier measure of work done when other processes share the cores. numba compil
 excluded: every kernel is
 warmed up on a small fit first. Data-set conversion into each peer's container is excluded too.
 
-    OPENBLAS_CORETYPE= OPENBLAS_L2_SIZE= python bench/bench_mf.py            # all sections
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_mf.py   # all sections
     python bench/bench_mf.py --sections synthetic,ml100k --epochs 20
     python bench/bench_mf.py --sections large                                 # 25M, 2 threads
 
@@ -212,7 +212,8 @@ def large_child(n_users: int, n_items: int, n_ratings: int, epochs: int, threads
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(ratings=len(data), users=data.n_users, items=data.n_items,
                           make_s=made, fit_s=total, epoch_s=per_epoch,
-                          train_rmse=model.history_["train_rmse"], rss_after_data_mb=rss_data / 1024,
+                          train_rmse=model.history_["train_rmse"],
+                          rss_after_data_mb=rss_data / 1024,
                           peak_rss_mb=peak / 1024)))
 
 

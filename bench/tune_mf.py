@@ -38,7 +38,8 @@ def rmse(model: MatrixFactorization, data) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=["coarse", "fine", "quick"], default="coarse",
-                        help="coarse: the first search; fine: around its winner; quick: a smoke run")
+                        help="coarse: the first search; fine: around its winner; "
+                             "quick: a smoke run")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--valid-size", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)

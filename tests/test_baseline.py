@@ -18,7 +18,8 @@ def _bias_data(seed: int = 0, n_users: int = 150, n_items: int = 80, density: fl
     mask = rng.random((n_users, n_items)) < density
     u, i = np.nonzero(mask)
     r = 3.0 + b_u[u] + b_i[i] + rng.normal(0, 0.2, len(u))
-    data = Ratings.from_arrays(u, i, r.astype(np.float32), rating_scale=(float(r.min()), float(r.max())))
+    scale = (float(r.min()), float(r.max()))
+    data = Ratings.from_arrays(u, i, r.astype(np.float32), rating_scale=scale)
     return data, b_u, b_i
 
 
@@ -70,7 +71,9 @@ def test_bias_baseline_tracks_validation_and_calls_back():
     assert model.history_["valid_rmse"][-1] < np.std(data.ratings)
 
 
-@pytest.mark.parametrize("params", [{"reg_user": -1.0}, {"n_epochs": 0}, {"reg_item": float("nan")}])
+@pytest.mark.parametrize(
+    "params", [{"reg_user": -1.0}, {"n_epochs": 0}, {"reg_item": float("nan")}]
+)
 def test_bad_parameters_raise_a_clear_error(params):
     data, _, _ = _bias_data()
     with pytest.raises(RecsysError):
