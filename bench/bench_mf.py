@@ -4,9 +4,10 @@ Run by hand, not by pytest (the peers are bench-only extras: ``pip install corna
 scikit-surprise``). One run fits every system on the same ratings with the same number of
 factors and epochs and prints a table of updates per second (ratings x epochs / fit seconds),
 the ratio of ours to each peer, and test RMSE; also process CPU seconds (all threads), a
-steadier measure of work done when other processes share the cores. numba compilation is
-excluded: every kernel is
-warmed up on a small fit first. Data-set conversion into each peer's container is excluded too.
+steadier measure of work done when other processes share the cores. Each system is fitted
+``--repeat`` times, interleaved, and its fastest fit is kept. numba compilation is excluded
+(every kernel is warmed up on a small fit first), and so is converting the data into each
+peer's container.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_mf.py   # all sections
     python bench/bench_mf.py --sections synthetic,ml100k --epochs 20
