@@ -60,3 +60,23 @@ def test_standardizer_uses_training_statistics_only():
     np.testing.assert_allclose(s.transform(test), (test - train.mean(0)) / s.scale_)
     copy = Standardizer.from_arrays(s.mean_, s.scale_)
     np.testing.assert_array_equal(copy.transform(test), s.transform(test))
+
+
+def test_movielens_100k_side_information():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
+    if not (folder / "u1.base").is_file():
+        pytest.skip("ML-100k not found at ../shared/datasets/ml-100k")
+    from recsys.data.movielens import load_predefined_split
+
+    train, _ = load_predefined_split(folder, "u1", download=False)
+    X_items, item_names = item_features(train)
+    X_users, user_names = user_features(train)
+    assert X_items.shape[0] == train.n_items and X_users.shape[0] == train.n_users
+    genres = [n for n in item_names if n.startswith("genre:")]
+    assert 17 <= len(genres) <= 19 and "genre:Drama" in genres
+    assert X_items[:, :len(genres)].sum(1).max() >= 3  # multi-hot
+    assert "age" in user_names and sum(n.startswith("occupation:") for n in user_names) == 21
+    assert {"gender:F", "gender:M"} <= set(user_names)
+    assert np.isfinite(X_items).all() and np.isfinite(X_users).all()
