@@ -111,10 +111,12 @@ def shuffle_range(users, items, ratings, start, end, seed):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased):
+def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
+              prefetch=True):
     """One SGD step per rating ``start .. end-1`` in array order (update rules in the module
-    docstring). Returns the sum of squared errors *before* each step (float64). The factor
-    rows of the rating ``PREFETCH_DISTANCE`` positions ahead are prefetched.
+    docstring). Returns the sum of squared errors *before* each step (float64). With
+    ``prefetch`` the factor rows of the rating ``PREFETCH_DISTANCE`` positions ahead are
+    prefetched (worth it when the factors do not fit in the core's cache).
 
     Scalars must have the parameters' dtype (float32 for float32 arrays) so the loop stays in
     single precision.
@@ -125,7 +127,7 @@ def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
     sse = 0.0
     for idx in range(start, end):
         ahead = idx + PREFETCH_DISTANCE
-        if ahead < end:
+        if prefetch and ahead < end:
             p_next = P[users[ahead]]
             q_next = Q[items[ahead]]
             for f in range(0, k, _CACHE_LINE_FLOATS):
@@ -177,23 +179,24 @@ def _mix_seed(seed, epoch, block):
 
 @njit(cache=True, nogil=True, fastmath=True)
 def sgd_epoch_serial(users, items, ratings, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
-                     seed, epoch):
+                     seed, epoch, prefetch=True):
     """Shuffle all ratings in place, then one SGD pass over them. Returns the sum of squared
     errors before each step."""
     n = users.shape[0]
     shuffle_range(users, items, ratings, 0, n, _mix_seed(seed, epoch, 0))
-    return sgd_range(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased)
+    return sgd_range(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
+                     prefetch)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
 def sgd_block(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
-              seed, epoch, block):
+              seed, epoch, block, prefetch=True):
     """Shuffle the ratings of one grid block ``[start, end)`` in place (seeded by ``seed``,
     ``epoch`` and ``block``), then one SGD pass over them. Releases the GIL, so threads can
     run disjoint blocks at once. Returns the sum of squared errors before each step."""
     shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, block))
     return sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
-                     biased)
+                     biased, prefetch)
 
 
 @njit(cache=True, nogil=True)

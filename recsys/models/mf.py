@@ -30,6 +30,8 @@ __all__ = ["MatrixFactorization"]
 _BLOCK_CACHE_BYTES = 4 << 20
 # ... but a block should hold at least this many ratings on average.
 _MIN_BLOCK_RATINGS = 4096
+# Prefetch factor rows only when the factor matrices are larger than this (L2 is 2 MB here).
+_PREFETCH_MIN_BYTES = 3 << 19  # 1.5 MB
 
 
 def _resolve_threads(n_threads: int | None) -> int:
@@ -80,7 +82,7 @@ class _BlockScheduler:
         self.nonempty = np.flatnonzero(np.diff(indptr) > 0)
 
     def run_epoch(self, rng: np.random.Generator, kernel: Any, args: tuple, seed: int,
-                  epoch: int) -> float:
+                  epoch: int, prefetch: bool) -> float:
         n_blocks, indptr = self.n_blocks, self.indptr
         pending = [int(g) for g in rng.permutation(self.nonempty)]
         row_busy = [False] * n_blocks
@@ -110,7 +112,7 @@ class _BlockScheduler:
                         g = take()
                 try:
                     sse[g] = kernel(users, items, values, indptr[g], indptr[g + 1], *rest,
-                                    seed, epoch, g)
+                                    seed, epoch, g, prefetch)
                 finally:
                     a, b = divmod(g, n_blocks)
                     with cond:
@@ -315,6 +317,8 @@ class MatrixFactorization(Estimator):
         bi = np.zeros(self.n_items_, dtype=dtype)
         seed = int(rng.integers(0, 2**63 - 1))
 
+        # prefetching rows costs a little when all factors sit in the core's cache anyway
+        prefetch = (self.n_users_ + self.n_items_) * k * 4 > _PREFETCH_MIN_BYTES
         n_threads = _resolve_threads(self.n_threads)
         n_blocks = choose_n_blocks(len(train), self.n_users_, self.n_items_, k, n_threads)
         if n_blocks > 1:
@@ -350,12 +354,12 @@ class MatrixFactorization(Estimator):
                     sse = scheduler.run_epoch(
                         rng, _sgd.sgd_block,
                         (users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased),
-                        seed, epoch,
+                        seed, epoch, prefetch,
                     )
                 else:
                     sse = _sgd.sgd_epoch_serial(
                         users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
-                        seed, epoch,
+                        seed, epoch, prefetch,
                     )
                 n_run = epoch + 1
                 train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
