@@ -186,8 +186,8 @@ user = ratings.user_ids[np.argmax(counts_user)]
 mine = train_all.to_dataframe()
 mine = mine[mine["user"] == user].sort_values("rating", ascending=False).head(8)
 mine["title"] = titles.reindex(mine["item"]).to_numpy()
-print(f"user {user} rated {int((train_all.users == ratings.user_of(user)).sum())} movies in training; "
-      "the best:")
+n_rated = int((train_all.users == ratings.user_of(user)).sum())
+print(f"user {user} rated {n_rated} movies in training; the best:")
 mine[["item", "title", "rating"]]"""),
     ("code", """\
 mf.recommend(user, n=10)[["title", "year", "genres", "prediction"]]"""),

@@ -706,9 +706,8 @@ def evaluate(
             pred = np.asarray(model.predict_ratings(test), dtype=np.float64)
             predict_seconds = time.perf_counter() - start
             truth = test.ratings.astype(np.float64)
-            fallback = int(
-                ((model.user_counts_[test.users] == 0) | (model.item_counts_[test.items] == 0)).sum()
-            ) if test.n_users == model.n_users_ and test.n_items == model.n_items_ else 0
+            u, i = model.encode(test.user_ids[test.users], test.item_ids[test.items])
+            fallback = int(((u < 0) | (i < 0)).sum())  # user or item unseen in training
             precision, recall, ndcg, hit, coverage = _top_n_figures(
                 model, test, threshold, k, topn_for
             )
