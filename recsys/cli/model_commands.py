@@ -17,16 +17,36 @@ from recsys.errors import RecsysError
 
 DEFAULT_MODEL_FILE = "model.npz"
 
-# CLI option -> constructor parameter
+# CLI option -> constructor parameter, first name the model takes (the hybrid's factor model
+# settings are called mf_*)
 _OPTION_PARAMS = {
-    "factors": "n_factors",
-    "epochs": "n_epochs",
-    "lr": "lr",
-    "reg": "reg",
-    "seed": "random_state",
-    "threads": "n_threads",
-    "hidden": "hidden",
+    "factors": ("n_factors", "mf_factors"),
+    "epochs": ("n_epochs",),
+    "lr": ("lr",),
+    "reg": ("reg", "mf_reg"),
+    "seed": ("random_state",),
+    "threads": ("n_threads",),
+    "hidden": ("hidden",),
 }
+
+
+def _model_params(model_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Constructor parameters for the options given (None = not given)."""
+    from recsys.models.registry import model_class
+
+    accepted = set(model_class(model_name)._param_names())
+    params = {}
+    for option, value in options.items():
+        if value is None:
+            continue
+        names = _OPTION_PARAMS[option]
+        name = next((n for n in names if n in accepted), None)
+        if name is None:
+            if option == "seed":
+                continue  # --seed has a default; models without randomness ignore it
+            raise RecsysError(f"option --{option} does not apply to --model {model_name}")
+        params[name] = value
+    return params
 
 
 def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -92,12 +112,7 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
     from recsys.data.splits import validation_split
     from recsys.models.registry import make_model
 
-    from recsys.models.registry import model_class
-
-    params = {_OPTION_PARAMS[k]: v for k, v in options.items() if v is not None}
-    if "random_state" not in model_class(model_name)._param_names():
-        params.pop("random_state")  # --seed has a default; models without randomness ignore it
-    model = make_model(model_name, **params)
+    model = make_model(model_name, **_model_params(model_name, options))
     ratings = load(data)
     train, valid = validation_split(ratings, valid_size=validation, random_state=options["seed"])
     total = getattr(model, "n_epochs", None)
