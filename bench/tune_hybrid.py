@@ -2,7 +2,7 @@
 and on ml-latest-small; prints RMSE overall and by user activity.
 
 Settings were chosen on a validation split carved from u1.base (``--tune`` reruns that
-comparison; it never reads a test file). The default run fits BiasBaseline, MF (the project's
+comparison; no test rating is used in it). The default run fits BiasBaseline, MF (the project's
 defaults) and the hybrid on each uN.base, scores uN.test once, and prints the RMSE overall and
 by user activity (the user's number of training ratings).
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.data.movielens import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.models.baseline import BiasBaseline
 from recsys.models.hybrid import HybridRecommender
@@ -31,44 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ML100K = ROOT.parent / "shared" / "datasets" / "ml-100k"
 LATEST = ROOT / "data" / "ml-latest-small"
 
-GENRES_100K = [
-    "unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-]
-
-
-def ml100k_info(folder: Path = ML100K) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Item info (title, genres "A|B", year) and user info (age, gender, occupation, zip)."""
-    items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
-    flags = items.iloc[:, 5:24].to_numpy().astype(bool)
-    genres = ["|".join(g for g, f in zip(GENRES_100K, row) if f) for row in flags]
-    year = pd.to_datetime(items[2], format="%d-%b-%Y", errors="coerce").dt.year
-    item_info = pd.DataFrame(
-        {"title": items[1].to_numpy(), "genres": genres, "year": year.to_numpy()},
-        index=pd.Index(items[0].to_numpy(), name="item"),
-    )
-    users = pd.read_csv(folder / "u.user", sep="|", header=None)
-    user_info = pd.DataFrame(
-        {"age": users[1].to_numpy(), "gender": users[2].to_numpy(),
-         "occupation": users[3].to_numpy(), "zip": users[4].astype(str).to_numpy()},
-        index=pd.Index(users[0].to_numpy(), name="user"),
-    )
-    return item_info, user_info
-
-
 def ml100k_split(name: str, folder: Path = ML100K) -> tuple[Ratings, Ratings]:
-    """Official split ``name`` (u1..u5) as (train, test) sharing one id map."""
-    cols = ["user", "item", "rating", "timestamp"]
-    base = pd.read_csv(folder / f"{name}.base", sep="\t", header=None, names=cols)
-    test = pd.read_csv(folder / f"{name}.test", sep="\t", header=None, names=cols)
-    item_info, user_info = ml100k_info(folder)
-    both = Ratings.from_dataframe(
-        pd.concat([base, test], ignore_index=True), rating_scale=(1, 5),
-        item_info=item_info, user_info=user_info, name=f"ml-100k/{name}",
-    )
-    n = len(base)
-    return both.subset(np.arange(n)), both.subset(np.arange(n, len(both)))
+    """Official split ``name`` (u1..u5) as (train, test) sharing one id map (library reader)."""
+    return load_predefined_split(folder, name, download=False)
 
 
 def latest_small(seed: int = 0, test_size: float = 0.1) -> tuple[Ratings, Ratings]:
@@ -145,11 +111,7 @@ def print_by_activity(title: str, results: dict[str, dict[str, float]]) -> None:
 
 def tune() -> None:
     """Compare the grid on a validation split of u1.base (the test file is not read)."""
-    cols = ["user", "item", "rating", "timestamp"]
-    base = pd.read_csv(ML100K / "u1.base", sep="\t", header=None, names=cols)
-    item_info, user_info = ml100k_info()
-    train = Ratings.from_dataframe(base, rating_scale=(1, 5), item_info=item_info,
-                                   user_info=user_info, name="ml-100k/u1.base")
+    train, _ = ml100k_split("u1")  # only u1.base ratings are used below
     perm = np.random.default_rng(0).permutation(len(train))
     n_valid = len(train) // 10
     fit, valid = train.subset(np.sort(perm[n_valid:])), train.subset(np.sort(perm[:n_valid]))
