@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from recsys._atomic import atomic_write
 from recsys.errors import RecsysError
 
 DEFAULT_MODEL_FILE = "model.npz"
@@ -118,6 +118,11 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
     total = getattr(model, "n_epochs", None)
     label = f"{model_name} on {ratings.name}"
     bar, callback = _epoch_progress(total if isinstance(total, int) else None, label)
+    click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(train):,} ratings; "
+               f"{len(valid):,} held out for validation)", err=True)
+    if model_name == "hybrid":
+        click.echo("the hybrid first fits its factor model and autoencoder out of fold; the "
+                   "bar then follows the network's epochs", err=True)
     start = time.perf_counter()
     try:
         model.fit(train, validation=valid, callback=callback)
@@ -201,14 +206,8 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
 
     target = Path(output) if output else None
     n_rows = n_fallback = 0
-    tmp_name = None
-    try:
-        if target is not None:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                            dir=target.parent if str(target.parent) else ".")
-            handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
-        else:
-            handle = click.get_text_stream("stdout")
+    with (atomic_write(target, "w", encoding="utf-8", newline="") if target is not None
+          else nullcontext(click.get_text_stream("stdout"))) as handle:
         handle.write("user,item,prediction\n")
         for users, items in iter_pairs(pairs, chunk_size=chunk_size):
             values, fallback = model.predict(users, items, return_fallback=True)
@@ -216,13 +215,6 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
             chunk.to_csv(handle, header=False, index=False, float_format="%.4f")
             n_rows += len(chunk)
             n_fallback += int(fallback.sum())
-        if target is not None:
-            handle.close()
-            os.replace(tmp_name, target)
-            tmp_name = None
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
     where = f" to {target}" if target else ""
     click.echo(f"predicted {n_rows:,} pairs{where}; {n_fallback:,} fell back to biases / "
                f"global mean (unknown user or item)", err=True)

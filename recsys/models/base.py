@@ -28,7 +28,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -36,6 +35,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 
+from recsys._atomic import atomic_write
 from recsys.data.ratings import Ratings, lookup_ids
 from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownIdError
 
@@ -419,17 +419,8 @@ class Estimator:
         for key, value in self._state().items():
             arrays[f"state/{key}"] = np.asarray(value)
         arrays["header"] = np.array(json.dumps(header, default=_json_default))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as handle:
+            np.savez(handle, **arrays)
         return path
 
     def _header_extra(self) -> dict[str, Any]:
