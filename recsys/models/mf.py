@@ -27,10 +27,12 @@ from recsys.models.baseline import _check_validation
 __all__ = ["MatrixFactorization"]
 
 # Factor rows of one block (users + items) should fit in about this many bytes of cache.
-_BLOCK_CACHE_BYTES = 4 << 20
+_BLOCK_CACHE_BYTES = 1 << 20
 # ... but a block should hold at least this many ratings on average.
 _MIN_BLOCK_RATINGS = 4096
-# Prefetch factor rows only when the factor matrices are larger than this (L2 is 2 MB here).
+# ... and one thread runs at most this many blocks per side.
+_MAX_SERIAL_BLOCKS = 16
+# Prefetch factor rows only when the factor matrices are larger than this (L2: 1 MB a core).
 _PREFETCH_MIN_BYTES = 3 << 19  # 1.5 MB
 
 
@@ -54,15 +56,19 @@ def _balanced_blocks(counts: np.ndarray, n_blocks: int, rng: np.random.Generator
 
 def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
                     n_threads: int) -> int:
-    """Grid size ``B`` for FPSGD: 1 (a plain global shuffle) for one thread; otherwise at
-    least ``2 * n_threads`` (so a free block is nearly always there to take), larger when the
-    factor matrices are big (so one block's rows fit in cache), at most ``8 * n_threads`` (the
-    scheduler scans the grid) and never so large that blocks hold few ratings."""
-    if n_threads <= 1:
-        return 1
+    """Grid size ``B`` for FPSGD. Large enough that one block's factor rows (users + items)
+    fit in about ``_BLOCK_CACHE_BYTES`` of cache, so a pass over a block runs from the core's
+    cache instead of memory; for one thread that is all (1, a plain global shuffle, when every
+    factor fits). With several threads at least ``2 * n_threads`` (so a free block is nearly
+    always there to take) and at most ``8 * n_threads`` (the scheduler scans the grid). Never
+    so large that blocks hold few ratings."""
     bytes_needed = (n_users + n_items) * n_factors * 4
-    n_blocks = max(2 * n_threads, math.ceil(bytes_needed / _BLOCK_CACHE_BYTES))
-    cap = max(2 * n_threads, min(8 * n_threads, int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS))))
+    by_cache = math.ceil(bytes_needed / _BLOCK_CACHE_BYTES)
+    by_size = int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS))
+    if n_threads <= 1:
+        return int(max(1, min(by_cache, by_size, _MAX_SERIAL_BLOCKS)))
+    n_blocks = max(2 * n_threads, by_cache)
+    cap = max(2 * n_threads, min(8 * n_threads, by_size))
     return int(min(n_blocks, cap))
 
 
@@ -111,8 +117,8 @@ class _BlockScheduler:
                         cond.wait()
                         g = take()
                 try:
-                    sse[g] = kernel(users, items, values, indptr[g], indptr[g + 1], *rest,
-                                    seed, epoch, g, prefetch)
+                    kernel(users, items, values, indptr, np.array([g], dtype=np.int64), *rest,
+                           seed, epoch, prefetch, sse)
                 finally:
                     a, b = divmod(g, n_blocks)
                     with cond:
@@ -145,9 +151,12 @@ class MatrixFactorization(Estimator):
     (``p_u`` and ``q_i`` from their old values). The step sizes decay per epoch ``t`` (from 0)
     as :math:`\eta_t = \eta / (1 + d\,t)`.
 
-    With ``n_threads > 1`` epochs run in parallel by the FPSGD block scheme (see
-    :mod:`recsys.models._sgd`): threads run blocks of the rating grid that share no user and
-    no item, so updates need no locks and never race. With one thread a seeded fit is
+    Epochs follow the FPSGD block scheme (see :mod:`recsys.models._sgd`) whenever the factor
+    matrices outgrow a core's cache, or with ``n_threads > 1``: ratings are cut into a grid of
+    user-blocks x item-blocks, blocks run in a fresh random order, ratings are shuffled inside
+    each block, and threads run blocks that share no user and no item, so updates need no
+    locks and never race. When all factors fit in cache, one thread shuffles all the ratings
+    each epoch (a grid of one block). With one thread a seeded fit is
     repeatable bit for bit; with several, the order in which blocks run depends on thread
     timing, so results vary slightly from run to run.
 
@@ -332,7 +341,9 @@ class MatrixFactorization(Estimator):
             del order
         else:
             users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
-            indptr = None
+            indptr = np.array([0, len(values)], dtype=np.int64)
+        kernel = _sgd.epoch_kernel(k)
+        block_sse = np.zeros(n_blocks * n_blocks)
 
         low, high = self.rating_scale_
         scale_range = max(high - low, 1.0)
@@ -343,7 +354,8 @@ class MatrixFactorization(Estimator):
         best = (math.inf, -1, None)
         n_run = 0
         pool = ThreadPoolExecutor(n_threads, thread_name_prefix="recsys-sgd") \
-            if n_blocks > 1 else None
+            if n_threads > 1 else None
+        nonempty = np.flatnonzero(np.diff(indptr) > 0)
         scheduler = _BlockScheduler(pool, n_threads, indptr, n_blocks) if pool else None
         try:
             for epoch in range(int(self.n_epochs)):
@@ -352,15 +364,15 @@ class MatrixFactorization(Estimator):
                 reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
                 if scheduler is not None:
                     sse = scheduler.run_epoch(
-                        rng, _sgd.sgd_block,
+                        rng, kernel,
                         (users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased),
                         seed, epoch, prefetch,
                     )
                 else:
-                    sse = _sgd.sgd_epoch_serial(
-                        users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
-                        seed, epoch, prefetch,
-                    )
+                    kernel(users, items, values, indptr, rng.permutation(nonempty), mu, bu,
+                           bi, P, Q, lr, lr_b, reg, reg_b, biased, seed, epoch, prefetch,
+                           block_sse)
+                    sse = float(block_sse.sum())
                 n_run = epoch + 1
                 train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
                 self.history_["train_rmse"].append(train_rmse)
