@@ -203,7 +203,7 @@ class AutoRec(Estimator):
         ):
             raise RecsysError("validation ratings must share the training data's id maps")
         self._bias = BiasBaseline().fit(ratings)
-        n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
+        n_u, _n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
         f = np.float32
         lists = observed_lists(ratings)
         r_item = lists[2].astype(f)
