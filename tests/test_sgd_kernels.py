@@ -106,6 +106,21 @@ def test_block_order_groups_ratings_by_grid_cell():
         assert np.all(item_block[items[rows]] == g % 3)
 
 
+def test_block_partition_equals_block_order_then_gather():
+    rng = np.random.default_rng(8)
+    users = rng.integers(0, 50, 3000).astype(np.int32)
+    items = rng.integers(0, 30, 3000).astype(np.int32)
+    ratings = rng.integers(1, 6, 3000).astype(np.float32)
+    user_block = rng.integers(0, 4, 50).astype(np.int64)
+    item_block = rng.integers(0, 4, 30).astype(np.int64)
+    order, indptr = _sgd.block_order(users, items, user_block, item_block, 4)
+    u, i, r, ptr = _sgd.block_partition(users, items, ratings, user_block, item_block, 4)
+    assert np.array_equal(ptr, indptr)
+    assert np.array_equal(u, users[order]) and np.array_equal(i, items[order])
+    assert np.array_equal(r, ratings[order])
+    assert u.dtype == np.int32 and r.dtype == np.float32
+
+
 def _grid_data(seed=3, n=4000, n_users=40, n_items=30, n_blocks=4):
     rng = np.random.default_rng(seed)
     users = rng.integers(0, n_users, n).astype(np.int32)

@@ -55,6 +55,7 @@ __all__ = [
     "predict_pairs",
     "squared_error_clipped",
     "block_order",
+    "block_partition",
     "epoch_kernel",
 ]
 
@@ -215,7 +216,7 @@ def sgd_block(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
                      biased, prefetch)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def epoch_kernel(n_factors: int):
     """A kernel compiled for ``n_factors`` factors (a compile-time constant; cached on disk per
     value) that runs grid blocks one after the other:
@@ -264,6 +265,38 @@ def block_order(users, items, user_block, item_block, n_blocks):
         order[counts[g]] = k
         counts[g] += 1
     return order, indptr
+
+
+@njit(cache=True, nogil=True)
+def block_partition(users, items, ratings, user_block, item_block, n_blocks):
+    """Copies of the three arrays grouped by grid block, in one counting sort.
+
+    The result equals ``users[order], items[order], ratings[order]`` with ``(order, indptr)``
+    from :func:`block_order`, without materialising ``order`` (a third less memory traffic).
+    Returns ``(users, items, ratings, indptr)``.
+    """
+    n = users.shape[0]
+    n_grid = n_blocks * n_blocks
+    cell = np.empty(n, dtype=np.int32)
+    counts = np.zeros(n_grid + 1, dtype=np.int64)
+    for k in range(n):
+        g = user_block[users[k]] * n_blocks + item_block[items[k]]
+        cell[k] = g
+        counts[g + 1] += 1
+    for g in range(n_grid):
+        counts[g + 1] += counts[g]
+    indptr = counts.copy()
+    out_u = np.empty_like(users)
+    out_i = np.empty_like(items)
+    out_r = np.empty_like(ratings)
+    for k in range(n):
+        g = cell[k]
+        pos = counts[g]
+        out_u[pos] = users[k]
+        out_i[pos] = items[k]
+        out_r[pos] = ratings[k]
+        counts[g] = pos + 1
+    return out_u, out_i, out_r, indptr
 
 
 @njit(cache=True, nogil=True, fastmath=True)

@@ -298,50 +298,29 @@ class MatrixFactorization(Estimator):
             ``callback(epoch, history)`` after each epoch.
         """
         self._validate_params()
-        self._remember_data(ratings)
-        _check_validation(self, validation)
-        rng = np.random.default_rng(self.random_state)
-        patience = int(self.early_stopping or 0)
-
-        train = ratings
-        if patience and validation is None:
-            carve = rng.random(len(ratings)) < float(self.valid_size)
-            if carve.all() or not carve.any():
-                raise RecsysError(
-                    f"valid_size={self.valid_size} leaves no training or no validation ratings "
-                    f"out of {len(ratings)}: change valid_size or pass a validation set"
-                )
-            train, validation = ratings.subset(~carve), ratings.subset(carve)
-
-        k = int(self.n_factors)
-        dtype = np.float32
-        biased = bool(self.biased)
-        self.mu_ = float(train.global_mean) if biased else 0.0
-        mu = dtype(self.mu_)
-        P = rng.standard_normal((self.n_users_, k), dtype=dtype)
-        Q = rng.standard_normal((self.n_items_, k), dtype=dtype)
-        P *= dtype(self.init_std)
-        Q *= dtype(self.init_std)
-        bu = np.zeros(self.n_users_, dtype=dtype)
-        bi = np.zeros(self.n_items_, dtype=dtype)
-        seed = int(rng.integers(0, 2**63 - 1))
-
-        # prefetching rows costs a little when all factors sit in the core's cache anyway
-        prefetch = (self.n_users_ + self.n_items_) * k * 4 > _PREFETCH_MIN_BYTES
         n_threads = _resolve_threads(self.n_threads)
-        n_blocks = choose_n_blocks(len(train), self.n_users_, self.n_items_, k, n_threads)
-        if n_blocks > 1:
-            user_block = _balanced_blocks(np.bincount(train.users, minlength=self.n_users_),
-                                          n_blocks, rng)
-            item_block = _balanced_blocks(np.bincount(train.items, minlength=self.n_items_),
-                                          n_blocks, rng)
-            order, indptr = _sgd.block_order(train.users, train.items, user_block, item_block,
-                                             n_blocks)
-            users, items, values = train.users[order], train.items[order], train.ratings[order]
-            del order
+        helper = None
+        if n_threads > 1 and isinstance(ratings, Ratings) and len(ratings) > 0:
+            # the bookkeeping (sorting each user's seen items, the data fingerprint) mostly
+            # runs without the GIL: overlap it with the setup below on the other core
+            helper = ThreadPoolExecutor(1, thread_name_prefix="recsys-setup")
+            remembered = helper.submit(self._remember_data, ratings)
         else:
-            users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
-            indptr = np.array([0, len(values)], dtype=np.int64)
+            self._remember_data(ratings)
+        try:
+            setup = self._setup(ratings, validation, n_threads)
+            if helper is not None:
+                remembered.result()
+        finally:
+            if helper is not None:
+                helper.shutdown(wait=True)
+        _check_validation(self, setup["validation"])
+        rng, validation = setup["rng"], setup["validation"]
+        k, dtype, biased, mu = setup["k"], np.float32, bool(self.biased), setup["mu"]
+        P, Q, bu, bi, seed = setup["P"], setup["Q"], setup["bu"], setup["bi"], setup["seed"]
+        prefetch, n_blocks, indptr = setup["prefetch"], setup["n_blocks"], setup["indptr"]
+        users, items, values = setup["users"], setup["items"], setup["values"]
+        patience = int(self.early_stopping or 0)
         kernel = _sgd.epoch_kernel(k)
         block_sse = np.zeros(n_blocks * n_blocks)
 
@@ -403,6 +382,55 @@ class MatrixFactorization(Estimator):
         self.user_factors_, self.item_factors_ = P, Q
         self.user_bias_, self.item_bias_ = bu, bi
         return self
+
+    def _setup(self, ratings: Ratings, validation: Ratings | None,
+               n_threads: int) -> dict[str, Any]:
+        """Everything a fit needs before its first epoch: the random generator, the training
+        ratings (less a validation carve for early stopping), initial parameters, and the
+        ratings grouped into the FPSGD grid. Reads only ``ratings`` (not what
+        ``_remember_data`` stores), so the two can run at once."""
+        rng = np.random.default_rng(self.random_state)
+        patience = int(self.early_stopping or 0)
+        n_users, n_items = ratings.n_users, ratings.n_items
+        train = ratings
+        if patience and validation is None:
+            carve = rng.random(len(ratings)) < float(self.valid_size)
+            if carve.all() or not carve.any():
+                raise RecsysError(
+                    f"valid_size={self.valid_size} leaves no training or no validation ratings "
+                    f"out of {len(ratings)}: change valid_size or pass a validation set"
+                )
+            train, validation = ratings.subset(~carve), ratings.subset(carve)
+
+        k = int(self.n_factors)
+        dtype = np.float32
+        self.mu_ = float(train.global_mean) if self.biased else 0.0
+        P = rng.standard_normal((n_users, k), dtype=dtype)
+        Q = rng.standard_normal((n_items, k), dtype=dtype)
+        P *= dtype(self.init_std)
+        Q *= dtype(self.init_std)
+        seed = int(rng.integers(0, 2**63 - 1))
+
+        n_blocks = choose_n_blocks(len(train), n_users, n_items, k, n_threads)
+        if n_blocks > 1:
+            user_block = _balanced_blocks(np.bincount(train.users, minlength=n_users),
+                                          n_blocks, rng)
+            item_block = _balanced_blocks(np.bincount(train.items, minlength=n_items),
+                                          n_blocks, rng)
+            users, items, values, indptr = _sgd.block_partition(
+                train.users, train.items, train.ratings, user_block, item_block, n_blocks)
+        else:
+            users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
+            indptr = np.array([0, len(values)], dtype=np.int64)
+        return {
+            "rng": rng, "train": train, "validation": validation, "k": k,
+            "mu": dtype(self.mu_), "P": P, "Q": Q, "bu": np.zeros(n_users, dtype=dtype),
+            "bi": np.zeros(n_items, dtype=dtype), "seed": seed,
+            # prefetching rows costs a little when all factors sit in the core's cache anyway
+            "prefetch": (n_users + n_items) * k * 4 > _PREFETCH_MIN_BYTES,
+            "n_blocks": n_blocks, "indptr": indptr, "users": users, "items": items,
+            "values": values,
+        }
 
     def _check_divergence(self, epoch: int, train_rmse: float, scale_range: float,
                           P: np.ndarray, Q: np.ndarray) -> None:
