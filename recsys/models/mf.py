@@ -299,22 +299,35 @@ class MatrixFactorization(Estimator):
         """
         self._validate_params()
         n_threads = _resolve_threads(self.n_threads)
-        helper = None
-        if n_threads > 1 and isinstance(ratings, Ratings) and len(ratings) > 0:
-            # the bookkeeping (sorting each user's seen items, the data fingerprint) mostly
-            # runs without the GIL: overlap it with the setup below on the other core
-            helper = ThreadPoolExecutor(1, thread_name_prefix="recsys-setup")
-            remembered = helper.submit(self._remember_data, ratings)
-        else:
+        if n_threads <= 1 or not isinstance(ratings, Ratings) or len(ratings) == 0:
             self._remember_data(ratings)
-        try:
             setup = self._setup(ratings, validation, n_threads)
-            if helper is not None:
-                remembered.result()
+            _check_validation(self, setup["validation"])
+            self._fit_epochs(setup, ratings, n_threads, callback)
+            return self
+        # With several threads, the bookkeeping of _remember_data (sorting each user's seen
+        # items, the data fingerprint; mostly without the GIL) runs on a helper thread beside
+        # the setup and, unless validation scores or callbacks need the model, the epochs.
+        helper = ThreadPoolExecutor(1, thread_name_prefix="recsys-setup")
+        try:
+            remembered = helper.submit(self._remember_data, ratings)
+            setup = self._setup(ratings, validation, n_threads)
+            overlap = setup["validation"] is None and callback is None
+            if overlap:
+                self._fit_epochs(setup, ratings, n_threads, callback)
+            remembered.result()
         finally:
-            if helper is not None:
-                helper.shutdown(wait=True)
-        _check_validation(self, setup["validation"])
+            helper.shutdown(wait=True)
+        if overlap:
+            self.history_ = setup["history"]  # _remember_data resets it
+        else:
+            _check_validation(self, setup["validation"])
+            self._fit_epochs(setup, ratings, n_threads, callback)
+        return self
+
+    def _fit_epochs(self, setup: dict[str, Any], ratings: Ratings, n_threads: int,
+                    callback: EpochCallback | None) -> None:
+        """The SGD epochs, validation, early stopping and the divergence guard."""
         rng, validation = setup["rng"], setup["validation"]
         k, dtype, biased, mu = setup["k"], np.float32, bool(self.biased), setup["mu"]
         P, Q, bu, bi, seed = setup["P"], setup["Q"], setup["bu"], setup["bi"], setup["seed"]
@@ -324,11 +337,12 @@ class MatrixFactorization(Estimator):
         kernel = _sgd.epoch_kernel(k)
         block_sse = np.zeros(n_blocks * n_blocks)
 
-        low, high = self.rating_scale_
+        low, high = ratings.rating_scale
         scale_range = max(high - low, 1.0)
-        self.history_ = {"train_rmse": []}
+        history: dict[str, list[float]] = {"train_rmse": []}
         if validation is not None:
-            self.history_["valid_rmse"] = []
+            history["valid_rmse"] = []
+        self.history_ = setup["history"] = history
         lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
         best = (math.inf, -1, None)
         n_run = 0
@@ -354,21 +368,22 @@ class MatrixFactorization(Estimator):
                     sse = float(block_sse.sum())
                 n_run = epoch + 1
                 train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
-                self.history_["train_rmse"].append(train_rmse)
-                self._check_divergence(epoch, train_rmse, scale_range, P, Q)
+                history["train_rmse"].append(train_rmse)
+                self._check_divergence(epoch, history["train_rmse"][0], train_rmse,
+                                       scale_range, P, Q)
                 self.user_factors_, self.item_factors_ = P, Q
                 self.user_bias_, self.item_bias_ = bu, bi
                 if validation is not None:
                     valid_rmse = self._rmse_of(validation)
-                    self.history_["valid_rmse"].append(valid_rmse)
+                    history["valid_rmse"].append(valid_rmse)
                     if valid_rmse < best[0] - 1e-6:
                         best = (valid_rmse, epoch, (P.copy(), Q.copy(), bu.copy(), bi.copy())
                                 if patience else None)
                 if self.verbose:
-                    line = ", ".join(f"{name} {v[-1]:.4f}" for name, v in self.history_.items())
+                    line = ", ".join(f"{name} {v[-1]:.4f}" for name, v in history.items())
                     print(f"MatrixFactorization epoch {epoch + 1}: {line}", file=sys.stderr)
                 if callback is not None:
-                    callback(epoch, self.history_)
+                    callback(epoch, history)
                 if patience and epoch - best[1] >= patience:
                     break
         finally:
@@ -381,7 +396,6 @@ class MatrixFactorization(Estimator):
             self.best_epoch_ = best[1]
         self.user_factors_, self.item_factors_ = P, Q
         self.user_bias_, self.item_bias_ = bu, bi
-        return self
 
     def _setup(self, ratings: Ratings, validation: Ratings | None,
                n_threads: int) -> dict[str, Any]:
@@ -432,9 +446,8 @@ class MatrixFactorization(Estimator):
             "values": values,
         }
 
-    def _check_divergence(self, epoch: int, train_rmse: float, scale_range: float,
-                          P: np.ndarray, Q: np.ndarray) -> None:
-        first = self.history_["train_rmse"][0]
+    def _check_divergence(self, epoch: int, first: float, train_rmse: float,
+                          scale_range: float, P: np.ndarray, Q: np.ndarray) -> None:
         # a NaN/inf anywhere makes the (float32, SIMD) sum non-finite
         finite = math.isfinite(train_rmse) and math.isfinite(float(P.sum())) \
             and math.isfinite(float(Q.sum()))
