@@ -38,7 +38,7 @@ import pandas as pd
 from recsys import plots
 from recsys.data.loading import load
 from recsys.data.splits import holdout_split, validation_split
-from recsys.metrics import mae, rmse
+from recsys.metrics import rmse
 
 pd.set_option("display.width", 120)
 SEED = 0

@@ -404,9 +404,11 @@ def _json_default(value: Any) -> Any:
 
 def _write_text(path: Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically (temporary file, then ``os.replace``)."""
-    from recsys.plots import atomic_write
+    from recsys._atomic import atomic_write
 
-    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
 
 
 # ---------------------------------------------------------------------------------- data

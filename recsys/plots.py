@@ -8,14 +8,15 @@ need no display and leave the caller's backend alone; a notebook shows a returne
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from recsys._atomic import atomic_write
 
 __all__ = [
     "learning_curves",
@@ -23,7 +24,6 @@ __all__ = [
     "item_map",
     "decision_surface",
     "save_figure",
-    "atomic_write",
 ]
 
 
@@ -174,30 +174,8 @@ def decision_surface(
     return fig
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(handle)`` on a temporary file next to ``path``, then move it into place.
-
-    The file gets the usual permissions (``0o666`` less the umask), not the private ones of a
-    temporary file. A failure leaves ``path`` as it was and no temporary file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
+    """Write ``fig`` as PNG to ``path`` atomically (temporary file, then rename)."""
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    return Path(path)

@@ -256,15 +256,12 @@ def test_plots_draw_without_a_display(tmp_path):
     fig = plots.item_map(np.random.default_rng(0).normal(size=(30, 2)), {0: "Toy Story"},
                          weights=np.arange(30))
     assert [t.get_text() for t in fig.axes[0].texts] == ["Toy Story"]
-    # a failing write leaves the old file and no temporary file behind
+    # a figure that fails to render leaves the old file and no temporary file behind
     target = tmp_path / "keep.png"
     target.write_bytes(b"old")
-
-    def broken(handle):
-        handle.write(b"partial")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        plots.atomic_write(target, broken)
+    bad = plots.learning_curves({"m": {"train_rmse": [1.0, 0.5]}})
+    bad.axes[0].set_title("$\\frac{unclosed$")  # mathtext error while drawing
+    with pytest.raises(ValueError):
+        plots.save_figure(bad, target)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "keep.png", "none.png"]
