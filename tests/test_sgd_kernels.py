@@ -177,6 +177,34 @@ def test_block_pass_keeps_ratings_inside_their_block_and_is_seeded():
     assert not np.array_equal(results[0][2], users)  # it did shuffle
 
 
+def test_parallel_kernel_two_threads_visit_every_block_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    users, items, ratings, indptr = _grid_data()
+    rng = np.random.default_rng(9)
+    bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
+    f32 = np.float32
+    n_blocks = 4
+    order = rng.permutation(n_blocks * n_blocks).astype(np.int64)
+    claim = _sgd.new_claim(n_blocks, len(order))
+    sse = np.zeros(n_blocks * n_blocks)
+    kernel = _sgd.parallel_epoch_kernel(5)
+    # zero step sizes: the summed squared error is order-free, and each block counts once
+    call = (users, items, ratings, indptr, order, n_blocks, claim, f32(3), bu, bi, P, Q, f32(0),
+            f32(0), f32(0.1), f32(0.1), True, 7, 0, True, sse)
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(kernel, *call) for _ in range(2)]:
+            future.result()
+    pred = _sgd.predict_pairs(users, items, f32(3), bu, bi, P, Q, True, 3.0)
+    assert sse.sum() == pytest.approx(float(np.sum((ratings - pred) ** 2)), rel=1e-4)
+    for g in range(n_blocks * n_blocks):
+        s = slice(indptr[g], indptr[g + 1])
+        assert sse[g] == pytest.approx(float(np.sum((ratings[s] - pred[s]) ** 2)), rel=1e-4)
+    assert claim[0] == 0 and claim[1] == len(order)  # lock free, every block taken
+    assert not claim[2:2 + 2 * n_blocks].any()  # every row and column freed
+    assert claim[2 + 2 * n_blocks:].all()
+
+
 def test_predict_pairs_fallbacks():
     rng = np.random.default_rng(6)
     bu, bi, P, Q = _params(rng, dtype=np.float32)

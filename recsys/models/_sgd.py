@@ -57,6 +57,8 @@ __all__ = [
     "block_order",
     "block_partition",
     "epoch_kernel",
+    "new_claim",
+    "parallel_epoch_kernel",
 ]
 
 # Ratings ahead whose factor rows are prefetched: the rows of a random rating usually miss the
@@ -86,6 +88,37 @@ def _prefetch(typingctx, array, index):
         return context.get_dummy_value()
 
     return types.void(array, index), codegen
+
+
+@intrinsic
+def _compare_exchange(typingctx, array, index, expected, value):
+    """Atomically: ``old = array[index]; if old == expected: array[index] = value``; returns
+    ``old`` (int64 1-d array; acquire-release ordering)."""
+    if not isinstance(array, types.Array) or array.ndim != 1 or array.dtype != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        view = context.make_array(signature.args[0])(context, builder, args[0])
+        pointer = builder.gep(view.data, [args[1]])
+        pair = builder.cmpxchg(pointer, args[2], args[3], "acq_rel", "monotonic")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(array, types.int64, types.int64, types.int64), codegen
+
+
+@intrinsic
+def _release_store(typingctx, array, index, value):
+    """Atomically ``array[index] = value`` with release ordering (int64 1-d array)."""
+    if not isinstance(array, types.Array) or array.ndim != 1 or array.dtype != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        view = context.make_array(signature.args[0])(context, builder, args[0])
+        pointer = builder.gep(view.data, [args[1]])
+        builder.atomic_rmw("xchg", pointer, args[2], "release")
+        return context.get_dummy_value()
+
+    return types.void(array, types.int64, types.int64), codegen
 
 
 @njit(cache=True, nogil=True)
@@ -242,6 +275,91 @@ def epoch_kernel(n_factors: int):
                                reg, reg_b, biased, prefetch, K)
 
     return run_blocks
+
+
+@njit(cache=True, nogil=True)
+def _lock(claim):
+    while _compare_exchange(claim, 0, 0, 1) != 0:
+        pass
+
+
+@njit(cache=True, nogil=True)
+def _claim_block(claim, order, n_blocks):
+    """Under the lock, take the first block of ``order`` not yet taken whose user block and
+    item block are both free, and mark it. Returns the block, ``-1`` when every block is
+    taken, ``-2`` when the untaken ones all wait for a busy row or column.
+
+    ``claim`` (int64) holds: ``[0]`` the spin lock, ``[1]`` how many blocks of ``order`` are
+    taken, ``[2 : 2 + B]`` the busy user blocks, ``[2 + B : 2 + 2B]`` the busy item blocks,
+    ``[2 + 2B + pos]`` whether ``order[pos]`` is taken.
+    """
+    _lock(claim)
+    found = -1 if claim[1] == order.shape[0] else -2
+    if found == -2:
+        taken = 2 + 2 * n_blocks
+        for pos in range(order.shape[0]):
+            if claim[taken + pos] == 0:
+                g = order[pos]
+                a = g // n_blocks
+                b = g - a * n_blocks
+                if claim[2 + a] == 0 and claim[2 + n_blocks + b] == 0:
+                    claim[taken + pos] = 1
+                    claim[1] += 1
+                    claim[2 + a] = 1
+                    claim[2 + n_blocks + b] = 1
+                    found = g
+                    break
+    _release_store(claim, 0, 0)
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _free_block(claim, g, n_blocks):
+    _lock(claim)
+    a = g // n_blocks
+    claim[2 + a] = 0
+    claim[2 + n_blocks + g - a * n_blocks] = 0
+    _release_store(claim, 0, 0)
+
+
+def new_claim(n_blocks: int, n_order: int) -> np.ndarray:
+    """A zeroed claim array for :func:`parallel_epoch_kernel` (one per epoch)."""
+    return np.zeros(2 + 2 * n_blocks + n_order, dtype=np.int64)
+
+
+@functools.cache
+def parallel_epoch_kernel(n_factors: int):
+    """The FPSGD worker for ``n_factors`` factors; every thread of an epoch calls
+
+    ``kernel(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
+    lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse)``
+
+    with the same ``order`` (the epoch's blocks in random order) and ``claim`` (from
+    :func:`new_claim`). Each call repeatedly takes the first untaken block of ``order`` whose
+    user block and item block no other thread holds (a spin lock guards the few bytes of
+    bookkeeping; it is held for a scan of the grid, never during a block), runs it as
+    :func:`sgd_block` does, and frees its row and column, until every block is taken. No
+    barrier and no Python between blocks; the GIL is released throughout.
+    """
+    K = int(n_factors)
+
+    @njit(cache=True, nogil=True, fastmath=True)
+    def run_claimed(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
+                    lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
+        while True:
+            g = _claim_block(claim, order, n_blocks)
+            if g == -1:
+                return
+            if g == -2:
+                continue  # another thread holds the row or column every untaken block needs
+            start = indptr[g]
+            end = indptr[g + 1]
+            shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, g))
+            sse[g] = _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b,
+                               reg, reg_b, biased, prefetch, K)
+            _free_block(claim, g, n_blocks)
+
+    return run_claimed
 
 
 @njit(cache=True, nogil=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +28,7 @@ __all__ = ["MatrixFactorization"]
 # Factor rows of one block (users + items) should fit in about this many bytes of cache.
 _BLOCK_CACHE_BYTES = 1 << 20
 # ... but a block should hold at least this many ratings on average.
-_MIN_BLOCK_RATINGS = 4096
+_MIN_BLOCK_RATINGS = 1024
 # ... and one thread runs at most this many blocks per side.
 _MAX_SERIAL_BLOCKS = 16
 # Prefetch factor rows only when the factor matrices are larger than this (L2: 1 MB a core).
@@ -59,76 +58,35 @@ def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
     """Grid size ``B`` for FPSGD. Large enough that one block's factor rows (users + items)
     fit in about ``_BLOCK_CACHE_BYTES`` of cache, so a pass over a block runs from the core's
     cache instead of memory; for one thread that is all (1, a plain global shuffle, when every
-    factor fits). With several threads at least ``2 * n_threads`` (so a free block is nearly
-    always there to take) and at most ``8 * n_threads`` (the scheduler scans the grid). Never
-    so large that blocks hold few ratings."""
+    factor fits). With several threads at least ``4 * n_threads``, so a free block is nearly
+    always there to take, and at most ``8 * n_threads`` (threads scan the grid for a free
+    block). Never so large that blocks hold few ratings (nor below ``2 * n_threads``)."""
     bytes_needed = (n_users + n_items) * n_factors * 4
     by_cache = math.ceil(bytes_needed / _BLOCK_CACHE_BYTES)
     by_size = int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS))
     if n_threads <= 1:
         return int(max(1, min(by_cache, by_size, _MAX_SERIAL_BLOCKS)))
-    n_blocks = max(2 * n_threads, by_cache)
+    n_blocks = max(4 * n_threads, by_cache)
     cap = max(2 * n_threads, min(8 * n_threads, by_size))
     return int(min(n_blocks, cap))
 
 
-class _BlockScheduler:
-    """Runs one FPSGD epoch on a thread pool: each thread repeatedly takes a not yet visited
-    block whose user block and item block are both free, runs it (the numba kernel releases
-    the GIL), and frees them. Blocks are offered in a fresh random order each epoch. There is
-    no barrier inside an epoch, so a thread slowed down by other processes never stalls the
-    others while some block can still run."""
-
-    def __init__(self, pool: ThreadPoolExecutor, n_threads: int, indptr: np.ndarray,
-                 n_blocks: int) -> None:
-        self.pool = pool
-        self.n_threads = n_threads
-        self.indptr = indptr
-        self.n_blocks = n_blocks
-        self.nonempty = np.flatnonzero(np.diff(indptr) > 0)
-
-    def run_epoch(self, rng: np.random.Generator, kernel: Any, args: tuple, seed: int,
-                  epoch: int, prefetch: bool) -> float:
-        n_blocks, indptr = self.n_blocks, self.indptr
-        pending = [int(g) for g in rng.permutation(self.nonempty)]
-        row_busy = [False] * n_blocks
-        col_busy = [False] * n_blocks
-        cond = threading.Condition()
-        sse = np.zeros(n_blocks * n_blocks)
-        users, items, values = args[:3]
-        rest = args[3:]
-
-        def take() -> int | None:
-            for pos, g in enumerate(pending):
-                a, b = divmod(g, n_blocks)
-                if not row_busy[a] and not col_busy[b]:
-                    del pending[pos]
-                    row_busy[a] = col_busy[b] = True
-                    return g
-            return None
-
-        def worker() -> None:
-            while True:
-                with cond:
-                    g = take()
-                    while g is None:
-                        if not pending:
-                            return
-                        cond.wait()
-                        g = take()
-                try:
-                    kernel(users, items, values, indptr, np.array([g], dtype=np.int64), *rest,
-                           seed, epoch, prefetch, sse)
-                finally:
-                    a, b = divmod(g, n_blocks)
-                    with cond:
-                        row_busy[a] = col_busy[b] = False
-                        cond.notify_all()
-
-        futures = [self.pool.submit(worker) for _ in range(self.n_threads)]
+def _parallel_epoch(pool: ThreadPoolExecutor, n_threads: int, kernel: Any, order: np.ndarray,
+                    n_blocks: int, args: tuple, sse: np.ndarray) -> float:
+    """One FPSGD epoch on ``n_threads`` threads (this one and ``n_threads - 1`` of ``pool``):
+    each runs :func:`recsys.models._sgd.parallel_epoch_kernel`, which takes free blocks of
+    ``order`` until none is left. There is no barrier inside an epoch, so a thread slowed
+    down by other processes never stalls the others while some block can still run."""
+    users, items, values, indptr = args[:4]
+    claim = _sgd.new_claim(n_blocks, len(order))
+    call = (users, items, values, indptr, order, n_blocks, claim, *args[4:], sse)
+    futures = [pool.submit(kernel, *call) for _ in range(n_threads - 1)]
+    try:
+        kernel(*call)
+    finally:
         for future in futures:
             future.result()
-        return float(sse.sum())
+    return float(sse.sum())
 
 
 class MatrixFactorization(Estimator):
@@ -335,6 +293,7 @@ class MatrixFactorization(Estimator):
         users, items, values = setup["users"], setup["items"], setup["values"]
         patience = int(self.early_stopping or 0)
         kernel = _sgd.epoch_kernel(k)
+        parallel_kernel = _sgd.parallel_epoch_kernel(k) if n_threads > 1 else None
         block_sse = np.zeros(n_blocks * n_blocks)
 
         low, high = ratings.rating_scale
@@ -346,20 +305,19 @@ class MatrixFactorization(Estimator):
         lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
         best = (math.inf, -1, None)
         n_run = 0
-        pool = ThreadPoolExecutor(n_threads, thread_name_prefix="recsys-sgd") \
+        pool = ThreadPoolExecutor(n_threads - 1, thread_name_prefix="recsys-sgd") \
             if n_threads > 1 else None
         nonempty = np.flatnonzero(np.diff(indptr) > 0)
-        scheduler = _BlockScheduler(pool, n_threads, indptr, n_blocks) if pool else None
         try:
             for epoch in range(int(self.n_epochs)):
                 step = 1.0 / (1.0 + float(self.lr_decay) * epoch)
                 lr, lr_b = dtype(self.lr * step), dtype(lr_b0 * step)
                 reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
-                if scheduler is not None:
-                    sse = scheduler.run_epoch(
-                        rng, kernel,
-                        (users, items, values, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased),
-                        seed, epoch, prefetch,
+                if pool is not None:
+                    sse = _parallel_epoch(
+                        pool, n_threads, parallel_kernel, rng.permutation(nonempty), n_blocks,
+                        (users, items, values, indptr, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
+                         biased, seed, epoch, prefetch), block_sse,
                     )
                 else:
                     kernel(users, items, values, indptr, rng.permutation(nonempty), mu, bu,
