@@ -309,7 +309,8 @@ class MatrixFactorization(Estimator):
             if n_threads > 1 else None
         nonempty = np.flatnonzero(np.diff(indptr) > 0)
         try:
-            for epoch in range(int(self.n_epochs)):
+            n_epochs = int(self.n_epochs)
+            for epoch in range(n_epochs):
                 step = 1.0 / (1.0 + float(self.lr_decay) * epoch)
                 lr, lr_b = dtype(self.lr * step), dtype(lr_b0 * step)
                 reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
@@ -327,8 +328,12 @@ class MatrixFactorization(Estimator):
                 n_run = epoch + 1
                 train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
                 history["train_rmse"].append(train_rmse)
+                # a non-finite parameter shows in the next epoch's errors; the parameters
+                # themselves are scanned only when someone may read them
+                exposed = epoch == n_epochs - 1 or validation is not None \
+                    or callback is not None
                 self._check_divergence(epoch, history["train_rmse"][0], train_rmse,
-                                       scale_range, P, Q)
+                                       scale_range, P, Q, exposed)
                 self.user_factors_, self.item_factors_ = P, Q
                 self.user_bias_, self.item_bias_ = bu, bi
                 if validation is not None:
@@ -405,10 +410,11 @@ class MatrixFactorization(Estimator):
         }
 
     def _check_divergence(self, epoch: int, first: float, train_rmse: float,
-                          scale_range: float, P: np.ndarray, Q: np.ndarray) -> None:
+                          scale_range: float, P: np.ndarray, Q: np.ndarray,
+                          scan: bool = True) -> None:
         # a NaN/inf anywhere makes the (float32, SIMD) sum non-finite
-        finite = math.isfinite(train_rmse) and math.isfinite(float(P.sum())) \
-            and math.isfinite(float(Q.sum()))
+        finite = math.isfinite(train_rmse) and (not scan or (
+            math.isfinite(float(P.sum())) and math.isfinite(float(Q.sum()))))
         if finite and train_rmse <= 3.0 * scale_range and (epoch == 0 or train_rmse <= 10 * first):
             return
         what = "NaN/inf" if not finite else f"{train_rmse:.3g}"
