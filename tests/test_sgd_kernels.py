@@ -205,6 +205,30 @@ def test_parallel_kernel_two_threads_visit_every_block_once():
     assert claim[2 + 2 * n_blocks:].all()
 
 
+def test_fused_shuffle_and_pass_equal_shuffle_then_pass():
+    users, items, ratings, indptr = _grid_data()
+    f32 = np.float32
+    start, end = int(indptr[5]), int(indptr[6])
+    out = []
+    for fused in (True, False):
+        rng = np.random.default_rng(10)
+        bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
+        u, i, r = users.copy(), items.copy(), ratings.copy()
+        args = (f32(3), bu, bi, P, Q, f32(0.02), f32(0.02), f32(0.05), f32(0.05), True)
+        seed = np.uint64(_sgd._mix_seed(11, 2, 5))
+        if fused:
+            sse = _sgd.sgd_block(u, i, r, start, end, *args, 11, 2, 5)
+        else:
+            _sgd.shuffle_range(u, i, r, start, end, seed)
+            sse = _sgd.sgd_range(u, i, r, start, end, *args)
+        out.append((sse, u, i, r, P))
+    (s1, u1, i1, r1, P1), (s2, u2, i2, r2, P2) = out
+    assert np.array_equal(u1, u2) and np.array_equal(i1, i2) and np.array_equal(r1, r2)
+    assert not np.array_equal(u1, users)
+    assert s1 == pytest.approx(s2, rel=1e-5)
+    assert np.allclose(P1, P2, rtol=1e-5, atol=1e-6)
+
+
 def test_predict_pairs_fallbacks():
     rng = np.random.default_rng(6)
     bu, bi, P, Q = _params(rng, dtype=np.float32)

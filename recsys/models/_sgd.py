@@ -27,8 +27,8 @@ Parallel epochs follow the FPSGD scheme (Chin et al., 2015): users and items are
 ``B`` blocks each, giving a ``B x B`` grid of rating blocks, and threads (see
 :mod:`recsys.models.mf`) run blocks that share no user and no item with any block in flight,
 so the updates need no locks and never race. :func:`sgd_block` shuffles a block's ratings in
-place (Fisher-Yates with a counter-based generator seeded per epoch and block) right before
-its pass. Grouping ratings by block also keeps each thread's factor rows in cache, so one
+place (Fisher-Yates with a counter-based generator seeded per epoch and block) as it learns
+them, a few positions ahead of the rating being learned, in the same sweep as its pass. Grouping ratings by block also keeps each thread's factor rows in cache, so one
 thread uses the grid too when the factors outgrow its cache.
 
 The estimator runs :func:`epoch_kernel`, compiled for its number of factors: with the loop
@@ -132,24 +132,42 @@ def _splitmix64(state: np.uint64) -> tuple:
     return state, z
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _draw(seed, pos, end):
+    """The swap partner of position ``pos`` in a forward Fisher-Yates pass over ``[pos, end)``:
+    uniform on ``[pos, end)`` (a span below ``2**31``), from a counter-based generator (the
+    SplitMix64 finaliser of ``seed + pos * golden``), so any position's draw is at hand
+    without drawing the ones before it."""
+    z = np.uint64(seed) + np.uint64(pos) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return pos + np.int64(((z >> np.uint64(33)) * np.uint64(end - pos)) >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _swap(users, items, ratings, pos, j):
+    """Swap entries ``pos`` and ``j`` of the three arrays; returns the new ``users[pos]``."""
+    u = users[j]
+    users[j] = users[pos]
+    users[pos] = u
+    i = items[j]
+    items[j] = items[pos]
+    items[pos] = i
+    r = ratings[j]
+    ratings[j] = ratings[pos]
+    ratings[pos] = r
+    return u
+
+
 @njit(cache=True, nogil=True)
 def shuffle_range(users, items, ratings, start, end, seed):
     """Shuffle ``[start, end)`` of the three arrays in place, all by the same permutation
-    (Fisher-Yates; an index below ``2**31`` per range). Deterministic for a given ``seed``."""
-    state = np.uint64(seed)
-    for k in range(end - 1, start, -1):
-        state, z = _splitmix64(state)
-        span = np.uint64(k - start + 1)
-        j = start + np.int64(((z >> np.uint64(33)) * span) >> np.uint64(31))
-        tu = users[k]
-        users[k] = users[j]
-        users[j] = tu
-        ti = items[k]
-        items[k] = items[j]
-        items[j] = ti
-        tr = ratings[k]
-        ratings[k] = ratings[j]
-        ratings[j] = tr
+    (forward Fisher-Yates: position ``pos = start, start + 1, ...`` swaps with a uniform
+    ``j`` in ``[pos, end)``; an index below ``2**31`` per range). Deterministic for a given
+    ``seed``; the kernels that shuffle as they go produce the same permutation."""
+    for pos in range(start, end - 1):
+        _swap(users, items, ratings, pos, _draw(seed, pos, end))
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
@@ -172,6 +190,58 @@ def _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
                 _prefetch(q_next, f)
             _prefetch(p_next, K - 1)  # rows need not start on a cache line
             _prefetch(q_next, K - 1)
+        u = users[idx]
+        i = items[idx]
+        dot = zero
+        for f in range(K):
+            dot += P[u, f] * Q[i, f]
+        if biased:
+            e = ratings[idx] - (mu + bu[u] + bi[i] + dot)
+            bu[u] += lr_b * (e - reg_b * bu[u])
+            bi[i] += lr_b * (e - reg_b * bi[i])
+        else:
+            e = ratings[idx] - dot
+        sse += e * e
+        step = lr * e
+        for f in range(K):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
+            p = P[u, f]
+            q = Q[i, f]
+            P[u, f] = shrink * p + step * q
+            Q[i, f] = shrink * q + step * p
+    return sse
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg,
+                       reg_b, biased, seed, prefetch, K):
+    """:func:`shuffle_range` then :func:`_sgd_pass` over ``[start, end)``, fused into one
+    sweep: the Fisher-Yates swap of position ``idx + D`` (``D = PREFETCH_DISTANCE``) is
+    made while rating ``idx`` is learned, which fixes it before its turn, and the arrays'
+    entries for the swap at ``idx + 2D`` are prefetched. Same permutation and the same
+    steps as the two passes, one trip through the block's ratings instead of two."""
+    zero = lr - lr
+    shrink = np.ones(1, dtype=P.dtype)[0] - lr * reg  # 1 - lr reg in the parameters' dtype
+    sse = 0.0
+    for pos in range(start, min(start + PREFETCH_DISTANCE, end)):
+        _swap(users, items, ratings, pos, _draw(seed, pos, end))
+    for idx in range(start, end):
+        far = idx + 2 * PREFETCH_DISTANCE
+        if far < end:
+            j = _draw(seed, far, end)
+            _prefetch(users, j)
+            _prefetch(items, j)
+            _prefetch(ratings, j)
+        near = idx + PREFETCH_DISTANCE
+        if near < end:
+            u_next = _swap(users, items, ratings, near, _draw(seed, near, end))
+            if prefetch:
+                p_next = P[u_next]
+                q_next = Q[items[near]]
+                for f in range(0, K, _CACHE_LINE_FLOATS):
+                    _prefetch(p_next, f)
+                    _prefetch(q_next, f)
+                _prefetch(p_next, K - 1)  # rows need not start on a cache line
+                _prefetch(q_next, K - 1)
         u = users[idx]
         i = items[idx]
         dot = zero
@@ -233,9 +303,8 @@ def sgd_epoch_serial(users, items, ratings, mu, bu, bi, P, Q, lr, lr_b, reg, reg
     """Shuffle all ratings in place, then one SGD pass over them. Returns the sum of squared
     errors before each step."""
     n = users.shape[0]
-    shuffle_range(users, items, ratings, 0, n, _mix_seed(seed, epoch, 0))
-    return sgd_range(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
-                     prefetch)
+    return _sgd_pass_shuffled(users, items, ratings, 0, n, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
+                              biased, _mix_seed(seed, epoch, 0), prefetch, P.shape[1])
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -244,9 +313,8 @@ def sgd_block(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
     """Shuffle the ratings of one grid block ``[start, end)`` in place (seeded by ``seed``,
     ``epoch`` and ``block``), then one SGD pass over them. Releases the GIL, so threads can
     run disjoint blocks at once. Returns the sum of squared errors before each step."""
-    shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, block))
-    return sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
-                     biased, prefetch)
+    return _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg,
+                              reg_b, biased, _mix_seed(seed, epoch, block), prefetch, P.shape[1])
 
 
 @functools.cache
@@ -270,9 +338,9 @@ def epoch_kernel(n_factors: int):
         for g in blocks:
             start = indptr[g]
             end = indptr[g + 1]
-            shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, g))
-            sse[g] = _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b,
-                               reg, reg_b, biased, prefetch, K)
+            sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q,
+                                        lr, lr_b, reg, reg_b, biased,
+                                        _mix_seed(seed, epoch, g), prefetch, K)
 
     return run_blocks
 
@@ -354,9 +422,9 @@ def parallel_epoch_kernel(n_factors: int):
                 continue  # another thread holds the row or column every untaken block needs
             start = indptr[g]
             end = indptr[g + 1]
-            shuffle_range(users, items, ratings, start, end, _mix_seed(seed, epoch, g))
-            sse[g] = _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b,
-                               reg, reg_b, biased, prefetch, K)
+            sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q,
+                                        lr, lr_b, reg, reg_b, biased,
+                                        _mix_seed(seed, epoch, g), prefetch, K)
             _free_block(claim, g, n_blocks)
 
     return run_claimed
