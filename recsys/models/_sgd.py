@@ -23,17 +23,22 @@ One SGD step on rating ``(u, i, r)`` moves every parameter against its gradient 
     p_u \leftarrow p_u + \eta (e\, q_i - \lambda p_u), \quad
     q_i \leftarrow q_i + \eta (e\, p_u - \lambda q_i).
 
-Parallel epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into
-``B`` blocks each, giving a ``B x B`` grid of rating blocks, and threads (see
-:mod:`recsys.models.mf`) run blocks that share no user and no item with any block in flight,
-so the updates need no locks and never race. :func:`sgd_block` shuffles a block's ratings in
-place (Fisher-Yates with a counter-based generator seeded per epoch and block) as it learns
-them, a few positions ahead of the rating being learned, in the same sweep as its pass. Grouping ratings by block also keeps each thread's factor rows in cache, so one
-thread uses the grid too when the factors outgrow its cache.
+Epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into ``B``
+blocks each, giving a ``B x B`` grid of rating blocks (``B`` chosen in
+:mod:`recsys.models.mf` so one block's factor rows fit in a core's L2; ``B = 1`` is a plain
+global shuffle), and blocks run in a fresh random order each epoch. With several threads,
+each runs :func:`parallel_epoch_kernel` and takes blocks that share no user and no item with
+any block in flight (a spin lock on a small int64 array guards that bookkeeping), so the
+updates need no locks and never race. A block's ratings are shuffled in place (forward
+Fisher-Yates, counter-based draws seeded per epoch and block) in the same sweep that learns
+them, a few positions ahead of the rating being learned; the factor rows of upcoming ratings
+are prefetched.
 
-The estimator runs :func:`epoch_kernel`, compiled for its number of factors: with the loop
-length known at compile time LLVM vectorises the dot product and the update whole (about 25%
-faster at 100 factors than the generic :func:`sgd_range`, which stays as the reference).
+The estimator's kernels (:func:`epoch_kernel`, :func:`parallel_epoch_kernel`) are compiled
+for its number of factors: with the loop length known at compile time LLVM vectorises the
+dot product and the update whole (about 25% faster at 100 factors than the generic
+:func:`sgd_range`, which stays as the reference, as do :func:`sgd_block` and
+:func:`sgd_epoch_serial`).
 """
 
 from __future__ import annotations
