@@ -246,3 +246,20 @@ def test_predict_pairs_fallbacks():
     sse = _sgd.squared_error_clipped(users, items, np.full(4, 5, np.float32), mu, bu, bi, P, Q,
                                      True, 9.0, 1.0, 5.0)
     assert sse == pytest.approx(float(np.sum((5 - np.clip(out, 1, 5)) ** 2)), rel=1e-5)
+
+
+def test_seen_items_match_a_sort_of_user_then_item():
+    from recsys.models._bookkeeping import seen_items
+
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 25  # user 39 and item 24 may have no ratings
+    users = rng.integers(0, n_users - 1, 900).astype(np.int32)
+    items = rng.integers(0, n_items - 1, 900).astype(np.int32)
+    indptr, seen = seen_items(users, items, n_users, n_items)
+    order = np.lexsort((items, users))
+    assert seen.dtype == np.int32 and indptr.dtype == np.int64
+    assert np.array_equal(seen, items[order])
+    assert np.array_equal(np.diff(indptr), np.bincount(users, minlength=n_users))
+    assert indptr[-1] == len(users) and np.diff(indptr)[-1] == 0
+    for u in range(n_users):
+        assert np.array_equal(seen[indptr[u]:indptr[u + 1]], np.sort(items[users == u]))
