@@ -375,7 +375,7 @@ class Ratings:
         """SHA-256 (first 16 hex digits) of the encoded ratings: identifies the training data."""
         digest = hashlib.sha256()
         for array in (self.users, self.items, self.ratings):
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(np.ascontiguousarray(array))
         digest.update(f"{self.n_users}:{self.n_items}".encode())
         return digest.hexdigest()[:16]
 
