@@ -114,14 +114,14 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
     model = make_model(model_name, **_model_params(model_name, options))
     ratings = load(data)
     train, valid = validation_split(ratings, valid_size=validation, random_state=options["seed"])
-    total = getattr(model, "n_epochs", None)
-    label = f"{model_name} on {ratings.name}"
-    bar, callback = _epoch_progress(total if isinstance(total, int) else None, label)
     click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(train):,} ratings; "
                f"{len(valid):,} held out for validation)", err=True)
     if model_name == "hybrid":
         click.echo("the hybrid first fits its factor model and autoencoder out of fold; the "
                    "bar then follows the network's epochs", err=True)
+    total = getattr(model, "n_epochs", None)
+    label = f"{model_name} on {ratings.name}"
+    bar, callback = _epoch_progress(total if isinstance(total, int) else None, label)
     start = time.perf_counter()
     try:
         model.fit(train, validation=valid, callback=callback)
