@@ -21,6 +21,8 @@ from recsys.errors import (
 )
 from recsys.metrics import mae, rmse, topn_metrics
 from recsys.models.base import Estimator, load_model
+from recsys import evaluate  # callable: recsys.evaluate(...) runs an evaluation
+from recsys.evaluate import Report
 
 __all__ = [
     "__version__",
@@ -32,6 +34,8 @@ __all__ = [
     "rmse",
     "mae",
     "topn_metrics",
+    "evaluate",
+    "Report",
     "Estimator",
     "load_model",
     "RecsysError",

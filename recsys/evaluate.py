@@ -31,7 +31,9 @@ import json
 import math
 import os
 import platform
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -765,3 +767,14 @@ def evaluate(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         fitted=fitted if keep_models else {},
     )
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``recsys.evaluate(...)`` call :func:`evaluate` while ``recsys.evaluate`` stays this
+    module (so ``recsys.evaluate.Report`` and ``import recsys.evaluate`` keep working)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Report:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
