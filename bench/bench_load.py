@@ -2,8 +2,8 @@
 
 Run by hand (not by pytest)::
 
-    /work/venv/bin/python bench/bench_load.py            # 25,000,000 rows
-    /work/venv/bin/python bench/bench_load.py --rows 2000000 --zip
+    python bench/bench_load.py            # 25,000,000 rows
+    python bench/bench_load.py --rows 2000000 --zip
 
 The ratings come from :func:`recsys.data.synthetic.make_planted` when that module is present
 (rounded to half stars in [0.5, 5], as in ML-25M), otherwise from a direct vectorised draw. The
