@@ -9,6 +9,16 @@ __all__ = ["seen_items"]
 
 
 @njit(cache=True, nogil=True)
+def _offsets(counts):
+    """``[0, c_0, c_0 + c_1, ...]``: where each group starts in a grouped array."""
+    out = np.empty(counts.shape[0] + 1, dtype=np.int64)
+    out[0] = 0
+    for k in range(counts.shape[0]):
+        out[k + 1] = out[k] + counts[k]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _seen_items(users, items, n_users, n_items):
     user_counts = np.zeros(n_users, dtype=np.int64)
     item_counts = np.zeros(n_items, dtype=np.int64)
@@ -17,10 +27,7 @@ def _seen_items(users, items, n_users, n_items):
         item_counts[items[k]] += 1
     # pass 1: the users of the ratings grouped by item (a counting sort; the item of a
     # position is implied by the group it falls in)
-    start = np.empty(n_items + 1, dtype=np.int64)
-    start[0] = 0
-    for j in range(n_items):
-        start[j + 1] = start[j] + item_counts[j]
+    start = _offsets(item_counts)
     fill = start[:-1].copy()
     by_item = np.empty(users.shape[0], dtype=np.int32)
     for k in range(users.shape[0]):
@@ -28,10 +35,7 @@ def _seen_items(users, items, n_users, n_items):
         by_item[fill[j]] = users[k]
         fill[j] += 1
     # pass 2: items dealt to their users in increasing item order: sorted within each user
-    indptr = np.empty(n_users + 1, dtype=np.int64)
-    indptr[0] = 0
-    for u in range(n_users):
-        indptr[u + 1] = indptr[u] + user_counts[u]
+    indptr = _offsets(user_counts)
     fill = indptr[:-1].copy()
     out = np.empty(users.shape[0], dtype=np.int32)
     for j in range(n_items):

@@ -231,11 +231,16 @@ class Estimator:
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores of every item for each user index in ``u`` (``-1`` allowed), shape
         (len(u), n_items). Subclasses override with a vectorised formula."""
-        items = np.arange(self.n_items_)
-        uu = np.repeat(u, self.n_items_)
-        ii = np.tile(items, len(u))
-        ii = np.where(self.item_counts_[ii] > 0, ii, -1)
-        return np.asarray(self._predict_indices(uu, ii)).reshape(len(u), self.n_items_)
+        u = np.asarray(u, dtype=np.int64)
+        items = np.where(self.item_counts_ > 0, np.arange(self.n_items_), -1)
+        scores = np.empty((len(u), self.n_items_))
+        step = max(1, 20_000 // max(self.n_items_, 1))  # ~20k pairs per call bounds memory
+        for start in range(0, len(u), step):
+            block = u[start:start + step]
+            pairs = self._predict_indices(np.repeat(block, self.n_items_),
+                                          np.tile(items, len(block)))
+            scores[start:start + step] = np.asarray(pairs).reshape(len(block), self.n_items_)
+        return scores
 
     # ------------------------------------------------------------------ recommendation
     def _seen_mask_indices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,15 +16,10 @@ import numpy as np
 
 from recsys.data.ratings import Ratings
 from recsys.errors import RecsysError
+from recsys.metrics import rmse
 from recsys.models.base import EpochCallback, Estimator
 
 __all__ = ["GlobalMean", "BiasBaseline"]
-
-
-def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Root mean squared error (float64 accumulation)."""
-    diff = np.asarray(pred, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
-    return float(np.sqrt(np.mean(diff * diff))) if diff.size else float("nan")
 
 
 def _check_validation(model: Estimator, validation: Ratings | None) -> None:
@@ -60,11 +55,11 @@ class GlobalMean(Estimator):
         """Learn ``mu`` (mean of the training ratings). Returns ``self``."""
         self._remember_data(ratings)
         _check_validation(self, validation)
-        self.history_ = {"train_rmse": [_rmse(np.full(len(ratings), self.global_mean_),
-                                               ratings.ratings)]}
+        self.history_ = {"train_rmse": [rmse(ratings.ratings,
+                                              np.full(len(ratings), self.global_mean_))]}
         if validation is not None:
             self.history_["valid_rmse"] = [
-                _rmse(self.predict_ratings(validation), validation.ratings)
+                rmse(validation.ratings, self.predict_ratings(validation))
             ]
         self.n_epochs_ = 1
         if callback is not None:
@@ -163,11 +158,10 @@ class BiasBaseline(Estimator):
             b_u[n_u == 0] = 0.0
             self.user_bias_ = b_u.astype(np.float32)
             self.item_bias_ = b_i.astype(np.float32)
-            resid = r - b_u[users] - b_i[items]
-            self.history_["train_rmse"].append(float(np.sqrt(np.mean(resid * resid))))
+            self.history_["train_rmse"].append(rmse(r, b_u[users] + b_i[items]))
             if validation is not None:
                 self.history_["valid_rmse"].append(
-                    _rmse(self.predict_ratings(validation), validation.ratings)
+                    rmse(validation.ratings, self.predict_ratings(validation))
                 )
             if self.verbose:
                 line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items())

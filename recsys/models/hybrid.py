@@ -344,20 +344,6 @@ class HybridRecommender(Estimator):
             out[keep] = base + self._target_scale() * np.asarray(correction, dtype=np.float64)
         return out.reshape(shape)
 
-    def _score_users(self, u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u, dtype=np.int64)
-        scores = np.empty((len(u), self.n_items_))
-        items = np.arange(self.n_items_)
-        step = max(1, 20000 // max(self.n_items_, 1))
-        for start in range(0, len(u), step):
-            block = u[start:start + step]
-            uu = np.repeat(block, self.n_items_)
-            ii = np.tile(items, len(block))
-            ii = np.where(self.item_counts_[ii] > 0, ii, -1)
-            scores[start:start + step] = self._predict_indices(uu, ii).reshape(
-                len(block), self.n_items_)
-        return scores
-
     def _item_vectors(self) -> np.ndarray:
         return self.mf_.item_factors_
 
