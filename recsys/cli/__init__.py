@@ -48,17 +48,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    """Attach the sub-commands (imported here so each module stays independent)."""
-    import importlib
+    """Attach the sub-commands; each module lists its click commands in ``COMMANDS``."""
+    from recsys.cli import data_commands, evaluate_command, model_commands
 
-    for module in ("data_commands", "model_commands", "evaluate_command"):
-        try:
-            mod = importlib.import_module(f"recsys.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"recsys.cli.{module}":
-                raise
-            continue
-        for command in getattr(mod, "COMMANDS", []):
+    for module in (data_commands, model_commands, evaluate_command):
+        for command in module.COMMANDS:
             main.add_command(command)
 
 
