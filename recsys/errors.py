@@ -15,6 +15,7 @@ __all__ = [
     "ModelFileError",
     "DivergenceError",
     "NotFittedError",
+    "ParameterError",
     "UnknownIdError",
 ]
 
@@ -37,6 +38,10 @@ class ModelFileError(RecsysError):
 
 class DivergenceError(RecsysError, FloatingPointError):
     """Training produced NaN/inf or an exploding error; the message names what to lower."""
+
+
+class ParameterError(RecsysError, ValueError):
+    """A model setting of the wrong type or outside its allowed range (raised by ``fit``)."""
 
 
 class NotFittedError(RecsysError, AttributeError):
