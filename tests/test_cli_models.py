@@ -69,10 +69,16 @@ def test_recommend_table_json_and_csv(model_file):
     assert as_csv.output.splitlines()[0].startswith("item,title")
 
 
-def test_unknown_user_falls_back_and_says_so(model_file):
+def test_unknown_user_is_an_error_unless_cold_start_is_asked_for(model_file):
     result = run("recommend", "-m", str(model_file), "--user", "424242", "-n", "2")
-    assert result.exit_code == 0
-    assert "unknown user" in result.output
+    assert result.exit_code == 1
+    assert "unknown user '424242'" in result.output and "--cold-start" in result.output
+    assert "Traceback" not in result.output
+    cold = run("recommend", "-m", str(model_file), "--user", "424242", "-n", "2", "--cold-start",
+               "--format", "json", "--min-ratings", "1")
+    assert cold.exit_code == 0, cold.output
+    assert "unknown user" in cold.stderr
+    assert len(json.loads(cold.stdout)) == 2
 
 
 def test_similar_by_id(model_file):
@@ -90,7 +96,13 @@ def test_predict_one_pair_and_fallback(model_file):
     assert result.exit_code == 0
     assert 1.0 <= float(result.output.split()[0]) <= 5.0
     unknown = run("predict", "-m", str(model_file), "--user", "1", "--item", "999")
-    assert "unknown item" in unknown.output
+    assert unknown.exit_code == 1
+    assert "unknown item '999'" in unknown.output and "--fallback" in unknown.output
+    fell_back = run("predict", "-m", str(model_file), "--user", "1", "--item", "999",
+                    "--fallback")
+    assert fell_back.exit_code == 0, fell_back.output
+    assert 1.0 <= float(fell_back.output.split()[0]) <= 5.0
+    assert "unknown item" in fell_back.output
 
 
 def test_predict_pairs_streams_in_input_order(model_file, tmp_path):

@@ -1,12 +1,20 @@
 """The ``recsys`` command line: a click group whose sub-commands live in sibling modules.
 
 Every error a user can cause becomes one line on stderr (``Error: ...``) and a non-zero exit
-code: :class:`recsys.errors.RecsysError` and file-system errors are turned into
-:class:`click.ClickException`; wrong options are click's usage errors (exit code 2).
+code, never a traceback (unless ``--debug`` or ``RECSYS_DEBUG=1`` asks for one):
+
+* exit 1: a :class:`recsys.errors.RecsysError` (bad file, unknown id, divergence...) or a
+  file-system error, with the message that names what was wrong and what to do;
+* exit 2: a wrong option or option value (click's usage errors);
+* exit 130: interrupted (Ctrl-C); files are only ever replaced once complete, so nothing is
+  left half-written;
+* exit 1 with "internal error": anything else, which is a bug in recsys.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -15,22 +23,87 @@ import click
 from recsys import __version__
 from recsys.errors import RecsysError
 
-__all__ = ["main", "RecsysGroup"]
+__all__ = ["main", "RecsysGroup", "Interrupted"]
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line on stderr and exit code 130."""
+
+    exit_code = INTERRUPTED_EXIT_CODE
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("RECSYS_DEBUG", "") not in ("", "0")
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``<reason>: <path>`` for a file-system error, with a hint for the common cases."""
+    reason = exc.strerror or type(exc).__name__
+    target = f": {exc.filename}" if exc.filename else ""
+    hints = {
+        PermissionError: " (check the file's permissions, or choose another path)",
+        FileNotFoundError: " (check the path)",
+        IsADirectoryError: " (give a file, not a folder)",
+    }
+    return f"{reason}{target}{hints.get(type(exc), '')}"
 
 
 class RecsysGroup(click.Group):
-    """A click group that turns user-caused exceptions into one clean line."""
+    """A click group that turns every exception into one clean line and an exit code."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run the command; a usage error is one ``Error:`` line that points to ``--help``
+        (click alone prints the usage block first)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `recsys data` alone: its help
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else str(exc), err=True)
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            if _debugging(ctx):
+                raise
+            raise Interrupted("interrupted; no file was left half-written") from None
         except RecsysError as exc:
+            if _debugging(ctx):
+                raise
             raise click.ClickException(str(exc)) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            target = exc.filename or ""
-            raise click.ClickException(f"{exc.strerror}: {target}".rstrip(": ")) from None
+        except OSError as exc:
+            if _debugging(ctx):
+                raise
+            raise click.ClickException(_os_error_line(exc)) from None
         except MemoryError:
-            raise click.ClickException("out of memory: try a smaller data set or model") from None
+            if _debugging(ctx):
+                raise
+            raise click.ClickException(
+                "out of memory: try a smaller data set or model") from None
+        except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+            if _debugging(ctx):
+                raise
+            raise click.ClickException(
+                f"internal error ({type(exc).__name__}: {exc}); run again with --debug for the "
+                "traceback and please report it") from None
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -39,7 +112,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @click.group(cls=RecsysGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="recsys")
-def main() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the full traceback of an error (also: RECSYS_DEBUG=1).")
+def main(debug: bool) -> None:
     """recsys: matrix factorisation by SGD and a tanh network, on MovieLens ratings.
 
     With no --data option every command uses the bundled MovieLens "latest small" set.

@@ -12,7 +12,8 @@ import click
 import pandas as pd
 
 from recsys._atomic import atomic_write
-from recsys.errors import RecsysError
+from recsys.cli import Interrupted
+from recsys.errors import RecsysError, UnknownIdError
 
 DEFAULT_MODEL_FILE = "model.npz"
 
@@ -93,9 +94,9 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads for parallel SGD.")
 @click.option("--hidden", callback=_parse_hidden, metavar="32,16",
               help="Hidden layer sizes of the hybrid's tanh network.")
-@click.option("--validation", type=click.FloatRange(0, 0.9, min_open=True), default=0.1,
-              show_default=True,
-              help="Fraction of the training ratings held out for validation / early stopping.")
+@click.option("--validation", type=click.FloatRange(0, 0.9), default=0.1, show_default=True,
+              help="Fraction of the training ratings held out for validation / early stopping "
+                   "(0: none; every epoch is run).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               default=DEFAULT_MODEL_FILE, show_default=True, help="Model file to write.")
 def fit(data: str | None, model_name: str, validation: float, output: str, **options: Any) -> None:
@@ -113,9 +114,15 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
 
     model = make_model(model_name, **_model_params(model_name, options))
     ratings = load(data)
-    train, valid = validation_split(ratings, valid_size=validation, random_state=options["seed"])
+    if validation > 0:
+        train, valid = validation_split(ratings, valid_size=validation,
+                                        random_state=options["seed"])
+        held_out = f"{len(valid):,} held out for validation"
+    else:
+        train, valid = ratings, None
+        held_out = "no validation part"
     click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(train):,} ratings; "
-               f"{len(valid):,} held out for validation)", err=True)
+               f"{held_out})", err=True)
     if model_name == "hybrid":
         click.echo("the hybrid first fits its factor model and autoencoder out of fold; the "
                    "bar then follows the network's epochs", err=True)
@@ -125,18 +132,27 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
     start = time.perf_counter()
     try:
         model.fit(train, validation=valid, callback=callback)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted during the fit; {output} was not written") from None
+    except RecsysError as exc:
+        raise RecsysError(f"{exc} ({output} was not written)") from None
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     from recsys.metrics import rmse
 
     train_rmse = rmse(train.ratings, model.predict_ratings(train))
-    valid_rmse = rmse(valid.ratings, model.predict_ratings(valid))
-    path = model.save(output)
+    scores = f"train RMSE {train_rmse:.4f}"
+    if valid is not None:
+        scores += f", validation RMSE {rmse(valid.ratings, model.predict_ratings(valid)):.4f}"
+    try:
+        path = model.save(output)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
     click.echo(
         f"fitted {type(model).__name__} on {ratings.name} ({len(train):,} ratings, "
         f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "
-        f"train RMSE {train_rmse:.4f}, validation RMSE {valid_rmse:.4f}; wrote {path}"
+        f"{scores}; wrote {path}"
     )
 
 
@@ -144,6 +160,16 @@ def _load_model(path: str):
     from recsys.models.base import load_model
 
     return load_model(path)
+
+
+def _unknown(model: Any, kind: str, raw: str, model_path: str, hint: str) -> UnknownIdError:
+    """The one-line error for a user or item id the model learned nothing about."""
+    ids = model.user_ids_ if kind == "user" else model.item_ids_
+    examples = ", ".join(str(x) for x in ids[:3])
+    return UnknownIdError(
+        f"unknown {kind} {raw!r}: not among the {len(ids):,} {kind}s {model_path} was trained "
+        f"on (ids like {examples}); {hint}"
+    )
 
 
 def _echo_frame(frame: pd.DataFrame, fmt: str, float_cols: tuple[str, ...]) -> None:
@@ -179,13 +205,17 @@ _MODEL = click.option("-m", "--model", "model_path", default=DEFAULT_MODEL_FILE,
               help="File of user,item pairs (any format the loader reads; a rating column is "
                    "ignored).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (--pairs).")
+@click.option("--fallback", is_flag=True,
+              help="For an unknown --user or --item, predict from the biases / global mean "
+                   "instead of stopping with an error.")
 @click.option("--chunk-size", type=click.IntRange(1000, None), default=200_000, hidden=True)
 def predict(model_path: str, user: str | None, item: str | None, pairs: str | None,
-            output: str | None, chunk_size: int) -> None:
+            output: str | None, fallback: bool, chunk_size: int) -> None:
     """Predict ratings: one pair (--user, --item) or a file of pairs (--pairs).
 
-    Batch output has columns user,item,prediction in input order; unknown users or items fall
-    back to the biases / global mean and are counted on stderr.
+    An unknown user or item in the one pair is an error unless --fallback is given. Batch
+    output has columns user,item,prediction in input order; there, unknown users or items
+    always fall back to the biases / global mean and are counted on stderr.
     """
     if pairs is None and (user is None or item is None):
         raise click.UsageError("give --user and --item, or --pairs FILE")
@@ -193,12 +223,18 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
         raise click.UsageError("give either --user/--item or --pairs, not both")
     model = _load_model(model_path)
     if pairs is None:
-        value, fallback = model.predict([user], [item], return_fallback=True)
+        u, i = model.encode([user], [item])
+        unknown = [(kind, raw) for kind, raw, idx in (("user", user, u[0]), ("item", item, i[0]))
+                   if idx < 0]
+        if unknown and not fallback:
+            kind, raw = unknown[0]
+            raise _unknown(model, kind, raw, model_path,
+                           "pass --fallback to predict from the biases / global mean")
+        value = model.predict([user], [item])
         note = ""
-        if fallback[0]:
-            u, i = model.encode([user], [item])
-            unknown = [w for w, idx in (("user", u[0]), ("item", i[0])) if idx < 0]
-            note = f"  (unknown {' and '.join(unknown)}: fell back to biases / global mean)"
+        if unknown:
+            names = " and ".join(kind for kind, _ in unknown)
+            note = f"  (unknown {names}: fell back to biases / global mean)"
         click.echo(f"{value[0]:.4f}{note}")
         return
     from recsys.data.pairs import iter_pairs
@@ -222,16 +258,23 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
 @click.command()
 @_MODEL
 @click.option("--user", required=True, help="Raw user id.")
-@click.option("-n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
+@click.option("-n", "--n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Number of recommendations.")
 @click.option("--include-seen", is_flag=True, help="Also list items the user already rated.")
 @click.option("--min-ratings", type=click.IntRange(1, None), default=5, show_default=True,
               help="Only recommend items with at least this many training ratings.")
+@click.option("--cold-start", is_flag=True,
+              help="For an unknown user, list the best items by the biases (non-personal) "
+                   "instead of stopping with an error.")
 @_FORMAT
 def recommend(model_path: str, user: str, n: int, include_seen: bool, min_ratings: int,
-              fmt: str) -> None:
+              cold_start: bool, fmt: str) -> None:
     """Top-N movies for a user, best predicted rating first."""
     model = _load_model(model_path)
+    u, _ = model.encode([user], model.item_ids_[:1])
+    if u[0] < 0 and not cold_start:
+        raise _unknown(model, "user", user, model_path,
+                       "pass --cold-start for the best items by the biases (non-personal)")
     frame = model.recommend(user, n=n, exclude_seen=not include_seen,
                             min_item_ratings=min_ratings)
     if frame.attrs.get("fallback"):
@@ -243,7 +286,7 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
 @click.command()
 @_MODEL
 @click.option("--item", required=True, help="Raw item id or (part of) a title.")
-@click.option("-n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
+@click.option("-n", "--n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Number of similar items.")
 @_FORMAT
 def similar(model_path: str, item: str, n: int, fmt: str) -> None:
