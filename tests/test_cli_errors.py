@@ -1,0 +1,297 @@
+"""The command line's catalogue of user mistakes: each gives one ``Error:`` line on stderr that
+names what was wrong and what to do, a non-zero exit code, and no traceback (unless --debug).
+
+Exit codes: 1 for a bad file, id or setting; 2 for a wrong option or option value; 130 for
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from recsys.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+
+
+def assert_one_clean_error(result, code: int, *words: str) -> str:
+    """Exit ``code``, no traceback, exactly one ``Error:`` line containing every word."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def ratings_csv(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(1)
+    rows = [(u, int(i), float(rng.integers(1, 6)))
+            for u in range(1, 41) for i in rng.choice(np.arange(1, 31), 12, replace=False)]
+    path = tmp_path_factory.mktemp("data") / "ratings.csv"
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(ratings_csv, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "mf.npz"
+    result = run("fit", "--data", ratings_csv, "--factors", "3", "--epochs", "3", "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# ---------------------------------------------------------------- wrong option values (exit 2)
+WRONG_OPTIONS = [
+    (["data", "list", "--format", "xml"], "--format"),
+    (["data", "info", "--top", "-1"], "--top"),
+    (["data", "download"], "NAME"),
+    (["fit", "--model", "svd"], "--model"),
+    (["fit", "--factors", "0"], "--factors"),
+    (["fit", "--epochs", "0"], "--epochs"),
+    (["fit", "--epochs", "ten"], "--epochs"),
+    (["fit", "--lr", "0"], "--lr"),
+    (["fit", "--lr", "-0.1"], "--lr"),
+    (["fit", "--reg", "-1"], "--reg"),
+    (["fit", "--threads", "0"], "--threads"),
+    (["fit", "--hidden", "32,x"], "--hidden"),
+    (["fit", "--hidden", "0"], "--hidden"),
+    (["fit", "--validation", "1.5"], "--validation"),
+    (["predict", "--user", "1"], "--item"),
+    (["predict", "--pairs", "no-such-pairs.csv"], "--pairs"),
+    (["recommend"], "--user"),
+    (["recommend", "--user", "1", "-n", "0"], "--n"),
+    (["recommend", "--user", "1", "--n", "0"], "--n"),
+    (["recommend", "--user", "1", "--n", "-3"], "--n"),
+    (["recommend", "--user", "1", "--format", "xml"], "--format"),
+    (["recommend", "--user", "1", "--min-ratings", "0"], "--min-ratings"),
+    (["similar", "--item", "1", "--n", "0"], "--n"),
+    (["similar"], "--item"),
+    (["evaluate", "--split", "u9"], "--split"),
+    (["evaluate", "-k", "0"], "--top"),
+    (["evaluate", "--validation", "0.95"], "--validation"),
+    (["evaluate", "--topn-users", "0"], "--topn-users"),
+    (["fit", "--no-such-option"], "--no-such-option"),
+    (["no-such-command"], "no-such-command"),
+]
+
+
+@pytest.mark.parametrize("args, named", WRONG_OPTIONS, ids=[" ".join(a) for a, _ in WRONG_OPTIONS])
+def test_a_wrong_option_value_is_one_usage_line(args, named):
+    result = run(*args)
+    line = assert_one_clean_error(result, 2, named)
+    assert "--help" in line  # says where to look
+    assert "Usage:" not in result.stderr
+
+
+def test_every_command_refuses_an_unknown_option():
+    commands = [["data", "list"], ["data", "info"], ["data", "download", "ml-100k"], ["fit"],
+                ["predict"], ["recommend"], ["similar"], ["evaluate"]]
+    for command in commands:
+        assert_one_clean_error(run(*command, "--bogus"), 2, "--bogus")
+
+
+def test_a_group_without_a_command_shows_its_help():
+    result = run("data")
+    assert result.exit_code == 2
+    assert "download" in result.output and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- unknown names and ids (exit 1)
+@pytest.mark.parametrize("args", [
+    ["fit", "--data", "ml-999k"],
+    ["evaluate", "--data", "ml-999k"],
+    ["data", "info", "ml-999k"],
+])
+def test_an_unknown_data_set_lists_the_known_ones(args):
+    assert_one_clean_error(run(*args), 1, "ml-999k", "ml-100k", "ml-latest-small")
+
+
+def test_download_of_an_unknown_data_set(tmp_path):
+    assert_one_clean_error(run("data", "download", "ml-5k", "--cache-dir", tmp_path), 1,
+                           "ml-5k", "ml-1m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_user_and_item(model_file):
+    assert_one_clean_error(run("recommend", "-m", model_file, "--user", "9999"), 1,
+                           "unknown user '9999'", "--cold-start")
+    assert_one_clean_error(run("predict", "-m", model_file, "--user", "9999", "--item", "1"), 1,
+                           "unknown user '9999'", "--fallback")
+    assert_one_clean_error(run("predict", "-m", model_file, "--user", "1", "--item", "9999"), 1,
+                           "unknown item '9999'", "--fallback")
+    assert_one_clean_error(run("similar", "-m", model_file, "--item", "9999"), 1, "9999")
+
+
+@pytest.mark.parametrize("command", [["recommend", "--user", "1"], ["similar", "--item", "1"],
+                                     ["predict", "--user", "1", "--item", "1"]])
+def test_a_missing_model_file_says_how_to_make_one(tmp_path, command):
+    missing = tmp_path / "nope.npz"
+    assert_one_clean_error(run(*command, "-m", missing), 1, "nope.npz")
+
+
+def test_a_corrupt_model_file(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(os.urandom(300))
+    assert_one_clean_error(run("recommend", "-m", bad, "--user", "1"), 1, "bad.npz")
+
+
+def test_a_bad_ratings_file(tmp_path):
+    bad = tmp_path / "r.csv"
+    bad.write_text("userId,movieId,rating\n1,2,3\n1,3,oops\n")
+    line = assert_one_clean_error(run("fit", "--data", bad, "-o", tmp_path / "m.npz"), 1, "r.csv")
+    assert "line 3" in line
+    assert not (tmp_path / "m.npz").exists()
+
+
+# ---------------------------------------------------------------- fitting
+def test_a_diverging_fit_names_the_setting_and_keeps_the_old_model(ratings_csv, model_file,
+                                                                   tmp_path):
+    target = tmp_path / "model.npz"
+    target.write_bytes(model_file.read_bytes())
+    before = target.read_bytes()
+    result = run("fit", "--data", ratings_csv, "--lr", "10", "--epochs", "20", "--validation",
+                 "0", "-o", target)
+    line = assert_one_clean_error(result, 1, "diverged", "lr", "was not written")
+    assert "lower" in line
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_fit_without_a_validation_part(ratings_csv, tmp_path):
+    out = tmp_path / "m.npz"
+    result = run("fit", "--data", ratings_csv, "--epochs", "2", "--validation", "0", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "no validation part" in result.stderr and out.exists()
+    assert "validation RMSE" not in result.stdout
+
+
+def test_a_model_option_that_does_not_apply(ratings_csv, tmp_path):
+    result = run("fit", "--data", ratings_csv, "--model", "mean", "--factors", "3",
+                 "-o", tmp_path / "m.npz")
+    assert_one_clean_error(result, 1, "--factors", "mean")
+
+
+def test_ctrl_c_inside_the_fit_exits_130_and_writes_nothing(ratings_csv, model_file, tmp_path,
+                                                            monkeypatch):
+    from recsys.models.mf import MatrixFactorization
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MatrixFactorization, "fit", interrupted)
+    out = tmp_path / "m.npz"
+    line = assert_one_clean_error(run("fit", "--data", ratings_csv, "-o", out), 130,
+                                  "interrupted", "m.npz")
+    assert "not written" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_saving_keeps_the_previous_model(ratings_csv, model_file, tmp_path,
+                                                     monkeypatch):
+    import recsys._atomic
+
+    target = tmp_path / "model.npz"
+    target.write_bytes(model_file.read_bytes())
+    before = target.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recsys._atomic.os, "replace", interrupted)
+    result = run("fit", "--data", ratings_csv, "--epochs", "2", "-o", target)
+    assert_one_clean_error(result, 130, "interrupted", "unchanged")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_a_real_sigint_during_a_long_fit(ratings_csv, model_file, tmp_path):
+    """Start ``python -m recsys fit`` with far too many epochs, send SIGINT once it is fitting:
+    exit 130 with one line, the previous model file untouched, no temporary file left."""
+    target = tmp_path / "model.npz"
+    target.write_bytes(model_file.read_bytes())
+    before = target.read_bytes()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recsys", "fit", "--data", str(ratings_csv), "--epochs", "100000",
+         "--validation", "0", "-o", str(target)],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    try:
+        first = process.stderr.readline()  # "fitting MatrixFactorization on ..."
+        assert first.startswith("fitting"), first
+        time.sleep(1.0)
+        assert process.poll() is None, "the fit ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "interrupted" in errors[0] and "not written" in errors[0]
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+# ---------------------------------------------------------------- the machine
+def test_an_unwritable_output_folder(ratings_csv, tmp_path, monkeypatch):
+    import recsys._atomic
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked"))
+
+    monkeypatch.setattr(recsys._atomic.tempfile, "mkstemp", refuse)
+    result = run("fit", "--data", ratings_csv, "--epochs", "1", "-o", tmp_path / "locked" / "m.npz")
+    line = assert_one_clean_error(result, 1, "ermission denied", "locked")
+    assert "permissions" in line or "another" in line
+
+
+def test_debug_shows_the_traceback_and_bugs_are_reported_as_such(model_file, monkeypatch):
+    from recsys.models.base import Estimator
+
+    def broken(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Estimator, "recommend", broken)
+    plain = run("recommend", "-m", model_file, "--user", "1")
+    assert_one_clean_error(plain, 1, "internal error", "ZeroDivisionError", "--debug")
+    debug = run("--debug", "recommend", "-m", model_file, "--user", "1")
+    assert debug.exit_code != 0 and isinstance(debug.exception, ZeroDivisionError)
+
+
+def test_debug_keeps_the_traceback_of_a_user_error(tmp_path):
+    from recsys.errors import DataError
+
+    result = run("--debug", "data", "info", tmp_path / "missing.csv")
+    assert isinstance(result.exception, DataError)
+
+
+def test_the_installed_script_gives_one_line_and_no_traceback(tmp_path):
+    script = Path(sys.executable).with_name("recsys")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "recsys"]
+    done = subprocess.run([*command, "recommend", "-m", str(tmp_path / "none.npz"), "--user",
+                           "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("Error:")
