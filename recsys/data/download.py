@@ -24,20 +24,28 @@ with one line. Nothing ever prompts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import socket
+import stat
 import sys
 import time
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from recsys.data.movielens import REGISTRY, Release, get_release, read_release
+from recsys.data.movielens import (
+    REGISTRY,
+    Release,
+    check_member_names,
+    get_release,
+    read_release,
+)
 from recsys.errors import DataError, DownloadError
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
 ENV_CACHE = "RECSYS_DATA"
 ENV_URL = "RECSYS_DOWNLOAD_URL"
 _CHUNK = 1 << 20
+_MIB = 1 << 20
 
 
 def default_cache_dir() -> Path:
@@ -117,15 +126,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _line(exc: BaseException) -> str:
+def _line(exc: BaseException | object) -> str:
     """An exception's text on one line."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _why(exc: OSError) -> str:
+    """The reason of an OS error without its file name (that is in the message already)."""
+    return exc.strerror or _line(exc)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` to ``PATH.tmp`` and return that name (the caller moves it into place)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return tmp
 
 
 def _manual_hint(release: Release, zip_path: Path, base_url: str | None) -> str:
@@ -135,34 +155,79 @@ def _manual_hint(release: Release, zip_path: Path, base_url: str | None) -> str:
     )
 
 
-# ---------------------------------------------------------------------- verification
-def verify_archive(path: Path, release: Release) -> dict[str, int]:
-    """Check a release zip: CRCs, member paths, and the README's counts.
+def _by_hand(release: Release, zip_path: Path, base_url: str | None) -> str:
+    return f"download {release.url(base_url)} by hand and save it as {zip_path}"
 
-    Returns
-    -------
-    dict
-        The counts found: ``n_ratings``, ``n_users``, ``n_movies``, ``n_rated_items``.
 
-    Raises
-    ------
-    DownloadError
-        One line naming the first check that failed.
+_OTHER_FOLDER = f"use another cache folder (--cache-dir, cache_dir= or ${ENV_CACHE})"
+
+
+def _max_download_bytes(release: Release) -> int:
+    """Largest download accepted: twice the documented size plus 1 MiB (4x for ``ml-latest``).
+
+    A server that announces or sends more is not serving the release; this keeps a wrong
+    address from filling the disk.
     """
+    factor = 2.0 if release.stable else 4.0
+    return int((factor * release.size_mb + 1.0) * _MIB)
+
+
+def _max_unpacked_bytes(release: Release) -> int:
+    """Largest total uncompressed size accepted in a release zip (a zip-bomb guard).
+
+    MovieLens zips unpack to 3-5 times their size; 20 times plus 64 MiB is far above that.
+    """
+    return int((20.0 * release.size_mb + 64.0) * _MIB)
+
+
+# ---------------------------------------------------------------------- verification
+class _Refused(Exception):
+    """What is wrong with an archive (internal: callers add what to do)."""
+
+
+def _inspect(path: Path, release: Release) -> dict[str, int]:
+    """Check member paths, sizes, CRCs and counts; raise :class:`_Refused` naming the fault."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        archive = zipfile.ZipFile(path)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise _Refused(f"it cannot be read ({_why(exc)})") from None
+    except Exception as exc:  # BadZipFile, OSError, ValueError... from damaged headers
+        raise _Refused(f"it is not a zip file ({_line(exc)})") from None
+    with archive:
+        try:
+            infos = archive.infolist()
+            unpacked = 0
+            for info in infos:
+                try:
+                    check_member_names([info.filename], "")
+                except DataError:
+                    raise _Refused(
+                        f"it has an unsafe member path {info.filename!r} (it points outside "
+                        "the archive's folder)"
+                    ) from None
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise _Refused(f"its member {info.filename!r} is a symbolic link")
+                unpacked += info.file_size
+            limit = _max_unpacked_bytes(release)
+            if unpacked > limit:
+                raise _Refused(
+                    f"it unpacks to {unpacked / _MIB:,.0f} MB, far more than the "
+                    f"{limit / _MIB:,.0f} MB a release of about {release.size_mb:g} MB can"
+                )
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DownloadError(f"{release.filename} is not a valid zip file ({_line(exc)})") from None
-    except Exception as exc:  # zlib.error and friends from a corrupt stream
-        raise DownloadError(f"{release.filename} is corrupt ({_line(exc)})") from None
+        except _Refused:
+            raise
+        except Exception as exc:  # zlib.error, EOFError, encrypted or unknown compression...
+            raise _Refused(f"it is corrupt ({_line(exc)})") from None
     if bad is not None:
-        raise DownloadError(f"{release.filename} is corrupt: member {bad} fails its CRC check")
+        raise _Refused(f"member {bad} fails its CRC check (the file is damaged)")
     try:
         ratings = read_release(path, release.name)
     except DataError as exc:
-        raise DownloadError(
-            f"{release.filename} does not read as {release.name}: {_line(exc)}"
+        raise _Refused(f"it does not read as {release.name} ({_line(exc)})") from None
+    except Exception as exc:  # a reader bug must not escape as a traceback
+        raise _Refused(
+            f"it does not read as {release.name} ({type(exc).__name__}: {_line(exc)})"
         ) from None
     found = {
         "n_ratings": len(ratings),
@@ -173,59 +238,266 @@ def verify_archive(path: Path, release: Release) -> dict[str, int]:
     for key, value in found.items():
         expected = getattr(release, key)
         if expected is not None and value != expected:
-            raise DownloadError(
-                f"{release.filename} has {value:,} {key[2:].replace('_', ' ')}, but "
-                f"{release.name} documents {expected:,}: the archive is not the genuine release"
+            raise _Refused(
+                f"it has {value:,} {key[2:].replace('_', ' ')}, but {release.name} documents "
+                f"{expected:,} (not the genuine release)"
             )
     return found
 
 
-def _check_sha(zip_path: Path, release: Release, digest: str, record: dict[str, Any]) -> None:
-    if record.get("sha256") != digest:
-        rejected = zip_path.with_name(zip_path.name + ".rejected")
-        os.replace(zip_path, rejected)
+def verify_archive(path: Path, release: Release) -> dict[str, int]:
+    """Check a release zip: member paths, sizes, CRCs, and the README's counts.
+
+    Checks, in order: no member path escapes the archive's folder (``../x``, absolute paths,
+    drive letters) and no member is a symbolic link; the members' total uncompressed size is
+    at most 20 s + 64 MiB for a release documented at s MB; every member's
+    CRC is right (:meth:`zipfile.ZipFile.testzip`); the ratings read and their counts match
+    the release's README.
+
+    Returns
+    -------
+    dict
+        The counts found: ``n_ratings``, ``n_users``, ``n_movies``, ``n_rated_items``.
+
+    Raises
+    ------
+    DownloadError
+        One line naming the first check that failed and what to do; nothing else.
+    """
+    try:
+        return _inspect(Path(path), release)
+    except _Refused as exc:
         raise DownloadError(
-            f"{zip_path} changed since it was verified (SHA-256 {digest[:12]}... is not the "
-            f"recorded {str(record.get('sha256'))[:12]}...); moved it to {rejected.name}: "
-            f"run `recsys data download {release.name}` to fetch it again"
-        )
+            f"{path} is not a valid {release.name}: {exc}; delete it and run "
+            f"`recsys data download {release.name}`"
+        ) from None
+
+
+def _check_sha(zip_path: Path, release: Release, digest: str, record: dict[str, Any]) -> None:
+    if record.get("sha256") == digest:
+        return
+    rejected = zip_path.with_name(zip_path.name + ".rejected")
+    try:
+        os.replace(zip_path, rejected)
+        where = f"moved it to {rejected.name}"
+    except OSError:
+        where = f"delete {zip_path}"
+    raise DownloadError(
+        f"{zip_path} changed since it was verified (SHA-256 {digest[:12]}... is not the "
+        f"recorded {str(record.get('sha256'))[:12]}...); {where} and run "
+        f"`recsys data download {release.name}` to fetch it again"
+    )
+
+
+def _record_data(zip_path: Path, release: Release, digest: str, counts: dict[str, int],
+                 url: str | None, size: int) -> dict[str, Any]:
+    return {
+        "name": release.name,
+        "file": zip_path.name,
+        "sha256": digest,
+        "size": size,
+        "url": url,
+        "verified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **counts,
+    }
 
 
 def _record(zip_path: Path, release: Release, digest: str, counts: dict[str, int],
             url: str | None) -> None:
-    _write_json(_record_path(zip_path), {
-        "name": release.name,
-        "file": zip_path.name,
-        "sha256": digest,
-        "size": zip_path.stat().st_size,
-        "url": url,
-        "verified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **counts,
-    })
+    """Record a verified zip; a record that cannot be written only costs a re-check later."""
+    record = _record_path(zip_path)
+    with contextlib.suppress(OSError):
+        data = _record_data(zip_path, release, digest, counts, url, zip_path.stat().st_size)
+        os.replace(_write_json(record, data), record)
 
 
 # ---------------------------------------------------------------------- download
-def _fetch(url: str, part: Path, label: str, progress: bool | None, timeout: float) -> None:
+def _network_error(exc: BaseException, release: Release, url: str, target: Path,
+                   base: str | None, timeout: float) -> DownloadError:
+    """One line for a failure of the connection or the server."""
+    name = release.name
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code >= 500:
+            return DownloadError(
+                f"could not download {name}: {url} answered HTTP {exc.code} {exc.reason} (a "
+                f"problem on the server); try again later, or {_by_hand(release, target, base)}"
+            )
+        return DownloadError(
+            f"could not download {name}: {url} answered HTTP {exc.code} {exc.reason}; check "
+            f"the download address (--url or ${ENV_URL}), or {_by_hand(release, target, base)}"
+        )
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return DownloadError(
+            f"could not download {name}: {url} did not answer within {timeout:g} s; try again "
+            f"later, or {_by_hand(release, target, base)}"
+        )
+    if isinstance(reason, (http.client.HTTPException, ConnectionResetError,
+                           ConnectionAbortedError, BrokenPipeError)):
+        return DownloadError(
+            f"could not download {name}: the connection to {url} broke off "
+            f"({type(reason).__name__}); nothing was kept, try again"
+        )
+    if isinstance(reason, ValueError):  # unknown url type, bad port...
+        return DownloadError(
+            f"could not download {name}: {url!r} is not a valid download address "
+            f"({_line(reason)}); pass an http:// or https:// address with --url or ${ENV_URL}"
+        )
+    why = _why(reason) if isinstance(reason, OSError) else _line(reason)
+    return DownloadError(
+        f"could not download {name} from {url} ({why}); " + _manual_hint(release, target, base)
+    )
+
+
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
+
+
+def _fetch(url: str, out: BinaryIO, release: Release, progress: bool | None, timeout: float,
+           target: Path, base: str | None) -> None:
+    """Stream ``url`` into the open ``.part`` file, keeping network and disk errors apart."""
     from tqdm.auto import tqdm
 
+    limit = _max_download_bytes(release)
     request = urllib.request.Request(url, headers={"User-Agent": "recsys-downloader"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except _NETWORK_ERRORS as exc:
+        raise _network_error(exc, release, url, target, base, timeout) from None
+    with response:
         total = response.headers.get("Content-Length")
-        total = int(total) if total and total.isdigit() else None
+        total = int(total) if total and total.strip().isdigit() else None
+        if total is not None and total > limit:
+            raise DownloadError(
+                f"could not download {release.name}: {url} announces {total:,} bytes, but the "
+                f"release is about {release.size_mb:g} MB; check the download address (--url "
+                f"or ${ENV_URL}), or {_by_hand(release, target, base)}"
+            )
         show = sys.stderr.isatty() if progress is None else progress
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                  file=sys.stderr, disable=not show, leave=False) as bar:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=release.filename, file=sys.stderr, disable=not show, leave=False) as bar:
+            while True:
+                try:
+                    chunk = response.read(_CHUNK)
+                except _NETWORK_ERRORS as exc:
+                    raise _network_error(exc, release, url, target, base, timeout) from None
+                if not chunk:
+                    break
                 received += len(chunk)
+                if received > limit:
+                    raise DownloadError(
+                        f"could not download {release.name}: {url} sent more than "
+                        f"{limit:,} bytes, but the release is about {release.size_mb:g} MB; "
+                        f"check the download address (--url or ${ENV_URL}), or "
+                        + _by_hand(release, target, base)
+                    )
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise _disk_error(exc, Path(out.name)) from None
                 bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
     if total is not None and received != total:
         raise DownloadError(
-            f"download of {label} was cut short ({received:,} of {total:,} bytes); try again"
+            f"could not download {release.name}: the connection to {url} dropped after "
+            f"{received:,} of {total:,} bytes; nothing was kept, try again"
         )
+    try:
+        out.flush()
+        os.fsync(out.fileno())
+    except OSError as exc:
+        raise _disk_error(exc, Path(out.name)) from None
+
+
+def _disk_error(exc: OSError, path: Path) -> DownloadError:
+    return DownloadError(
+        f"cannot write {path} ({_why(exc)}); free some disk space or {_OTHER_FOLDER}"
+    )
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the cache folder, or say in one line why it cannot be."""
+    for parent in (folder, *folder.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                what = "it" if parent == folder else str(parent)
+                raise DownloadError(
+                    f"cannot create the cache folder {folder}: {what} is a file, not a folder; "
+                    f"move that file away or {_OTHER_FOLDER}"
+                )
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the cache folder {folder} ({_why(exc)}); {_OTHER_FOLDER}"
+        ) from None
+
+
+def _open_part(part: Path, folder: Path) -> BinaryIO:
+    """Open a fresh ``NAME.zip.part``; a stale one from an earlier run is discarded first.
+
+    The old name is unlinked (so a stale symbolic link is removed, never followed) and the
+    new file is created exclusively.
+    """
+    if part.is_dir() and not part.is_symlink():
+        raise DownloadError(
+            f"{part} is a folder left in the way of the download; delete it and try again"
+        )
+    try:
+        part.unlink(missing_ok=True)
+        return open(part, "xb")
+    except FileExistsError:
+        raise DownloadError(
+            f"another download is writing {part}; wait for it to finish, or delete that file "
+            "if none is running, and try again"
+        ) from None
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write to the cache folder {folder} ({_why(exc)}); {_OTHER_FOLDER}"
+        ) from None
+
+
+def _check_target(target: Path) -> None:
+    if (target.exists() or target.is_symlink()) and not target.is_file():
+        raise DownloadError(
+            f"{target} is in the cache but is not a file (a folder or a broken link); delete "
+            "it and try again"
+        )
+
+
+def _install(part: Path, target: Path, release: Release, digest: str, counts: dict[str, int],
+             url: str, previous: dict[str, Any] | None) -> None:
+    """Move a verified ``.part`` into place with its record.
+
+    The record is written to a temporary name first; an out-of-date record is removed before
+    the zip is replaced, so an interruption at any point leaves either the old zip or the new
+    one with a matching record or none (a zip without a record is verified in full on its
+    next use).
+    """
+    record = _record_path(target)
+    try:
+        tmp = _write_json(record, _record_data(target, release, digest, counts, url,
+                                               part.stat().st_size))
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write {record} ({_why(exc)}); nothing was changed: {_OTHER_FOLDER}"
+        ) from None
+    try:
+        if previous is not None and previous.get("sha256") != digest:
+            record.unlink(missing_ok=True)
+        os.replace(part, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise DownloadError(
+            f"cannot move the verified download into place as {target} ({_why(exc)}); "
+            f"{_OTHER_FOLDER}"
+        ) from None
+    try:
+        os.replace(tmp, record)
+    except OSError:  # the zip is in place and verified; it is re-verified on its next use
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def download(
@@ -251,6 +523,8 @@ def download(
         Download again even if a verified copy is cached.
     progress : bool, optional
         Show a progress bar on stderr; default: only when stderr is a terminal.
+    timeout : float
+        Seconds to wait for the server to answer or to send the next bytes.
 
     Returns
     -------
@@ -260,43 +534,33 @@ def download(
     Raises
     ------
     DownloadError
-        Network failure, truncated or corrupt archive, unsafe member paths, wrong counts, or an
-        archive that differs from the one recorded earlier.
+        Server error, timeout, dropped connection, a size that does not match
+        ``Content-Length`` or the documented size, a corrupt or foreign archive, unsafe member
+        paths, wrong counts, an archive that differs from the one recorded earlier, or a cache
+        folder that cannot be written. Whatever fails (Ctrl-C included), the ``.part`` file is
+        removed and a zip already in the cache is left as it was.
     """
     release = get_release(name)
     folder = resolve_cache_dir(cache_dir)
     target = folder / release.filename
     base = resolve_base_url(base_url)
+    _check_target(target)
     if target.is_file() and not force:
         return ensure_archive(name, cache_dir=folder, download=False, base_url=base)
     url = release.url(base)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(
-            f"cannot create the cache folder {folder} ({exc.strerror}); "
-            f"pass another one or set ${ENV_CACHE}"
-        ) from None
+    _make_folder(folder)
     part = target.with_name(target.name + ".part")
+    out = _open_part(part, folder)
     try:
+        with out:
+            _fetch(url, out, release, progress, timeout, target, base)
         try:
-            _fetch(url, part, release.filename, progress, timeout)
-        except urllib.error.HTTPError as exc:
+            counts = _inspect(part, release)
+        except _Refused as exc:
             raise DownloadError(
-                f"could not download {release.name}: {url} answered HTTP {exc.code} {exc.reason}"
+                f"{url} did not send a valid {release.name}: {exc}; nothing was kept: try "
+                f"again, or {_by_hand(release, target, None)}"
             ) from None
-        except http.client.HTTPException as exc:  # IncompleteRead, bad status line...
-            raise DownloadError(
-                f"download of {release.name} from {url} broke off ({type(exc).__name__}); "
-                "try again"
-            ) from None
-        except (urllib.error.URLError, socket.timeout, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc.strerror or exc
-            raise DownloadError(
-                f"could not download {release.name} from {url} ({_line(reason)}); "
-                + _manual_hint(release, target, base)
-            ) from None
-        counts = verify_archive(part, release)
         digest = sha256_file(part)
         previous = read_record(target)
         if previous is not None and release.stable and previous.get("sha256") != digest:
@@ -305,10 +569,10 @@ def download(
                 f"one verified here before ({str(previous.get('sha256'))[:12]}...); if "
                 f"GroupLens republished it, delete {_record_path(target)} and try again"
             )
-        os.replace(part, target)
-        _record(target, release, digest, counts, url)
+        _install(part, target, release, digest, counts, url, previous)
     except BaseException:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
         raise
     return target
 
@@ -327,28 +591,34 @@ def ensure_archive(
     """Path of a verified ``NAME.zip`` in the cache, downloading it if missing and allowed.
 
     A cached zip is hashed and compared with the SHA-256 recorded when it was first verified;
-    a zip put there by hand (no record yet) is verified in full and then recorded.
+    a zip put there by hand (no record yet) is verified in full and then recorded. A left-over
+    ``NAME.zip.part`` is never taken for the archive.
 
     Raises
     ------
     DownloadError
         Not cached and ``download`` is False or the network fails (the message names the
-        command to run and where to put a zip downloaded by hand), or the cached zip changed.
+        command to run and where to put a zip downloaded by hand), the cached zip changed or
+        cannot be read, or the cache path is not a folder.
     """
     release = get_release(name)
     folder = resolve_cache_dir(cache_dir)
     target = folder / release.filename
     base = resolve_base_url(base_url)
+    _check_target(target)
     if target.is_file():
-        digest = sha256_file(target)
+        try:
+            digest = sha256_file(target)
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot read the cached {target} ({_why(exc)}); check its permissions, or "
+                f"delete it and run `recsys data download {release.name}`"
+            ) from None
         record = read_record(target)
         if record is not None:
             _check_sha(target, release, digest, record)
             return target
-        try:
-            counts = verify_archive(target, release)
-        except DownloadError as exc:
-            raise DownloadError(f"{target}: {exc}") from None
+        counts = verify_archive(target, release)
         _record(target, release, digest, counts, None)
         return target
     if not download:
