@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import socket
-import threading
 import zipfile
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _http_server import (  # noqa: F401  (server, tiny, cache are fixtures)
+    TINY,
+    cache,
+    csv_release_files,
+    leftovers,
+    make_zip,
+    server,
+    tiny,
+    tiny_files,
+)
 
 from recsys.data import download as dl
-from recsys.data.loading import load, list_datasets
-from recsys.data.movielens import LAYOUTS, REGISTRY, Release, load_predefined_split
+from recsys.data.loading import list_datasets, load
+from recsys.data.movielens import REGISTRY, load_predefined_split
 from recsys.errors import DownloadError
-
-TINY = Release("ml-tiny", "test release", "ml-tiny", LAYOUTS["csv"], 0.01, "test", True,
-               n_ratings=60, n_users=7, n_movies=12, n_rated_items=10)
 
 
 # ---------------------------------------------------------------- archives
-def csv_release_files(n_ratings: int, n_users: int, n_movies: int, n_rated: int) -> dict:
-    """ratings.csv / movies.csv with exactly these counts (pairs k % users, k % rated)."""
-    k = np.arange(n_ratings)
-    users, items = k % n_users + 1, k % n_rated + 1
-    rating = (k % 10 + 1) / 2
-    ts = 964_982_703 + k
-    ratings = "userId,movieId,rating,timestamp\n" + "".join(
-        f"{u},{i},{r:.1f},{t}\n" for u, i, r, t in zip(users, items, rating, ts))
-    movies = "movieId,title,genres\n" + "".join(
-        f"{m},Movie {m} ({1990 + m % 30}),Drama|Comedy\n" for m in range(1, n_movies + 1))
-    return {"ratings.csv": ratings, "movies.csv": movies}
-
-
 def u100k_files(n_ratings=100_000, n_users=943, n_items=1_682) -> dict:
     k = np.arange(n_ratings)
     users, items, rating = k % n_users + 1, k % n_items + 1, k % 5 + 1
@@ -52,74 +42,6 @@ def u100k_files(n_ratings=100_000, n_users=943, n_items=1_682) -> dict:
                           for i in range(1, n_items + 1)),
         "u.user": "".join(f"{u}|30|F|writer|00000\n" for u in range(1, n_users + 1)),
     }
-
-
-def make_zip(path: Path, folder: str, files: dict, extra: dict | None = None) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in files.items():
-            archive.writestr(f"{folder}/{name}", text)
-        for name, text in (extra or {}).items():
-            archive.writestr(name, text)
-    return path
-
-
-def tiny_files(n_ratings=60):
-    return csv_release_files(n_ratings, TINY.n_users, TINY.n_movies, TINY.n_rated_items)
-
-
-# ---------------------------------------------------------------- server
-class Handler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:
-        type(self).requests.append(self.path)
-        if self.path.startswith("/short/"):  # promises more bytes than it sends
-            body = (Path(self.directory) / self.path[len("/short/"):]).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        super().do_GET()
-
-
-@pytest.fixture
-def server(tmp_path):
-    served = tmp_path / "served"
-    served.mkdir()
-    Handler.requests = []
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield served, f"http://127.0.0.1:{httpd.server_address[1]}", Handler.requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    monkeypatch.setitem(REGISTRY, "ml-tiny", TINY)
-    return TINY
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.delenv(dl.ENV_URL, raising=False)
-    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
-    return tmp_path / "cache"
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 # ---------------------------------------------------------------- tests
