@@ -10,16 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _http_server import (  # noqa: F401  (server, tiny, cache are fixtures)
-    TINY,
-    cache,
-    csv_release_files,
-    leftovers,
-    make_zip,
-    server,
-    tiny,
-    tiny_files,
-)
+from _http_server import TINY, csv_release_files, leftovers, make_zip, tiny_files
+from _http_server import cache, server, tiny  # noqa: F401,F811  (fixtures)
 
 from recsys.data import download as dl
 from recsys.data.loading import list_datasets, load
