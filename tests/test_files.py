@@ -77,7 +77,7 @@ def test_overrides(tmp_path):
         ("userId,movieId,rating\n1,2,3\n1,3,4,9\n", 3, "expected 3 fields, found 4"),
         ("userId,movieId,rating\n1,2,3\n1,3\n", 3, "missing rating"),
         ("userId,movieId,rating\n1,2,3\n1,3,great\n", 3, "'great' is not a number"),
-        ("userId,movieId,rating\n1,2,3\n1,3,4\n2,3,nan\n", 4, "missing rating"),
+        ("userId,movieId,rating\n1,2,3\n1,3,4\n2,3,nan\n", 4, "rating is missing (NaN)"),
         ("1\t2\t3\n1\t3\tx\n", 2, "'x' is not a number"),
         ("1::2::3\n1::3::4\n1::4::5::6::7\n", 3, "expected 3 fields, found 5"),
         ("1::2::3\n1::3::4\n1:4::5\n", 3, "a single ':'"),

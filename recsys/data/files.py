@@ -19,10 +19,28 @@ of MovieLens ``u.data`` and ``u1.base``).
 Reading uses pandas' C parser with explicit dtypes (``int32`` ids where they are integers,
 ``float32`` ratings); only when that fast pass fails is the file read again as text so that the
 error can name the offending line. Every problem is a :class:`~recsys.errors.DataError` whose
-message gives the file and the 1-based line number (the header counts as line 1): a line with
-the wrong number of fields, a missing id or rating, a rating that is not a number, NaN, a rating
-outside the scale, an empty file. Duplicate (user, item) pairs keep the last occurrence and
-emit a :class:`~recsys.data.ratings.DuplicateRatingsWarning`.
+one-line message gives the file, the 1-based line number where there is one (the header counts
+as line 1) and what to do: a line with the wrong number of fields, a missing id or rating, a
+rating that is not a number, NaN or infinite, a rating outside the scale, an empty file, a
+separator that cannot be guessed (or a ``sep=`` that does not match the file), a binary,
+compressed or UTF-16 file, a folder, a missing or unreadable path. Duplicate (user, item) pairs
+keep the last occurrence and emit a :class:`~recsys.data.ratings.DuplicateRatingsWarning`.
+
+Decisions a user can rely on:
+
+* **Ids are opaque labels.** A user or item column whose every value is an integer literal
+  that fits in ``int64`` is read as integers (``int32`` when they fit), negative ones included;
+  any other column (words, ``1.5``, ``007x``, integers beyond ``int64``) is kept as *text*,
+  exactly as written minus surrounding blanks, so nothing wraps around or loses precision.
+  Only an empty field is a missing id (``NA`` or ``null`` are ids like any other word).
+* **Extra columns** are allowed: with a header, columns without a known name are ignored;
+  without one, the 4th column is the timestamp (numbers of seconds or dates) and the 5th and
+  later are ignored.
+* **Encoding**: UTF-8 (a byte-order mark is skipped); a file that is not valid UTF-8 is read
+  as Latin-1 (every byte is a character), so text ids still round-trip. UTF-16 files, compressed
+  files and binary files are refused with a message saying what to do.
+* Windows (CRLF) and old Mac (CR) line ends, leading blank lines and trailing blank lines are
+  fine; a blank line *between* ratings is an error naming its line.
 """
 
 from __future__ import annotations
@@ -30,6 +48,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Sequence
@@ -46,6 +65,7 @@ __all__ = [
     "guess_columns",
     "read_delimited",
     "read_ratings_file",
+    "os_error",
 ]
 
 ROLES = ("user", "item", "rating", "timestamp")
@@ -58,6 +78,12 @@ _NAMES: dict[str, tuple[str, ...]] = {
 }
 
 _PARSER_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PARSER_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+#: Separators tried, in order, on the first line (then blanks, then a single ':').
+_SEPARATORS = ("::", "\t", ",", "|", ";")
+_SEP_NAMES = {"\t": "tab", r"\s+": "blanks", ",": "','", "::": "'::'", "|": "'|'", ";": "';'",
+              ":": "':'"}
 
 Opener = Callable[[], IO[bytes]]
 
@@ -66,13 +92,43 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
-def guess_columns(names: Sequence[str]) -> dict[str, str]:
+def _show(text: object, limit: int = 60) -> str:
+    """``repr`` of a (shortened) piece of the file, safe inside a one-line message."""
+    text = str(text)
+    return repr(text[:limit] + "..." if len(text) > limit else text)
+
+
+def _sep_name(sep: str) -> str:
+    return _SEP_NAMES.get(sep, repr(sep))
+
+
+def _prefix(source: str | None, line: int | None = None) -> str:
+    parts = [p for p in (source, f"line {line}" if line is not None else None) if p]
+    return ", ".join(parts) + ": " if parts else ""
+
+
+def os_error(exc: OSError, source: str) -> DataError:
+    """A one-line :class:`DataError` for a file that exists but cannot be opened or read."""
+    if isinstance(exc, PermissionError):
+        return DataError(
+            f"{source}: cannot read the file (permission denied); check its permissions "
+            "(or copy it to a folder you can read)"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return DataError(f"{source}: is a folder, not a file; pass the ratings file inside it")
+    reason = exc.strerror or type(exc).__name__
+    return DataError(f"{source}: cannot read the file ({reason}); check the path and the disk")
+
+
+def guess_columns(names: Sequence[str], source: str | None = None) -> dict[str, str]:
     """Map the roles user, item, rating (and timestamp) to column names.
 
     Parameters
     ----------
     names : sequence of str
         Column names as written in the header.
+    source : str, optional
+        File name used in the message.
 
     Returns
     -------
@@ -83,7 +139,8 @@ def guess_columns(names: Sequence[str]) -> dict[str, str]:
     ------
     DataError
         When no column can be found for user, item or rating and the file does not have
-        exactly 3 or 4 columns to take by position.
+        exactly 3 or 4 columns to take by position (columns that were recognised must then
+        sit at their place in ``user, item, rating, timestamp``).
     """
     found: dict[str, str] = {}
     normal = [_normalise(n) for n in names]
@@ -96,12 +153,15 @@ def guess_columns(names: Sequence[str]) -> dict[str, str]:
                     break
     if all(role in found for role in ROLES[:3]):
         return found
-    if len(names) in (3, 4) and not found:
-        return dict(zip(ROLES, names))
+    names = list(names)
+    if len(names) in (3, 4) and all(names.index(n) == ROLES.index(r) for r, n in found.items()):
+        return dict(zip(ROLES, names))  # e.g. "u,i,rating": the rest by position
     missing = [role for role in ROLES[:3] if role not in found]
+    shown = ", ".join(_show(n, 30)[1:-1] for n in names[:12]) + (", ..." if len(names) > 12 else "")
     raise DataError(
-        f"cannot tell which column holds the {' and '.join(missing)} "
-        f"(columns: {', '.join(map(str, names))}); name them e.g. userId, movieId, rating"
+        f"{_prefix(source)}cannot tell which column holds the {' and '.join(missing)} "
+        f"(columns: {shown}); name the columns in the header userId, movieId, rating "
+        "(and timestamp)"
     )
 
 
@@ -143,69 +203,96 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _guess_sep(line: str) -> str | None:
+    for sep in _SEPARATORS:
+        if sep in line:
+            return sep
+    if len(line.split()) > 1:
+        return r"\s+"
+    if line.count(":") >= 2:
+        return ":"
+    return None
+
+
+def _likely_sep(line: str) -> str | None:
+    """The most frequent punctuation character of ``line`` (a hint for the message)."""
+    marks = [c for c in line if not (c.isalnum() or c in ".-+_\"' ")]
+    return max(set(marks), key=marks.count) if marks else None
+
+
 def sniff_format(
-    first_line: str, suffix: str = "", sep: str | None = None, header: bool | None = None
+    first_line: str,
+    suffix: str = "",
+    sep: str | None = None,
+    header: bool | None = None,
+    *,
+    source: str | None = None,
+    line: int = 1,
 ) -> FileFormat:
     """Guess the separator, the header and the column names from a file's first line.
+
+    The separator is the first of ``::``, tab, ``,``, ``|``, ``;`` found in the line, else
+    blanks, else a single ``:``. The line is a header when its third field is not a number or
+    when none of its fields is a number (a data line always has a numeric rating).
 
     Parameters
     ----------
     first_line : str
         The first non-empty line of the file, without its line end.
     suffix : str
-        The file name's extension (``".tsv"`` prefers a tab).
+        The file name's extension (kept for compatibility; the line decides).
     sep, header : optional
         Known separator / header presence (not guessed then).
+    source, line : optional
+        File name and line number of ``first_line``, for messages.
     """
-    line = first_line.strip("\r\n").lstrip("\ufeff")
-    if sep is not None:
-        pass
-    elif "::" in line:
-        sep = "::"
-    elif "\t" in line or suffix == ".tsv":
-        sep = "\t"
-    elif "," in line:
-        sep = ","
-    elif "|" in line:
-        sep = "|"
-    elif ";" in line:
-        sep = ";"
-    elif len(line.split()) > 1:
-        sep = r"\s+"
-    else:
+    text = first_line.strip("\r\n").lstrip("\ufeff")
+    where = _prefix(source, line)
+    given = sep is not None
+    if sep is None:
+        sep = _guess_sep(text)
+    if sep is None:
+        hint = _likely_sep(text)
+        todo = (f"if {hint!r} separates the fields, pass sep={hint!r}; otherwise"
+                if hint else "a ratings file needs")
         raise DataError(
-            "cannot find a field separator in the first line "
-            f"{line[:60]!r}: expected user, item and rating separated by ',', tab, '::' or '|'"
+            f"{where}cannot find the field separator in {_show(text)} (tried '::', tab, ',', "
+            f"'|', ';', blanks, ':'); {todo} user, item and rating on each line, separated by "
+            "commas or tabs"
         )
-    fields = [f.strip().strip('"') for f in _split(line, sep)]
-    known = {n for names in _NAMES.values() for n in names}
+    fields = [f.strip().strip('"') for f in _split(text, sep)]
+    if given and len(fields) < 3:
+        guess = _guess_sep(text)
+        todo = (f"the file seems to use {_sep_name(guess)}: pass sep={guess!r} or leave sep unset"
+                if guess and guess != sep else "pass the separator the file uses as sep")
+        raise DataError(
+            f"{where}splitting on {_sep_name(sep)} (the given sep) gives {len(fields)} field(s) "
+            f"in {_show(text)}, not user, item and rating; {todo}"
+        )
     if header is None:
-        header = any(_normalise(f) in known for f in fields) or (
-            len(fields) >= 3 and not _is_number(fields[2])
+        header = (len(fields) >= 3 and not _is_number(fields[2])) or not any(
+            _is_number(f) for f in fields
         )
     if header:
         names = tuple(fields)
+        if len(set(names)) < len(names):
+            raise DataError(
+                f"{where}the header names a column twice ({_show(text)}); give each column its "
+                "own name"
+            )
     else:
         if len(fields) < 3:
             raise DataError(
-                f"the first line has {len(fields)} field(s); a ratings file needs at least "
-                "user, item and rating"
+                f"{where}{len(fields)} field(s) separated by {_sep_name(sep)} in {_show(text)}; "
+                "each line needs user, item and rating (e.g. 1,31,2.5)"
             )
         names = ROLES[: min(len(fields), 4)] + tuple(f"extra{k}" for k in range(4, len(fields)))
     return FileFormat(sep=sep, header=header, names=names)
 
 
-def _open_text_head(opener: Opener, encoding: str) -> str:
-    with opener() as raw:
-        head = raw.read(1 << 16)
-    text = head.decode(encoding, errors="replace")
-    for line in text.splitlines():
-        if line.strip():
-            return line
-    return ""
-
-
-def _parser_error(exc: Exception, source: str, double_colon: bool = False) -> DataError:
+def _parser_error(
+    exc: Exception, source: str, double_colon: bool = False, first_line: int = 1
+) -> DataError:
     match = _PARSER_LINE.search(str(exc))
     if match:
         expected, line, saw = (int(g) for g in match.groups())
@@ -213,10 +300,28 @@ def _parser_error(exc: Exception, source: str, double_colon: bool = False) -> Da
             expected, saw = (expected + 1) // 2, (saw + 1) // 2
         return DataError(
             f"{source}, line {line}: expected {expected} fields, found {saw} "
-            "(is a separator missing or doubled, or a title unquoted?)"
+            "(is a separator missing or doubled, or a title unquoted?); fix or delete the line"
+        )
+    match = _PARSER_QUOTE.search(str(exc))
+    if match:
+        return DataError(
+            f"{source}, line {int(match.group(1)) + 1}: a quote (\") opens a field that "
+            "is never closed; close the quote or remove it"
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DataError(f"{source}: cannot parse the file ({first})")
+    return DataError(
+        f"{source}: cannot parse the file ({_show(first, 100)}); check that it is a delimited "
+        "text file with user, item and rating on each line"
+    )
+
+
+def _blank(column: pd.Series) -> np.ndarray:
+    """Missing values, counting text that is empty after stripping blanks as missing."""
+    missing = column.isna().to_numpy()
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        text = column.astype(object).where(~missing, "")
+        missing = missing | (text.astype(str).str.strip() == "").to_numpy()
+    return missing
 
 
 def read_delimited(
@@ -229,6 +334,8 @@ def read_delimited(
     source: str,
     encoding: str = "utf-8",
     required: Sequence[str] = (),
+    skiprows: int = 0,
+    fallback_encoding: str | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Read a delimited table fast, or fail with the file and line of the first bad line.
 
@@ -236,7 +343,9 @@ def read_delimited(
     (``float32``) gap column between fields that is checked and dropped, so no Python engine
     and no per-row loop is involved. If the fast pass fails
     (a stray word in a numeric column, a missing field), the file is read again as text so that
-    the caller's validation (:meth:`Ratings.from_dataframe`) can name the line.
+    the caller's validation (:meth:`Ratings.from_dataframe`) can name the line. Only an empty
+    field is missing (``NA``, ``null`` ... are kept as text); text in ``required`` columns is
+    stripped of surrounding blanks.
 
     Parameters
     ----------
@@ -245,11 +354,15 @@ def read_delimited(
     sep, names, header :
         Separator, column names, and whether the first line is a header to skip.
     dtypes : dict, optional
-        Column name -> numpy dtype for the fast pass.
+        Column name -> numpy dtype for the fast pass (``str`` keeps a column as text).
     source : str
         File name used in messages.
     required : sequence of str
         Columns that must have a value on every line; a missing one raises with its line.
+    skiprows : int
+        Lines to skip before the header (or the data): leading blank lines.
+    fallback_encoding : str, optional
+        Encoding to read the file with when it turns out not to be ``encoding``.
 
     Returns
     -------
@@ -259,12 +372,14 @@ def read_delimited(
         1-based line number of the first data row (2 with a header).
     """
     names = list(names)
-    first_line = 2 if header else 1
+    first_line = 1 + skiprows + (1 if header else 0)
     kwargs: dict = dict(
         header=None,
-        skiprows=1 if header else 0,
+        skiprows=first_line - 1,
         encoding=encoding,
         skip_blank_lines=False,
+        keep_default_na=False,
+        na_values=[""],
         engine="c",
     )
     if sep == "::":
@@ -290,7 +405,7 @@ def read_delimited(
         try:
             frame = _read(fast_types)
         except (ValueError, OverflowError) as exc:
-            if isinstance(exc, pd.errors.ParserError) and _PARSER_LINE.search(str(exc)):
+            if isinstance(exc, (pd.errors.ParserError, UnicodeDecodeError)):
                 raise
             frame = None
             wider = {k: (np.int64 if v is np.int32 else v) for k, v in (fast_types or {}).items()}
@@ -298,27 +413,39 @@ def read_delimited(
                 try:
                     frame = _read(wider)
                 except (ValueError, OverflowError) as again:
-                    if isinstance(again, pd.errors.ParserError):
+                    if isinstance(again, (pd.errors.ParserError, UnicodeDecodeError)):
                         raise
             if frame is None:  # read as text: validation then names the bad line
                 frame = _read({k: str for k in list(dtypes or {}) + gaps} or None)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{source}: the file is empty (no ratings found)") from None
+        raise DataError(
+            f"{source}: the file is empty (no ratings found); write one rating per line: "
+            "user, item, rating"
+        ) from None
     except pd.errors.ParserError as exc:
-        raise _parser_error(exc, source, double_colon=bool(gaps)) from None
+        raise _parser_error(exc, source, double_colon=bool(gaps), first_line=first_line) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: not {encoding} text ({exc.reason})") from None
+        if fallback_encoding and fallback_encoding != encoding:
+            return read_delimited(
+                opener, sep=sep, names=names, header=header, dtypes=dtypes, source=source,
+                encoding=fallback_encoding, required=required, skiprows=skiprows,
+            )
+        raise DataError(
+            f"{source}: not {encoding} text ({exc.reason}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise os_error(exc, source) from None
     if gaps:
         stray = frame[gaps].notna().any(axis=1).to_numpy()
         if stray.any():
             raise DataError(
                 f"{source}, line {first_line + int(np.flatnonzero(stray)[0])}: a single ':' "
-                "where '::' should separate the fields"
+                "where '::' should separate the fields; fix the line"
             )
         frame = frame[names]
 
     if len(frame) and not pd.api.types.is_integer_dtype(frame.iloc[:, 0].dtype):
-        blank = frame.isna().all(axis=1).to_numpy()
+        blank = np.logical_and.reduce([_blank(frame[c]) for c in frame.columns])
         if blank.any():
             nonblank = np.flatnonzero(~blank)
             end = int(nonblank[-1]) + 1 if nonblank.size else 0
@@ -330,31 +457,82 @@ def read_delimited(
                     f"({inner.size} such line(s)); remove blank lines between ratings"
                 )
     if len(frame) == 0:
-        raise DataError(f"{source}: no ratings found (the file has no data lines)")
+        raise DataError(
+            f"{source}: no ratings found (the file has no data lines); add one rating per "
+            "line after the header: user, item, rating"
+        )
     for column in required:
         if column not in frame.columns:
             raise DataError(f"{source}: missing column {column!r}")
-        missing = frame[column].isna().to_numpy()
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values.dtype):
+            values = values.str.strip()
+            frame[column] = values
+        missing = _blank(values)
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
             raise DataError(
-                f"{source}, line {first_line + row}: missing {column} "
-                f"(each line needs {len(names)} fields: {', '.join(map(str, names))})"
+                f"{source}, line {first_line + row}: missing {column} (each line needs "
+                f"{len(names)} fields: {', '.join(_show(n, 30)[1:-1] for n in names[:8])}); "
+                "fill it in or delete the line"
             )
     return frame, first_line
 
 
-def _id_dtype_guess(sample: pd.Series) -> type | None:
-    """int32 when every sampled id is a small integer, else None (keep as text)."""
-    try:
-        values = pd.to_numeric(sample, errors="raise")
-    except (ValueError, TypeError):
-        return None
-    if not pd.api.types.is_integer_dtype(values.dtype):
-        return None
-    if len(values) and (values.min() < -(2**31) or values.max() >= 2**31):
+def _id_dtype_guess(sample: pd.Series) -> type:
+    """int32 when every sampled id is an integer that fits, int64 beyond, else ``str``."""
+    if pd.api.types.is_bool_dtype(sample.dtype):
+        return str
+    if not pd.api.types.is_integer_dtype(sample.dtype):
+        text = sample.astype(str).str.strip()
+        if not text.str.fullmatch(r"[+-]?\d{1,19}").all():
+            return str
+        try:
+            sample = pd.to_numeric(text, errors="raise")
+        except (ValueError, TypeError, OverflowError):
+            return str
+        if not pd.api.types.is_integer_dtype(sample.dtype):
+            return str
+    if len(sample) and (sample.min() < -(2**63) or sample.max() >= 2**63):
+        return str
+    if len(sample) and (sample.min() < -(2**31) or sample.max() >= 2**31):
         return np.int64
     return np.int32
+
+
+def _timestamp_dtype(sample: pd.Series) -> type | None:
+    """int64 when the sampled timestamps are integers (seconds), else let pandas infer."""
+    guess = _id_dtype_guess(sample)
+    return np.int64 if guess is not str else None
+
+
+def _head_lines(head: bytes, encoding: str) -> tuple[int, str | None]:
+    """Number of blank lines before the first non-blank one, and that line (None if none)."""
+    text = head.decode(encoding, "replace")
+    for number, line in enumerate(_LINE_END.split(text)):
+        if line.strip() and line.lstrip("\ufeff").strip():
+            return number, line
+    return 0, None
+
+
+def _check_binary(head: bytes, source: str) -> None:
+    """Refuse UTF-16, compressed and binary files with a message saying what they are."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{source}: the file is UTF-16 text; save it as UTF-8 (e.g. CSV UTF-8)")
+    kinds = {b"\x1f\x8b": "gzip-compressed", b"BZh": "bzip2-compressed",
+             b"\xfd7zXZ": "xz-compressed", b"PK\x03\x04": "a zip archive (or an .xlsx workbook)",
+             b"\x93NUMPY": "a NumPy array file", b"PK\x05\x06": "an empty zip archive"}
+    for magic, kind in kinds.items():
+        if head.startswith(magic):
+            raise DataError(
+                f"{source}: the file is {kind}, not a text ratings file; unpack or export it "
+                "as CSV first"
+            )
+    if b"\x00" in head:
+        raise DataError(
+            f"{source}: the file holds NUL bytes, so it is not a text file; a ratings file is "
+            "text (CSV, TSV) with user, item and rating on each line"
+        )
 
 
 def read_ratings_file(
@@ -392,27 +570,40 @@ def read_ratings_file(
         With the file and line of the first problem (see the module docstring).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     source = str(path)
+    if path.is_dir():
+        raise DataError(
+            f"{source}: is a folder, not a ratings file; pass the ratings file inside it "
+            "(load() also reads a MovieLens release's folder)"
+        )
+    if not path.exists():
+        raise DataError(f"{source}: no such file; check the path")
 
     def opener() -> IO[bytes]:
         return open(path, "rb")
 
+    try:
+        with opener() as raw:
+            head = raw.read(1 << 16)
+    except OSError as exc:
+        raise os_error(exc, source) from None
+    _check_binary(head, source)
     encoding = "utf-8"
-    with opener() as raw:
-        head = raw.read(1 << 16)
-    if not head.strip():
-        raise DataError(f"{source}: the file is empty (no ratings found)")
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the sample's end
             encoding = "latin-1"
-    first = next(line for line in head.decode(encoding, "replace").splitlines() if line.strip())
-    fmt = sniff_format(first, path.suffix.lower(), sep=sep, header=header)
+    skip, first = _head_lines(head, encoding)
+    if first is None:
+        raise DataError(
+            f"{source}: the file is empty (no ratings found); write one rating per line: "
+            "user, item, rating"
+        )
+    fmt = sniff_format(first, path.suffix.lower(), sep=sep, header=header, source=source,
+                       line=skip + 1)
     fmt = FileFormat(fmt.sep, fmt.header, fmt.names, encoding)
-    roles = guess_columns(list(fmt.names)) if fmt.header else {
+    roles = guess_columns(list(fmt.names), source) if fmt.header else {
         role: role for role in ROLES if role in fmt.names
     }
     for role, override in (("user", user), ("item", item), ("rating", rating),
@@ -420,37 +611,37 @@ def read_ratings_file(
         if override is not None:
             if override not in fmt.names:
                 raise DataError(
-                    f"{source}: no column {override!r} (columns: {', '.join(fmt.names)})"
+                    f"{source}: no column {override!r} (columns: {', '.join(fmt.names)}); "
+                    f"pass {role}= one of them"
                 )
             roles[role] = override
-
+    common = dict(sep=fmt.sep, names=fmt.names, header=fmt.header, source=source,
+                  encoding=encoding, skiprows=skip)
     sample, _ = read_delimited(
         lambda: io.BytesIO(head.rsplit(b"\n", 1)[0] if len(head) == 1 << 16 else head),
-        sep=fmt.sep, names=fmt.names, header=fmt.header, source=source, encoding=encoding,
+        **common,
     )
     dtypes: dict[str, type] = {roles["rating"]: np.float32}
     for role in ("user", "item"):
-        guess = _id_dtype_guess(sample[roles[role]].dropna())
+        dtypes[roles[role]] = _id_dtype_guess(sample[roles[role]].dropna())
+    if "timestamp" in roles:
+        guess = _timestamp_dtype(sample[roles["timestamp"]].dropna())
         if guess is not None:
-            dtypes[roles[role]] = guess
-    if "timestamp" in roles and _id_dtype_guess(sample[roles["timestamp"]].dropna()) is not None:
-        dtypes[roles["timestamp"]] = np.int64
+            dtypes[roles["timestamp"]] = guess
 
     frame, first_line = read_delimited(
-        opener,
-        sep=fmt.sep,
-        names=fmt.names,
-        header=fmt.header,
-        dtypes=dtypes,
-        source=source,
-        encoding=encoding,
-        required=[roles["user"], roles["item"], roles["rating"]],
+        opener, dtypes=dtypes, required=[roles["user"], roles["item"], roles["rating"]],
+        fallback_encoding="latin-1" if encoding == "utf-8" else None, **common,
     )
+    for role in ("user", "item"):  # a later line turned an integer column into text
+        column = frame[roles[role]]
+        if not pd.api.types.is_integer_dtype(column.dtype) and not (
+            pd.api.types.is_string_dtype(column.dtype) or column.dtype == object
+        ):
+            frame[roles[role]] = column.astype(str)
     ts_col = roles.get("timestamp")
     if ts_col is not None and not pd.api.types.is_numeric_dtype(frame[ts_col].dtype):
-        parsed = pd.to_datetime(frame[ts_col], errors="coerce", utc=True, format="mixed")
-        if parsed.notna().all():  # dates as text: seconds since the epoch
-            frame[ts_col] = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        frame[ts_col] = _dates_as_seconds(frame[ts_col])
     return Ratings.from_dataframe(
         frame,
         user=roles["user"],
@@ -464,3 +655,18 @@ def read_ratings_file(
         source=source,
         first_line=first_line,
     )
+
+
+def _dates_as_seconds(column: pd.Series) -> pd.Series:
+    """Dates written as text -> seconds since the epoch; the column unchanged otherwise."""
+    if pd.to_numeric(column, errors="coerce").notna().any():
+        return column  # numbers, with some bad values: validation names the line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+    except (ValueError, TypeError, OverflowError):
+        return column
+    if parsed.notna().all():
+        return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return column

@@ -164,30 +164,39 @@ class Ratings:
             missing = frame[col].isna().to_numpy()
             if missing.any():
                 row = int(np.flatnonzero(missing)[0])
-                raise DataError(f"{_where(source, first_line, row)}missing {what}")
+                raise DataError(
+                    f"{_where(source, first_line, row)}missing {what}; fill it in or delete the line"
+                )
         values = cls._numeric_ratings(frame[rating], source, first_line)
         if rating_scale is None:
             rating_scale = (float(values.min()), float(values.max()))
         low, high = float(rating_scale[0]), float(rating_scale[1])
         if not low < high and not (low == high and values.size):
             raise DataError(f"invalid rating scale [{low:g}, {high:g}]")
-        outside = (values < low) | (values > high)
+        # compared in float32, the ratings' type: 0.3 is inside [0.1, 0.3]
+        outside = (values < np.float32(low)) | (values > np.float32(high))
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
             raise DataError(
                 f"{_where(source, first_line, row)}rating {values[row]:g} is outside the "
-                f"rating scale [{low:g}, {high:g}] ({int(outside.sum())} such ratings)"
+                f"rating scale [{low:g}, {high:g}] ({int(outside.sum())} such ratings); fix "
+                "those lines or give the true scale (rating_scale=(low, high))"
             )
         ts = None
         if timestamp is not None and timestamp in frame.columns:
-            stamps = pd.to_numeric(frame[timestamp], errors="coerce")
-            if stamps.isna().any():
-                row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-                raise DataError(
-                    f"{_where(source, first_line, row)}timestamp "
-                    f"{frame[timestamp].iloc[row]!r} is not a number"
-                )
-            ts = stamps.to_numpy(dtype=np.int64)
+            column = frame[timestamp]
+            if pd.api.types.is_integer_dtype(column.dtype):
+                ts = column.to_numpy(dtype=np.int64)
+            else:
+                stamps = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+                bad = ~(np.abs(stamps) < 2.0**63)  # NaN, inf, beyond int64
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"{_where(source, first_line, row)}timestamp {column.iloc[row]!r} is "
+                        "not a number of seconds (or a date); fix the line or drop the column"
+                    )
+                ts = np.floor(stamps).astype(np.int64)
 
         user_codes, user_ids = pd.factorize(frame[user], sort=True)
         item_codes, item_ids = pd.factorize(frame[item], sort=True)
@@ -240,15 +249,21 @@ class Ratings:
         if not_number.any():
             row = int(np.flatnonzero(not_number)[0])
             raise DataError(
-                f"{_where(source, first_line, row)}rating {column.iloc[row]!r} is not a number"
+                f"{_where(source, first_line, row)}rating {str(column.iloc[row])[:40]!r} is not "
+                "a number; fix or delete the line"
             )
         values = numeric.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
+        with np.errstate(over="ignore"):
+            single = values.astype(np.float32)
+        bad = ~np.isfinite(single)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            what = "missing (NaN)" if np.isnan(values[row]) else "infinite"
-            raise DataError(f"{_where(source, first_line, row)}rating is {what}")
-        return values.astype(np.float32)
+            what = ("missing (NaN)" if np.isnan(values[row])
+                    else "infinite" if np.isinf(values[row]) else f"too large ({values[row]:g})")
+            raise DataError(
+                f"{_where(source, first_line, row)}rating is {what}; fix or delete the line"
+            )
+        return single
 
     @staticmethod
     def _last_of_duplicates(
