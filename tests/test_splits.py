@@ -95,13 +95,14 @@ def test_holdout_seed_determinism(data):
 @settings(max_examples=60, deadline=None)
 @given(r=ratings_strategy(), frac=st.floats(0.01, 0.99), seed=st.integers(0, 100))
 def test_holdout_property(r, frac, seed):
+    wanted = int(np.ceil(round(frac * len(r), 6)))
+    if not 1 <= wanted < len(r):  # a part would be empty: refused, not adjusted
+        with pytest.raises(DataError, match="leaves the (training|held-out) part empty"):
+            holdout_split(r, test_size=frac, random_state=seed)
+        return
     train, test = holdout_split(r, test_size=frac, random_state=seed)
     _assert_partition(r, train, test)
-    assert len(test) == min(max(int(np.ceil(round(frac * len(r), 6))), 1), len(r) - 1)
-    assert len(test) >= frac * len(r) - 1e-6 and len(test) < frac * len(r) + 1 or len(test) in (
-        1,
-        len(r) - 1,
-    )
+    assert len(test) == wanted
     assert len(train) >= 1
 
 
@@ -232,6 +233,14 @@ def test_temporal_per_user_leaves_last_out():
 @settings(max_examples=60, deadline=None)
 @given(r=ratings_strategy(), frac=st.floats(0.01, 0.99), per_user=st.booleans())
 def test_temporal_property(r, frac, per_user):
+    if r.timestamps.min() == r.timestamps.max():
+        with pytest.raises(DataError, match="same timestamp"):
+            temporal_split(r, test_size=frac, per_user=per_user)
+        return
+    if not per_user and not 1 <= int(np.ceil(round(frac * len(r), 6))) < len(r):
+        with pytest.raises(DataError, match="part empty"):
+            temporal_split(r, test_size=frac)
+        return
     if per_user and not (r.user_counts() >= 2).any():
         with pytest.raises(DataError):
             temporal_split(r, test_size=frac, per_user=True)
@@ -258,6 +267,10 @@ def test_validation_split_keeps_users_and_items_in_train(data):
 @settings(max_examples=60, deadline=None)
 @given(r=ratings_strategy(), frac=st.floats(0.05, 0.9), seed=st.integers(0, 50))
 def test_validation_property(r, frac, seed):
+    if not 1 <= int(np.ceil(round(frac * len(r), 6))) < len(r):
+        with pytest.raises(DataError, match="part empty"):
+            validation_split(r, valid_size=frac, random_state=seed)
+        return
     try:
         train, valid = validation_split(r, valid_size=frac, random_state=seed)
     except DataError:

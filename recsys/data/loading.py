@@ -49,6 +49,8 @@ def load(
     rating_scale: tuple[float, float] | None = None,
     download: bool = True,
     base_url: str | None = None,
+    sep: str | None = None,
+    header: bool | None = None,
 ) -> Ratings:
     """Load ratings from the bundled set, a MovieLens release, or a file.
 
@@ -67,6 +69,9 @@ def load(
         Allow a download when a named release is not cached.
     base_url : str, optional
         Download address (else ``$RECSYS_DOWNLOAD_URL``, else GroupLens).
+    sep, header : optional
+        For a ratings file: its separator and whether it has a header line, when the guess
+        from the first line is wrong (see :func:`recsys.data.files.read_ratings_file`).
 
     Raises
     ------
@@ -90,10 +95,12 @@ def load(
     if path.is_file():
         if path.suffix.lower() == ".zip":
             return read_release(path, rating_scale=rating_scale)
-        return read_ratings_file(path, rating_scale=rating_scale)
+        return read_ratings_file(path, rating_scale=rating_scale, sep=sep, header=header)
+    if path.exists():
+        raise DataError(f"{text}: not a regular file or folder; pass a ratings file")
     raise DataError(
         f"{text}: no such file or folder, and not a known data set "
-        f"({', '.join(REGISTRY)})"
+        f"({', '.join(REGISTRY)}); check the path or use one of those names"
     )
 
 

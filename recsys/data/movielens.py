@@ -39,7 +39,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.files import read_delimited
+from recsys.data.files import os_error, read_delimited
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
 
@@ -268,22 +268,30 @@ class ReleaseFiles:
         self._zip: zipfile.ZipFile | None = None
         if self.path.is_dir():
             members = []
-            for entry in sorted(self.path.iterdir()):
-                if entry.is_file():
-                    members.append(entry.name)
-                elif entry.is_dir():
-                    members.extend(f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
-                                   if f.is_file())
+            try:
+                for entry in sorted(self.path.iterdir()):
+                    if entry.is_file():
+                        members.append(entry.name)
+                    elif entry.is_dir():
+                        members.extend(f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
+                                       if f.is_file())
+            except OSError as exc:
+                raise os_error(exc, str(self.path)) from None
             self.members = members
         elif self.path.is_file():
             try:
                 self._zip = zipfile.ZipFile(self.path)
+            except PermissionError as exc:
+                raise os_error(exc, str(self.path)) from None
             except (zipfile.BadZipFile, OSError) as exc:
-                raise DataError(f"{self.path}: not a readable zip file ({exc})") from None
+                raise DataError(
+                    f"{self.path}: not a readable zip file ({exc}); download the release again "
+                    "or pass a ratings file"
+                ) from None
             self.members = [n for n in self._zip.namelist() if not n.endswith("/")]
             check_member_names(self._zip.namelist(), str(self.path))
         else:
-            raise DataError(f"{self.path}: no such file or folder")
+            raise DataError(f"{self.path}: no such file or folder; check the path")
         self.layout, self._ratings = self._detect()
         self.prefix = self._ratings.rpartition("/")[0]
         self.folder = self.prefix.rpartition("/")[2] or (
@@ -510,6 +518,8 @@ def read_release(
         return _read_release(path, name, rating_scale, side_info)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise DataError(f"{path}: the zip file is damaged ({exc}); download it again") from None
+    except OSError as exc:  # a member that cannot be opened (permissions, I/O)
+        raise os_error(exc, str(getattr(exc, "filename", None) or path)) from None
 
 
 def _read_release(

@@ -50,13 +50,14 @@ RandomState = int | np.random.Generator | None
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_ratings(ratings: Ratings, what: str = "ratings") -> None:
-    """Non-empty container holding each (user, item) pair once."""
+def _check_ratings(ratings: Ratings, what: str = "ratings", minimum: int = 2) -> None:
+    """Container of at least ``minimum`` ratings holding each (user, item) pair once."""
     if not isinstance(ratings, Ratings):
         raise DataError(f"{what} must be a Ratings container, got {type(ratings).__name__}")
-    if len(ratings) < 2:
+    if len(ratings) < minimum:
         raise DataError(
-            f"{what} ({ratings.name}) has {len(ratings)} rating(s); at least 2 are needed to split"
+            f"{what} ({ratings.name}) has {len(ratings)} rating(s); at least {minimum} are "
+            "needed to split; use a larger data set"
         )
     keys = ratings.users.astype(np.int64) * max(ratings.n_items, 1) + ratings.items
     keys.sort()
@@ -68,18 +69,30 @@ def _check_ratings(ratings: Ratings, what: str = "ratings") -> None:
 
 
 def _n_test(size: float | int, n: int, label: str) -> int:
-    """Number of test rows: a fraction in (0, 1) (rounded up) or a count in [1, n - 1]."""
+    """Number of test rows: a fraction in (0, 1) (rounded up) or a count in [1, n - 1].
+
+    A fraction whose count rounds to 0 or to all ``n`` rows would leave a part empty: that is
+    a :class:`DataError`, not a silent adjustment.
+    """
     if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
         raise DataError(f"{label} must be a fraction in (0, 1) or a count, got {size!r}")
     if isinstance(size, (int, np.integer)):
         count = int(size)
         if not 1 <= count < n:
-            raise DataError(f"{label}={count} must be between 1 and {n - 1} (there are {n} rows)")
+            raise DataError(
+                f"{label}={count} must be between 1 and {n - 1} (there are {n} ratings)"
+            )
         return count
     if not 0.0 < float(size) < 1.0:
         raise DataError(f"{label}={size!r} must be a fraction strictly between 0 and 1")
     count = math.ceil(round(float(size) * n, 6))  # 0.07 * 100 = 7.000000000000001 -> 7
-    return min(max(count, 1), n - 1)
+    if not 1 <= count < n:
+        part = "the held-out part" if count < 1 else "the training part"
+        raise DataError(
+            f"{label}={size!r} of {n} ratings leaves {part} empty; use a fraction that keeps "
+            f"ratings on both sides, or a count between 1 and {n - 1}"
+        )
+    return count
 
 
 def _parts(ratings: Ratings, test_mask: np.ndarray, train: str, test: str) -> Split:
@@ -131,7 +144,10 @@ def kfold_splits(ratings: Ratings, k: int = 5, random_state: RandomState = 0) ->
     _check_ratings(ratings)
     n = len(ratings)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= n:
-        raise DataError(f"k={k!r} folds: use an integer between 2 and {n} (the number of ratings)")
+        raise DataError(
+            f"k={k!r} folds: use an integer between 2 and {n} (the number of ratings), so that "
+            "no fold is empty"
+        )
     fold = np.empty(n, dtype=np.int32)
     fold[np.random.default_rng(random_state).permutation(n)] = np.arange(n) % int(k)
 
@@ -209,8 +225,8 @@ def user_holdout_split(
     want = _per_user_counts(ratings.user_counts(), n_test, min_train, "n_test")
     if not want.any():
         raise DataError(
-            f"no user of {ratings.name} has more than {min_train} rating(s) to hold out "
-            f"{n_test!r} from; lower n_test or min_train"
+            f"no user of {ratings.name} has enough ratings to hold out {n_test!r} and keep "
+            f"{min_train} for training; lower n_test or min_train, or use the 'holdout' split"
         )
     rng = np.random.default_rng(random_state)
     # group rows by user, in random order inside each user: sort on (user, random 32-bit key)
@@ -248,11 +264,17 @@ def temporal_split(
             f"{ratings.name} has no timestamps, so it cannot be split by time; use the "
             "'holdout' or 'user' split instead"
         )
+    if ratings.timestamps.min() == ratings.timestamps.max():
+        raise DataError(
+            f"all {len(ratings)} ratings of {ratings.name} have the same timestamp, so none is "
+            "later than another; use the 'holdout' or 'user' split instead"
+        )
     if per_user:
         want = _per_user_counts(ratings.user_counts(), test_size, min_train, "test_size")
         if not want.any():
             raise DataError(
-                f"no user of {ratings.name} has enough ratings to hold out {test_size!r} by time"
+                f"no user of {ratings.name} has enough ratings to hold out {test_size!r} by "
+                "time; lower test_size or min_train, or use the global cut (per_user=False)"
             )
         order = np.lexsort((ratings.timestamps, ratings.users))  # stable: ties by position
         mask = _tail_per_user(ratings.users, order, want)
@@ -279,10 +301,23 @@ def validation_split(
     wherever the data allows (an item rated once can then not be validated). The validation
     part can therefore be slightly smaller than asked.
 
+    ``valid_size=0`` means no validation: the training part is all of ``train`` and the
+    validation part is empty (pass ``validation=None`` to a model's ``fit`` then).
+
     Returns
     -------
     (train, valid) : Ratings, Ratings
+
+    Raises
+    ------
+    DataError
+        When no rating can be validated while its user and item keep training ratings.
     """
+    if not isinstance(valid_size, bool) and isinstance(
+        valid_size, (int, float, np.integer, np.floating)
+    ) and valid_size == 0:
+        _check_ratings(train, "training data", minimum=1)
+        return _parts(train, np.zeros(len(train), dtype=bool), "train", "valid")
     _check_ratings(train, "training data")
     n = len(train)
     n_valid = _n_test(valid_size, n, "valid_size")
@@ -302,8 +337,9 @@ def validation_split(
             spare = (train.user_counts()[train.users] > 1) & (train.item_counts()[train.items] > 1)
             if not spare.any():
                 raise DataError(
-                    f"{train.name} is too small to carve a validation part from: no rating's "
-                    "user and item both have other ratings (use stratify=False)"
+                    f"{train.name} has too few ratings to carve a validation part (each "
+                    "held-out rating's user and item need other ratings); hold out fewer or "
+                    "none (validation=0 in the library, --validation 0 on the command line)"
                 )
             mask[rng.choice(np.flatnonzero(spare))] = True
     return _parts(train, mask, "train", "valid")
