@@ -86,7 +86,7 @@ def test_unknown_ids_fall_back_to_mf_biases(fitted, split):
     i = fitted.encode([100], [item])[1][0]
     assert pred[0] == pytest.approx(np.clip(fitted.mf_.mu_ + fitted.mf_.item_bias_[i], 1, 5))
     assert np.all(np.isfinite(pred))
-    frame = fitted.recommend(999999, n=3)
+    frame = fitted.recommend(999999, n=3, cold_start=True)
     assert frame.attrs["fallback"] and len(frame) == 3
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from recsys.data.ratings import Ratings
-from recsys.errors import ModelFileError, NotFittedError, RecsysError
+from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownIdError
 from recsys.models.base import Estimator, load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
@@ -111,7 +111,9 @@ def test_unknown_ids_fall_back(fitted, data):
     assert np.all(np.isfinite(pred)) and np.all((pred >= 1) & (pred <= 5))
     # both unknown: the global mean
     assert pred[3] == pytest.approx(np.clip(fitted.global_mean_, 1, 5), abs=1e-5)
-    frame = fitted.recommend(999_999, n=3)
+    with pytest.raises(UnknownIdError, match="unknown user 999999.*cold_start=True"):
+        fitted.recommend(999_999, n=3)
+    frame = fitted.recommend(999_999, n=3, cold_start=True)
     assert frame.attrs["fallback"] and len(frame) == 3
 
 

@@ -31,6 +31,8 @@ from numba import njit, prange
 
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
+from recsys.models import _checks as checks
+from recsys.models._modelfile import state_array
 from recsys.models.base import EpochCallback, Estimator
 from recsys.models.baseline import BiasBaseline
 
@@ -183,10 +185,16 @@ class AutoRec(Estimator):
         self.verbose = verbose
 
     def _validate_params(self) -> None:
-        if int(self.n_hidden) < 1 or int(self.n_steps) < 1 or int(self.eval_every) < 1:
-            raise RecsysError("n_hidden, n_steps and eval_every must be integers >= 1")
-        if not (self.reg >= 0 and self.lr > 0):
-            raise RecsysError("reg must be >= 0 and lr > 0")
+        owner = type(self).__name__
+        checks.integer(owner, "n_hidden", self.n_hidden, 1, 100_000)
+        checks.integer(owner, "n_steps", self.n_steps, 1)
+        checks.integer(owner, "eval_every", self.eval_every, 1)
+        checks.number(owner, "reg", self.reg, 0.0)
+        checks.number(owner, "lr", self.lr, 0.0, strict=True)
+        for name in ("beta1", "beta2"):
+            checks.number(owner, name, getattr(self, name), 0.0, high=1.0, high_strict=True)
+        checks.seed(owner, "random_state", self.random_state)
+        checks.flag(owner, "verbose", self.verbose)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -305,8 +313,9 @@ class AutoRec(Estimator):
                 "user_bias": self.user_bias_, "item_bias": self.item_bias_}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.weights1_ = np.asarray(arrays["weights1"], dtype=np.float32)
-        self.weights2_ = np.asarray(arrays["weights2"], dtype=np.float32)
-        self.hidden_ = np.asarray(arrays["hidden"], dtype=np.float32)
-        self.user_bias_ = np.asarray(arrays["user_bias"], dtype=np.float32)
-        self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)
+        n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
+        self.weights1_ = state_array(arrays, "weights1", (n_u + 1, k))
+        self.weights2_ = state_array(arrays, "weights2", (k + 1, n_u))
+        self.hidden_ = state_array(arrays, "hidden", (n_i, k))
+        self.user_bias_ = state_array(arrays, "user_bias", (n_u,))
+        self.item_bias_ = state_array(arrays, "item_bias", (n_i,))

@@ -25,8 +25,11 @@ with ``allow_pickle=False``: loading a model never runs code.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import math
+import numbers
 import os
 import zipfile
 from pathlib import Path
@@ -36,8 +39,15 @@ import numpy as np
 import pandas as pd
 
 from recsys._atomic import atomic_write
+from recsys.models import _modelfile as modelfile
 from recsys.data.ratings import Ratings, lookup_ids
-from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownIdError
+from recsys.errors import (
+    ModelFileError,
+    NotFittedError,
+    ParameterError,
+    RecsysError,
+    UnknownIdError,
+)
 
 __all__ = ["Estimator", "load_model", "FORMAT_NAME", "FORMAT_VERSION", "EpochCallback"]
 
@@ -71,6 +81,34 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened to ``limit`` characters for a one-line message."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _count(name: str, value: Any) -> int:
+    """An integer argument that must be >= 1 (``n`` of recommend, ...)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ParameterError(f"{name} must be an integer >= 1, got {_short(value)}")
+    return int(value)
+
+
+def _forget_on_failure(fit: Callable) -> Callable:
+    """Wrap a subclass's ``fit`` so that a failed or interrupted fit leaves it unfitted."""
+
+    @functools.wraps(fit)
+    def guarded(self: "Estimator", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self._forget()
+            raise
+
+    guarded._forgets_on_failure = True  # type: ignore[attr-defined]
+    return guarded
+
+
 class Estimator:
     """Base class of rating predictors (see the module docstring for the contract)."""
 
@@ -79,6 +117,19 @@ class Estimator:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "_forgets_on_failure", False):
+            cls.fit = _forget_on_failure(fit)
+
+    def _forget(self) -> None:
+        """Drop all learned state (attributes ending in ``_``): the model is unfitted again.
+
+        Called when ``fit`` fails or is interrupted (a bad setting, :class:`DivergenceError`,
+        Ctrl-C), so that a half-trained model can be neither used nor saved."""
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
+            delattr(self, name)
+        self._user_index_cache = None
+        self._item_index_cache = None
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -211,10 +262,19 @@ class Estimator:
         u, i = self.encode(users, items)
         if u.shape != i.shape:
             u, i = np.broadcast_arrays(u, i)
-        pred = self.clip(np.asarray(self._predict_indices(u, i), dtype=np.float64))
+        pred, broken = self._finite(np.asarray(self._predict_indices(u, i), dtype=np.float64))
         if return_fallback:
-            return pred, (u < 0) | (i < 0)
+            return pred, (u < 0) | (i < 0) | broken
         return pred
+
+    def _finite(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clipped predictions, with the clipped global mean wherever ``raw`` is NaN (a
+        safety net: fitting and loading refuse non-finite parameters, but a product of huge
+        finite ones can still overflow). Returns the predictions and where the net caught."""
+        broken = np.isnan(raw)
+        if broken.any():
+            raw = np.where(broken, self.global_mean_, raw)
+        return self.clip(raw), broken
 
     def predict_ratings(self, ratings: Ratings) -> np.ndarray:
         """Predictions for every (user, item) pair of a container that shares this model's id
@@ -226,7 +286,7 @@ class Estimator:
             )
         u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
         i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
-        return self.clip(np.asarray(self._predict_indices(u, i), dtype=np.float64))
+        return self._finite(np.asarray(self._predict_indices(u, i), dtype=np.float64))[0]
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores of every item for each user index in ``u`` (``-1`` allowed), shape
@@ -274,22 +334,33 @@ class Estimator:
         return top, np.where(np.isfinite(top_scores), self.clip(top_scores), -np.inf)
 
     def recommend(
-        self, user: Any, n: int = 10, *, exclude_seen: bool = True, min_item_ratings: int = 1
+        self, user: Any, n: int = 10, *, exclude_seen: bool = True, min_item_ratings: int = 1,
+        cold_start: bool = False,
     ) -> pd.DataFrame:
         """Top-``n`` items for one raw user id, by predicted rating.
 
         Items the user rated in training are left out (``exclude_seen``), and so are items with
         fewer than ``min_item_ratings`` training ratings (whose scores rest on little evidence).
-        An unknown user gets
-        the items with the best non-personal score (biases / global mean); the returned frame's
-        ``attrs["fallback"]`` is True then.
+
+        A user the model learned nothing about (unknown id, or no training rating) raises
+        :class:`UnknownIdError`, unless ``cold_start`` is True: then the user gets the items
+        with the best non-personal score (biases / global mean), and the returned frame's
+        ``attrs["fallback"]`` is True.
 
         Returns
         -------
         DataFrame with columns item, title, year, genres, prediction (best first).
         """
         self._check_fitted()
+        n = _count("n", n)
+        min_item_ratings = _count("min_item_ratings", min_item_ratings)
         u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
+        if u[0] < 0 and not cold_start:
+            raise UnknownIdError(
+                f"unknown user {_short(user)}: this model has no training ratings from that "
+                "user; check the id, or pass cold_start=True for the best items by the biases "
+                "(non-personal)"
+            )
         top, scores = self._top_n(u, n, exclude_seen, min_item_ratings)
         keep = np.isfinite(scores[0])
         frame = self._item_frame(top[0][keep])
@@ -310,6 +381,8 @@ class Estimator:
         scores : ndarray, shape (n_users, n); ``-inf`` where fewer than ``n`` items remain
         """
         self._check_fitted()
+        n = _count("n", n)
+        batch_size = _count("batch_size", batch_size)
         if users is None:
             u_all = np.where(self.user_counts_ > 0, np.arange(self.n_users_), -1)
         else:
@@ -337,10 +410,19 @@ class Estimator:
         DataFrame with columns item, title, year, genres, similarity (most similar first).
         """
         self._check_fitted()
+        n = _count("n", n)
         vectors = self._item_vectors()
         if vectors is None:
-            raise RecsysError(f"{type(self).__name__} has no item factors to compare")
+            raise RecsysError(
+                f"{type(self).__name__} has no item factors to compare: use a matrix "
+                "factorisation or hybrid model for similar items"
+            )
         idx = self.resolve_item(item)
+        if self.item_counts_[idx] == 0:
+            raise UnknownIdError(
+                f"item {_short(item)} has no training ratings in this model, so it has no "
+                "learned factors to compare: pick an item the model was trained on"
+            )
         vectors = np.asarray(vectors, dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1)
         norms[norms == 0] = 1.0
@@ -369,11 +451,14 @@ class Estimator:
         text = str(query).strip().lower()
         titles = pd.Series(self.item_titles_).str.lower()
         exact = np.flatnonzero((titles == text).to_numpy())
-        candidates = exact if exact.size else np.flatnonzero(
+        candidates = exact if exact.size or not text else np.flatnonzero(
             titles.str.contains(text, regex=False).to_numpy()
         )
         if candidates.size == 0:
-            raise UnknownIdError(f"no item with id or title matching {query!r}")
+            raise UnknownIdError(
+                f"unknown item {_short(query)}: no item id or title in this model matches it; "
+                "check the id, or give part of the title"
+            )
         return int(candidates[np.argmax(self.item_counts_[candidates])])
 
     def _item_frame(self, idx: np.ndarray) -> pd.DataFrame:
@@ -401,9 +486,23 @@ class Estimator:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to one ``.npz`` file, atomically (temporary name, then
-        rename). Returns the path written."""
+        rename): an interrupted or failed save leaves any earlier file at ``path`` untouched
+        and no temporary file behind. A missing folder is created. Returns the path written.
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted (or its last fit failed).
+        ModelFileError
+            The file cannot be written (a folder, no permission, disk full...).
+        """
         self._check_fitted()
         path = Path(path)
+        if path.is_dir():
+            raise ModelFileError(
+                f"cannot write the model to {path}: it is a folder; give a file name such as "
+                f"{path / 'model.npz'}"
+            )
         header = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -421,8 +520,15 @@ class Estimator:
         for key, value in self._state().items():
             arrays[f"state/{key}"] = np.asarray(value)
         arrays["header"] = np.array(json.dumps(header, default=_json_default))
-        with atomic_write(path) as handle:
-            np.savez(handle, **arrays)
+        try:
+            with atomic_write(path) as handle:
+                np.savez(handle, **arrays)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise ModelFileError(
+                f"cannot write the model file {path}: {reason}; choose a folder you can write "
+                "to (and check the free disk space)"
+            ) from None
         return path
 
     def _header_extra(self) -> dict[str, Any]:
@@ -465,59 +571,175 @@ def _model_class(name: str) -> type[Estimator] | None:
     return _REGISTRY.get(name)
 
 
+def _restore_common(model: Estimator, arrays: dict[str, np.ndarray]) -> None:
+    """Install and cross-check the record of the training data every model file holds: id
+    maps, counts and seen items must agree with each other (``ValueError`` naming the array
+    otherwise), so that a loaded model cannot index out of bounds later."""
+    ids = {}
+    for name in ("user_ids_", "item_ids_"):
+        key = f"common/{name}"
+        a = arrays.get(key)
+        if a is None:
+            raise ValueError(f"array {key!r} is missing")
+        if a.ndim != 1 or a.dtype.kind not in "iuU" or len(a) == 0:
+            raise ValueError(f"array {key!r} must be a non-empty list of integer or text ids")
+        if a.dtype.kind == "u" and len(a) and int(a.max()) > np.iinfo(np.int64).max:
+            raise ValueError(f"array {key!r} holds ids beyond int64")
+        a = a.astype(np.int64) if a.dtype.kind in "iu" else a
+        if not pd.Index(a).is_unique:
+            raise ValueError(f"array {key!r} lists an id twice")
+        ids[name] = a
+    n_users, n_items = len(ids["user_ids_"]), len(ids["item_ids_"])
+    user_counts = modelfile.state_array(arrays, "common/user_counts_", (n_users,), np.int64)
+    item_counts = modelfile.state_array(arrays, "common/item_counts_", (n_items,), np.int64)
+    indptr = modelfile.state_array(arrays, "common/seen_indptr_", (n_users + 1,), np.int64)
+    seen = modelfile.state_array(arrays, "common/seen_items_", (None,), np.int64)
+    total = int(user_counts.sum())
+    if (user_counts.min() < 0 or item_counts.min() < 0 or total == 0
+            or int(item_counts.sum()) != total):
+        raise ValueError("the user and item rating counts disagree")
+    if indptr[0] != 0 or not np.array_equal(np.diff(indptr), user_counts) or len(seen) != total:
+        raise ValueError("the seen-items index disagrees with the user rating counts")
+    if seen.size and (seen.min() < 0 or seen.max() >= n_items):
+        raise ValueError("the seen-items list names items beyond the id map")
+    if not np.array_equal(np.bincount(seen, minlength=n_items), item_counts):
+        raise ValueError("the seen-items list disagrees with the item rating counts")
+    model.user_ids_, model.item_ids_ = ids["user_ids_"], ids["item_ids_"]
+    model.user_counts_, model.item_counts_ = user_counts, item_counts
+    model.seen_indptr_, model.seen_items_ = indptr, seen.astype(np.int32)
+    model.item_titles_ = modelfile.state_text(arrays, "common/item_titles_", n_items)
+    model.item_genres_ = modelfile.state_text(arrays, "common/item_genres_", n_items)
+    model.item_years_ = modelfile.state_array(arrays, "common/item_years_", (n_items,), np.float64,
+                                       finite=False)
+
+
+def _header_number(header: dict, key: str) -> float:
+    value = header.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise ValueError(f"header field {key!r} must be a finite number, got {_short(value)}")
+    return float(value)
+
+
+def _restore_header(model: Estimator, header: dict) -> None:
+    """Install the header's facts (rating scale, global mean, history, ...), checked."""
+    scale = header.get("rating_scale")
+    if not isinstance(scale, list) or len(scale) != 2:
+        raise ValueError("header field 'rating_scale' must be [low, high]")
+    low, high = (_header_number({"rating_scale": v}, "rating_scale") for v in scale)
+    if low > high:
+        raise ValueError(f"header field 'rating_scale' is reversed ({low} > {high})")
+    model.rating_scale_ = (low, high)
+    model.global_mean_ = _header_number(header, "global_mean")
+    for key, kind in (("data_fingerprint", str), ("data_name", str), ("history", dict),
+                      ("extra", dict)):
+        if key in header and not isinstance(header[key], kind):
+            raise ValueError(f"header field {key!r} must be a {kind.__name__}")
+    model.data_fingerprint_ = header.get("data_fingerprint", "")
+    model.data_name_ = header.get("data_name", "")
+    model.history_ = header.get("history", {})
+    model._user_index_cache = None
+    model._item_index_cache = None
+
+
+def _smoke_test(model: Estimator) -> None:
+    """Predict and score a few pairs (known and unknown) as a loaded model will: a file whose
+    arrays do not work together fails here, at load time, not later."""
+    known_u = np.flatnonzero(model.user_counts_ > 0)[:3]
+    known_i = np.flatnonzero(model.item_counts_ > 0)[:3]
+    u = np.concatenate([np.repeat(known_u, len(known_i)), [-1, -1, known_u[0]]])
+    i = np.concatenate([np.tile(known_i, len(known_u)), [known_i[0], -1, -1]])
+    with np.errstate(all="ignore"):
+        pred = np.asarray(model._predict_indices(u, i), dtype=np.float64)
+        scores = np.asarray(model._score_users(np.array([known_u[0], -1])), dtype=np.float64)
+    if pred.shape != u.shape or not np.isfinite(pred).all():
+        raise ValueError("its parameters give non-finite predictions")
+    if scores.shape != (2, model.n_items_):
+        raise ValueError("its parameters do not score every item")
+
+
 def load_model(path: str | os.PathLike) -> Estimator:
-    """Load any recsys model file.
+    """Load any recsys model file, never running code from it.
+
+    The file is checked from its bytes up: zip structure, array types (anything needing
+    unpickling is refused unread), the JSON header (format, version, class, settings), the
+    shapes and values of every array against the id maps, and a trial prediction.
 
     Raises
     ------
     ModelFileError
         Missing, truncated or corrupt file; a file that is not a recsys model; a model of a
-        newer format or an unknown class. The message says which.
+        newer format or an unknown class; arrays that are missing, of the wrong shape or type,
+        or not finite. The message (one line) says which.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file: give the .npz file's path")
     if not path.is_file():
-        raise ModelFileError(f"model file {path} not found")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"PK\x03\x04":
-        raise ModelFileError(f"{path} is not a recsys model file (not an .npz archive)")
+        raise ModelFileError(f"model file {path} not found: check the path (fit one with "
+                             "`recsys fit -o FILE`)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "header" not in archive.files:
-                raise ModelFileError(f"{path} is not a recsys model file (no header)")
-            header = json.loads(str(archive["header"]))
-            arrays = {name: archive[name] for name in archive.files if name != "header"}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ModelFileError(
-            f"{path} is not a readable recsys model file (truncated or corrupt: {exc})"
-        ) from None
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}") \
+            from None
+    if magic != b"PK\x03\x04":
+        what = "an empty file" if not magic else "not an .npz archive"
+        raise ModelFileError(f"{path} is not a recsys model file ({what})")
+    arrays = modelfile.read_archive(path)
+    raw = arrays.pop("header", None)
+    if raw is None:
+        raise ModelFileError(f"{path} is not a recsys model file (an .npz archive without a "
+                             "recsys header)")
+    try:
+        if raw.dtype.kind != "U" or raw.ndim != 0:
+            raise ValueError("the header is not a text")
+        header = json.loads(str(raw[()]))
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path} has a damaged model header ({modelfile.one_line(exc)})") \
+            from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not a recsys model file (foreign format)")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path} has a damaged model header (format version "
+                             f"{_short(version)})")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} uses model format {version}, newer than this recsys reads "
             f"({FORMAT_VERSION}): upgrade recsys"
         )
-    cls = _model_class(str(header.get("class")))
+    name = header.get("class")
+    cls = _model_class(name) if isinstance(name, str) else None
     if cls is None:
-        raise ModelFileError(f"{path} holds an unknown model class {header.get('class')!r}")
+        raise ModelFileError(
+            f"{path} holds an unknown model class {_short(name)}: it was written by another "
+            f"program or a newer recsys (this one knows {', '.join(sorted(_REGISTRY))})"
+        )
+    params = header.get("params")
     try:
-        model = cls(**header["params"])
-        for name in Estimator._COMMON_ARRAYS:
-            setattr(model, name, arrays[f"common/{name}"])
-        model.rating_scale_ = tuple(header["rating_scale"])
-        model.global_mean_ = float(header["global_mean"])
-        model.data_fingerprint_ = header["data_fingerprint"]
-        model.data_name_ = header.get("data_name", "")
-        model.history_ = header.get("history", {})
-        model._user_index_cache = None
-        model._item_index_cache = None
+        if not isinstance(params, dict):
+            raise TypeError("the settings are not a mapping")
+        model = cls(**params)
+        validate = getattr(model, "_validate_params", None)
+        if validate is not None:
+            validate()
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path} holds settings this {cls.__name__} does not accept ({modelfile.one_line(exc)})"
+        ) from None
+    try:
+        _restore_common(model, arrays)
+        _restore_header(model, header)
         model._load_header_extra(header.get("extra", {}))
         prefix = "state/"
         model._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is an incomplete or damaged recsys model file ({exc})") from None
+        _smoke_test(model)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError,
+            FloatingPointError) as exc:
+        raise ModelFileError(
+            f"{path} is an incomplete or damaged recsys model file ({modelfile.one_line(exc)}); "
+            "save the model again"
+        ) from None
     return model

@@ -17,6 +17,8 @@ import numpy as np
 from recsys.data.ratings import Ratings
 from recsys.errors import RecsysError
 from recsys.metrics import rmse
+from recsys.models import _checks as checks
+from recsys.models._modelfile import state_array, state_int
 from recsys.models.base import EpochCallback, Estimator
 
 __all__ = ["GlobalMean", "BiasBaseline"]
@@ -45,6 +47,9 @@ class GlobalMean(Estimator):
 
     def __init__(self) -> None:
         pass
+
+    def _validate_params(self) -> None:
+        """GlobalMean has no settings."""
 
     def fit(
         self,
@@ -122,12 +127,11 @@ class BiasBaseline(Estimator):
         self.verbose = verbose
 
     def _validate_params(self) -> None:
+        owner = type(self).__name__
         for name in ("reg_user", "reg_item"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise RecsysError(f"{name} must be a number >= 0, got {value!r}")
-        if int(self.n_epochs) != self.n_epochs or self.n_epochs < 1:
-            raise RecsysError(f"n_epochs must be an integer >= 1, got {self.n_epochs!r}")
+            checks.number(owner, name, getattr(self, name), 0.0)
+        checks.integer(owner, "n_epochs", self.n_epochs, 1)
+        checks.flag(owner, "verbose", self.verbose)
 
     def fit(
         self,
@@ -189,8 +193,6 @@ class BiasBaseline(Estimator):
                 "n_epochs_run": np.array(self.n_epochs_)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.user_bias_ = np.asarray(arrays["user_bias"], dtype=np.float32)
-        self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)
-        self.n_epochs_ = int(arrays["n_epochs_run"])
-        if self.user_bias_.shape != (self.n_users_,) or self.item_bias_.shape != (self.n_items_,):
-            raise ValueError("bias arrays do not match the id maps")
+        self.user_bias_ = state_array(arrays, "user_bias", (self.n_users_,))
+        self.item_bias_ = state_array(arrays, "item_bias", (self.n_items_,))
+        self.n_epochs_ = state_int(arrays, "n_epochs_run", low=1)

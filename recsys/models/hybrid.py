@@ -39,8 +39,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from recsys.data.ratings import Ratings
-from recsys.errors import RecsysError
+from recsys.errors import DivergenceError, RecsysError
 from recsys.features import Standardizer, item_features, log_counts, user_features
+from recsys.models import _checks as checks
+from recsys.models._modelfile import state_array
 from recsys.models.autorec import AutoRec
 from recsys.models.base import EpochCallback, Estimator
 from recsys.models.mf import MatrixFactorization
@@ -162,14 +164,46 @@ class HybridRecommender(Estimator):
         )
 
     def _validate_params(self) -> None:
-        if int(self.n_folds) < 2:
-            raise RecsysError(f"n_folds must be at least 2, got {self.n_folds!r}")
-        if self.output not in ("linear", "tanh"):
-            raise RecsysError(f"output must be 'linear' or 'tanh', got {self.output!r}")
-        if any(int(h) < 1 for h in (self.hidden or ())):
-            raise RecsysError(f"hidden layer sizes must be positive, got {self.hidden!r}")
-        if not 0.0 < float(self.valid_size) < 1.0:
-            raise RecsysError(f"valid_size must be between 0 and 1, got {self.valid_size!r}")
+        """Check every setting's type and range (one-line ParameterError naming it)."""
+        owner = type(self).__name__
+        checks.layer_sizes(owner, "hidden", self.hidden)
+        checks.integer(owner, "n_epochs", self.n_epochs, 1)
+        checks.number(owner, "lr", self.lr, 0.0, strict=True)
+        checks.number(owner, "lr_decay", self.lr_decay, 0.0)
+        checks.number(owner, "weight_decay", self.weight_decay, 0.0)
+        checks.integer(owner, "batch_size", self.batch_size, 1)
+        checks.choice(owner, "output", self.output, ("linear", "tanh"))
+        checks.integer(owner, "patience", self.patience, 1)
+        checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
+                      high_strict=True)
+        checks.integer(owner, "n_folds", self.n_folds, 2, 100)
+        if self.mf_factors is not None:
+            checks.integer(owner, "mf_factors", self.mf_factors, 1, 100_000)
+        if self.mf_epochs is not None:
+            checks.integer(owner, "mf_epochs", self.mf_epochs, 1)
+        if self.mf_lr is not None:
+            checks.number(owner, "mf_lr", self.mf_lr, 0.0, strict=True)
+        if self.mf_reg is not None:
+            checks.number(owner, "mf_reg", self.mf_reg, 0.0)
+        for name in ("use_autorec", "use_side", "use_factors", "verbose"):
+            checks.flag(owner, name, getattr(self, name))
+        checks.integer(owner, "ar_hidden", self.ar_hidden, 1, 100_000)
+        checks.number(owner, "ar_reg", self.ar_reg, 0.0)
+        checks.integer(owner, "ar_steps", self.ar_steps, 1)
+        checks.number(owner, "ar_lr", self.ar_lr, 0.0, strict=True)
+        checks.seed(owner, "random_state", self.random_state)
+
+    def _fit_base(self, model: Estimator, ratings: Ratings) -> Estimator:
+        """Fit a base model; its divergence is reported with the hybrid's setting names."""
+        try:
+            return model.fit(ratings)
+        except DivergenceError:
+            if isinstance(model, MatrixFactorization):
+                advice = (f"its matrix factorisation diverged: lower mf_lr (now {model.lr:g}) "
+                          f"or raise mf_reg (now {model.reg:g})")
+            else:
+                advice = f"its autoencoder diverged: lower ar_lr (now {model.lr:g})"
+            raise DivergenceError(f"{type(self).__name__}: {advice}") from None
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -244,8 +278,8 @@ class HybridRecommender(Estimator):
         X, base = self._out_of_fold(ratings, fold, seeds)
 
         # 2. the base models used for prediction, fitted on all training ratings
-        self.mf_ = _adopt(self._new_mf(int(seeds[-3])).fit(ratings), self)
-        self.ar_ = (_adopt(self._new_ar(int(seeds[-2])).fit(ratings), self)
+        self.mf_ = _adopt(self._fit_base(self._new_mf(int(seeds[-3])), ratings), self)
+        self.ar_ = (_adopt(self._fit_base(self._new_ar(int(seeds[-2])), ratings), self)
                     if self.use_autorec else None)
 
         # 3. the blending network on standardised out-of-fold features
@@ -275,13 +309,19 @@ class HybridRecommender(Estimator):
             if callback is not None:
                 callback(epoch, self.history_)
 
-        self.net_ = MLP(
+        net = MLP(
             hidden=tuple(int(h) for h in (self.hidden or ())), output=self.output,
             lr=float(self.lr), lr_decay=float(self.lr_decay),
             weight_decay=float(self.weight_decay), batch_size=int(self.batch_size),
             n_epochs=int(self.n_epochs), early_stopping=True, patience=int(self.patience),
             random_state=int(seeds[-1]),
-        ).fit(Xt, yt, Xv, yv, callback=relay)
+        )
+        try:
+            self.net_ = net.fit(Xt, yt, Xv, yv, callback=relay)
+        except DivergenceError:
+            raise DivergenceError(
+                f"{type(self).__name__}: its blending network diverged: lower lr "
+                f"(now {float(self.lr):g})") from None
         self.n_epochs_ = self.net_.n_epochs_
         return self
 
@@ -294,8 +334,9 @@ class HybridRecommender(Estimator):
         base = np.empty(len(ratings))
         for f in range(k):
             rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
-            mf = self._new_mf(int(seeds[2 * f])).fit(rest)
-            ar = self._new_ar(int(seeds[2 * f + 1])).fit(rest) if self.use_autorec else None
+            mf = self._fit_base(self._new_mf(int(seeds[2 * f])), rest)
+            ar = self._fit_base(self._new_ar(int(seeds[2 * f + 1])), rest) \
+                if self.use_autorec else None
             u = np.where(mf.user_counts_[part.users] > 0, part.users, -1)
             i = np.where(mf.item_counts_[part.items] > 0, part.items, -1)
             # a pair unknown to the fold's models is scored with the fallback and the
@@ -358,8 +399,12 @@ class HybridRecommender(Estimator):
 
     def _load_header_extra(self, extra: dict[str, Any]) -> None:
         self.hidden = tuple(int(h) for h in (self.hidden or ()))  # JSON stored a list
-        self.user_side_names_ = list(extra.get("user_side_names", []))
-        self.item_side_names_ = list(extra.get("item_side_names", []))
+        names = {key: extra.get(key, []) for key in ("user_side_names", "item_side_names")}
+        for key, value in names.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"header field {key!r} must be a list of names")
+        self.user_side_names_ = names["user_side_names"]
+        self.item_side_names_ = names["item_side_names"]
         self.n_epochs_ = int(extra.get("n_epochs_run", 0))
 
     def _state(self) -> dict[str, Any]:
@@ -378,22 +423,34 @@ class HybridRecommender(Estimator):
         return state
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.scaler_ = Standardizer.from_arrays(arrays["scaler_mean"], arrays["scaler_scale"])
-        self.user_side_ = np.asarray(arrays["user_side"], dtype=np.float32)
-        self.item_side_ = np.asarray(arrays["item_side"], dtype=np.float32)
-        self.user_logn_ = np.asarray(arrays["user_logn"], dtype=np.float32)
-        self.item_logn_ = np.asarray(arrays["item_logn"], dtype=np.float32)
-        n_layers = sum(1 for key in arrays if key.startswith("net_weights"))
-        weights = [arrays[f"net_weights{l}"] for l in range(1, n_layers + 1)]
-        self.net_ = MLP(hidden=tuple(int(h) for h in (self.hidden or ())),
-                        output=self.output).set_weights(weights)
+        n_u, n_i = self.n_users_, self.n_items_
+        self.user_side_ = state_array(arrays, "user_side", (n_u, len(self.user_side_names_)))
+        self.item_side_ = state_array(arrays, "item_side", (n_i, len(self.item_side_names_)))
+        self.user_logn_ = state_array(arrays, "user_logn", (n_u,))
+        self.item_logn_ = state_array(arrays, "item_logn", (n_i,))
         mf = _adopt(self._new_mf(None), self)
         mf._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("mf_")})
-        mf.n_epochs_ = int(arrays["mf_epochs"][0])
-        mf.best_epoch_ = int(arrays["mf_epochs"][1])
         self.mf_ = mf
         self.ar_ = None
         if self.use_autorec:
             ar = _adopt(self._new_ar(None), self)
             ar._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("ar_")})
             self.ar_ = ar
+        # the network's input: the columns _raw_features builds
+        d = (2 if self.use_autorec else 1) + 4
+        if self.use_side:
+            d += self.user_side_.shape[1] + self.item_side_.shape[1]
+        if self.use_factors:
+            d += 3 * mf.user_factors_.shape[1]
+        mean = state_array(arrays, "scaler_mean", (d,), np.float64)
+        scale = state_array(arrays, "scaler_scale", (d,), np.float64)
+        if not (scale > 0).all():
+            raise ValueError("array 'scaler_scale' holds values <= 0")
+        self.scaler_ = Standardizer.from_arrays(mean, scale)
+        sizes = (d, *self.hidden, 1)
+        n_layers = sum(1 for key in arrays if key.startswith("net_weights"))
+        if n_layers != len(sizes) - 1:
+            raise ValueError(f"{n_layers} network weight arrays for {len(sizes) - 1} layers")
+        weights = [state_array(arrays, f"net_weights{l}", (sizes[l - 1] + 1, sizes[l]),
+                               np.float64) for l in range(1, len(sizes))]
+        self.net_ = MLP(hidden=self.hidden, output=self.output).set_weights(weights)

@@ -19,7 +19,9 @@ import numpy as np
 
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
+from recsys.models import _checks as checks
 from recsys.models import _sgd
+from recsys.models._modelfile import state_array, state_ints
 from recsys.models.base import EpochCallback, Estimator
 from recsys.models.baseline import _check_validation
 
@@ -210,33 +212,24 @@ class MatrixFactorization(Estimator):
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self) -> None:
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise RecsysError(f"{name} must be an integer >= 1, got {value!r}")
-
-        def non_negative(name: str, strict: bool = False) -> None:
-            value = getattr(self, name)
-            try:
-                ok = math.isfinite(float(value)) and (value > 0 if strict else value >= 0)
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise RecsysError(
-                    f"{name} must be a number {'>' if strict else '>='} 0, got {value!r}"
-                )
-
-        positive_int("n_factors")
-        positive_int("n_epochs")
-        non_negative("lr", strict=True)
+        """Check every setting's type and range (one-line ParameterError naming it)."""
+        owner = type(self).__name__
+        checks.integer(owner, "n_factors", self.n_factors, 1, 100_000)
+        checks.integer(owner, "n_epochs", self.n_epochs, 1)
+        checks.number(owner, "lr", self.lr, 0.0, strict=True)
         if self.lr_bias is not None:
-            non_negative("lr_bias", strict=True)
+            checks.number(owner, "lr_bias", self.lr_bias, 0.0, strict=True)
         for name in ("lr_decay", "reg", "reg_bias", "init_std"):
-            non_negative(name)
+            checks.number(owner, name, getattr(self, name), 0.0)
+        checks.flag(owner, "biased", self.biased)
         if self.early_stopping is not None and self.early_stopping != 0:
-            positive_int("early_stopping")
-        if not 0.0 < float(self.valid_size) < 1.0:
-            raise RecsysError(f"valid_size must be between 0 and 1, got {self.valid_size!r}")
+            checks.integer(owner, "early_stopping", self.early_stopping, 1)
+        checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
+                      high_strict=True)
+        checks.seed(owner, "random_state", self.random_state)
+        if self.n_threads is not None:
+            checks.integer(owner, "n_threads", self.n_threads, low=-(2**31))
+        checks.flag(owner, "verbose", self.verbose)
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -335,7 +328,7 @@ class MatrixFactorization(Estimator):
                 exposed = epoch == n_epochs - 1 or validation is not None \
                     or callback is not None
                 self._check_divergence(epoch, history["train_rmse"][0], train_rmse,
-                                       scale_range, P, Q, exposed)
+                                       scale_range, (P, Q, bu, bi), exposed)
                 self.user_factors_, self.item_factors_ = P, Q
                 self.user_bias_, self.item_bias_ = bu, bi
                 if validation is not None:
@@ -411,11 +404,12 @@ class MatrixFactorization(Estimator):
         }
 
     def _check_divergence(self, epoch: int, first: float, train_rmse: float,
-                          scale_range: float, P: np.ndarray, Q: np.ndarray,
+                          scale_range: float, params: tuple[np.ndarray, ...],
                           scan: bool = True) -> None:
-        # a NaN/inf anywhere makes the (float32, SIMD) sum non-finite
-        finite = math.isfinite(train_rmse) and (not scan or (
-            math.isfinite(float(P.sum())) and math.isfinite(float(Q.sum()))))
+        # a NaN/inf anywhere makes the (float32, SIMD) sum non-finite; so may an overflow of
+        # the sum itself (|values| near 1e38), which is divergence too
+        finite = math.isfinite(train_rmse) and (
+            not scan or all(math.isfinite(float(a.sum())) for a in params))
         if finite and train_rmse <= 3.0 * scale_range and (epoch == 0 or train_rmse <= 10 * first):
             return
         what = "NaN/inf" if not finite else f"{train_rmse:.3g}"
@@ -481,15 +475,10 @@ class MatrixFactorization(Estimator):
         }
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        P = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
-        Q = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
-        bu = np.ascontiguousarray(arrays["user_bias"], dtype=np.float32)
-        bi = np.ascontiguousarray(arrays["item_bias"], dtype=np.float32)
-        if (P.ndim != 2 or Q.ndim != 2 or P.shape[0] != self.n_users_
-                or Q.shape != (self.n_items_, P.shape[1]) or bu.shape != (self.n_users_,)
-                or bi.shape != (self.n_items_,)):
-            raise ValueError("factor or bias arrays do not match the id maps")
-        self.user_factors_, self.item_factors_ = P, Q
-        self.user_bias_, self.item_bias_ = bu, bi
-        self.mu_ = float(arrays["mu"])
-        self.n_epochs_, self.best_epoch_ = (int(x) for x in arrays["epochs"])
+        k = int(self.n_factors)
+        self.user_factors_ = state_array(arrays, "user_factors", (self.n_users_, k))
+        self.item_factors_ = state_array(arrays, "item_factors", (self.n_items_, k))
+        self.user_bias_ = state_array(arrays, "user_bias", (self.n_users_,))
+        self.item_bias_ = state_array(arrays, "item_bias", (self.n_items_,))
+        self.mu_ = float(state_array(arrays, "mu", (), np.float64))
+        self.n_epochs_, self.best_epoch_ = state_ints(arrays, "epochs", 2)

@@ -25,6 +25,7 @@ import numpy as np
 
 from recsys.errors import DataError, DivergenceError, NotFittedError
 from recsys.models import _backprop as bp
+from recsys.models import _checks as checks
 
 __all__ = ["MLP"]
 
@@ -194,16 +195,20 @@ class MLP:
         return X, y
 
     def _check_params(self) -> None:
-        if self.output not in ("linear", "tanh"):
-            raise ValueError(f"output must be 'linear' or 'tanh', got {self.output!r}")
-        if int(self.batch_size) < 1:
-            raise ValueError("batch_size must be at least 1")
-        if not self.lr > 0:
-            raise ValueError("lr must be positive")
-        if self.weight_decay < 0 or self.lr_decay < 0:
-            raise ValueError("weight_decay and lr_decay must be >= 0")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError("dtype must be 'float32' or 'float64'")
+        owner = "MLP"
+        checks.layer_sizes(owner, "hidden", self.hidden)
+        checks.choice(owner, "output", self.output, ("linear", "tanh"))
+        checks.integer(owner, "batch_size", self.batch_size, 1)
+        checks.integer(owner, "n_epochs", self.n_epochs, 1)
+        checks.number(owner, "lr", self.lr, 0.0, strict=True)
+        for name in ("weight_decay", "lr_decay", "init_scale"):
+            checks.number(owner, name, getattr(self, name), 0.0)
+        checks.flag(owner, "early_stopping", self.early_stopping)
+        checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
+                      high_strict=True)
+        checks.integer(owner, "patience", self.patience, 1)
+        checks.choice(owner, "dtype", self.dtype, ("float32", "float64"))
+        checks.seed(owner, "random_state", self.random_state)
 
     # ------------------------------------------------------------------ training
     def fit(
