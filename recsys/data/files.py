@@ -395,7 +395,8 @@ def read_delimited(
             kwargs["quoting"] = csv.QUOTE_NONE
 
     def _read(types: dict | None) -> pd.DataFrame:
-        with opener() as stream:
+        with opener() as stream, warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # 1e300 -> float32 inf: validated
             return pd.read_csv(stream, dtype=types, **kwargs)
 
     fast_types = dict(dtypes) if dtypes else None
