@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from recsys.errors import ParameterError
 
@@ -90,11 +90,12 @@ def layer_sizes(owner: str, name: str, value: Any) -> tuple[int, ...]:
     allowed = "a list of integers from 1 to 100000 (e.g. (32, 16))"
     if value is None:
         return ()
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, tuple, list)):
-        try:
-            value = tuple(value)
-        except TypeError:
-            raise _fail(owner, name, allowed, value) from None
-    if any(not _is_integer(h) or not 1 <= int(h) <= 100_000 for h in value):
+    if isinstance(value, (str, bytes)):
         raise _fail(owner, name, allowed, value)
-    return tuple(int(h) for h in value)
+    try:
+        sizes = tuple(value)
+    except TypeError:
+        raise _fail(owner, name, allowed, value) from None
+    if any(not _is_integer(h) or not 1 <= int(h) <= 100_000 for h in sizes):
+        raise _fail(owner, name, allowed, value)
+    return tuple(int(h) for h in sizes)
