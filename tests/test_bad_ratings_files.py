@@ -359,3 +359,18 @@ def test_holdout_fraction_leaving_a_part_empty(five, size, part):
 def test_temporal_split_of_one_timestamp(five, per_user):
     with pytest.raises(DataError, match="same timestamp.*'holdout' or 'user' split"):
         temporal_split(five, test_size=0.2, per_user=per_user)
+
+
+# ---------------------------------------------------------------------------- pairs files
+def test_pairs_file_paths(tmp_path, monkeypatch):
+    from recsys.data.pairs import iter_pairs
+
+    for path, what in ((tmp_path, "is a folder"), (tmp_path / "none.csv", "no such file"),
+                       (write(tmp_path, "e.csv", "\n"), "the file is empty")):
+        with pytest.raises(DataError, match=what) as info:
+            list(iter_pairs(path))
+        assert str(path) in str(info.value)
+    path = write(tmp_path, "p.csv", "user,item\n1,2\n")
+    _deny(monkeypatch, path)
+    with pytest.raises(DataError, match="permission denied"):
+        list(iter_pairs(path))

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from recsys.data.files import _NAMES, _normalise
+from recsys.data.files import _NAMES, _normalise, os_error
 from recsys.errors import DataError
 
 __all__ = ["iter_pairs"]
@@ -24,12 +24,19 @@ _SEPARATORS = ("::", "\t", ",", "|", ";")
 
 
 def _first_line(path: Path) -> str:
-    with open(path, "rb") as handle:
-        for raw in handle:
-            line = raw.decode("utf-8", errors="replace").strip("\r\n").lstrip("\ufeff")
-            if line.strip():
-                return line
-    raise DataError(f"{path}: the file is empty (no pairs found)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file of (user, item) pairs; pass the file")
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                line = raw.decode("utf-8", errors="replace").strip("\r\n").lstrip("\ufeff")
+                if line.strip():
+                    return line
+    except OSError as exc:
+        raise os_error(exc, str(path)) from None
+    raise DataError(f"{path}: the file is empty (no pairs found); write one user, item per line")
 
 
 def iter_pairs(
