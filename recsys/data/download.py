@@ -358,8 +358,8 @@ def _fetch(url: str, out: BinaryIO, release: Release, progress: bool | None, tim
     from tqdm.auto import tqdm
 
     limit = _max_download_bytes(release)
-    request = urllib.request.Request(url, headers={"User-Agent": "recsys-downloader"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "recsys-downloader"})
         response = urllib.request.urlopen(request, timeout=timeout)
     except _NETWORK_ERRORS as exc:
         raise _network_error(exc, release, url, target, base, timeout) from None
