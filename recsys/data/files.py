@@ -481,22 +481,17 @@ def read_delimited(
 
 
 def _id_dtype_guess(sample: pd.Series) -> type:
-    """int32 when every sampled id is an integer that fits, int64 beyond, else ``str``."""
-    if pd.api.types.is_bool_dtype(sample.dtype):
+    """int32 when every sampled id is an integer literal that fits, int64 when it fits there,
+    else ``str`` (the ids stay text). ``sample`` holds the ids as text."""
+    text = sample.astype(str).str.strip()
+    if not text.str.fullmatch(r"[+-]?\d{1,19}").all():
         return str
-    if not pd.api.types.is_integer_dtype(sample.dtype):
-        text = sample.astype(str).str.strip()
-        if not text.str.fullmatch(r"[+-]?\d{1,19}").all():
-            return str
-        try:
-            sample = pd.to_numeric(text, errors="raise")
-        except (ValueError, TypeError, OverflowError):
-            return str
-        if not pd.api.types.is_integer_dtype(sample.dtype):
-            return str
-    if len(sample) and (sample.min() < -(2**63) or sample.max() >= 2**63):
+    if not len(text):
+        return np.int32
+    values = pd.to_numeric(text, errors="coerce")
+    if values.dtype != np.int64:  # uint64, float or object: beyond int64
         return str
-    if len(sample) and (sample.min() < -(2**31) or sample.max() >= 2**31):
+    if values.min() < -(2**31) or values.max() >= 2**31:
         return np.int64
     return np.int32
 
@@ -618,9 +613,9 @@ def read_ratings_file(
             roles[role] = override
     common = dict(sep=fmt.sep, names=fmt.names, header=fmt.header, source=source,
                   encoding=encoding, skiprows=skip)
-    sample, _ = read_delimited(
+    sample, _ = read_delimited(  # as text: the ids' literal form decides their type
         lambda: io.BytesIO(head.rsplit(b"\n", 1)[0] if len(head) == 1 << 16 else head),
-        **common,
+        dtypes={column: str for column in fmt.names}, **common,
     )
     dtypes: dict[str, type] = {roles["rating"]: np.float32}
     for role in ("user", "item"):
@@ -634,12 +629,12 @@ def read_ratings_file(
         opener, dtypes=dtypes, required=[roles["user"], roles["item"], roles["rating"]],
         fallback_encoding="latin-1" if encoding == "utf-8" else None, **common,
     )
-    for role in ("user", "item"):  # a later line turned an integer column into text
+    for role in ("user", "item"):  # read as text (a bad line elsewhere, a blank line...)
         column = frame[roles[role]]
-        if not pd.api.types.is_integer_dtype(column.dtype) and not (
-            pd.api.types.is_string_dtype(column.dtype) or column.dtype == object
-        ):
-            frame[roles[role]] = column.astype(str)
+        if not pd.api.types.is_integer_dtype(column.dtype) and column.notna().all():
+            kind = _id_dtype_guess(column)
+            if kind is not str:  # every id an integer literal: integers after all
+                frame[roles[role]] = pd.to_numeric(column.str.strip()).astype(kind)
     ts_col = roles.get("timestamp")
     if ts_col is not None and not pd.api.types.is_numeric_dtype(frame[ts_col].dtype):
         frame[ts_col] = _dates_as_seconds(frame[ts_col])
