@@ -19,7 +19,7 @@ import pytest
 from _http_server import TINY, leftovers, make_zip, tiny_files
 from _http_server import cache, server, tiny  # noqa: F401,F811  (fixtures)
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from recsys.cli import main
@@ -152,7 +152,7 @@ def test_crc_mismatch_in_the_download(server, before, cache, tmp_path):
     (served / ZIP).write_bytes(bytes(data))
     with pytest.raises(DownloadError) as info:
         fetch(cache, url)
-    failure(cache, before, info, "ml-tiny/ratings.csv fails its CRC check", "try again")
+    failure(cache, before, info, "'ml-tiny/ratings.csv' fails its CRC check", "try again")
 
 
 def test_cached_archive_changed_after_download_is_caught_on_next_use(server, tiny, cache):
@@ -467,7 +467,7 @@ def mutated_archives(draw) -> bytes:
         at = min(at, len(data) - 1)
         kind = draw(st.sampled_from(["set", "flip", "insert", "delete"]))
         if kind == "set":
-            data[at] = draw(st.integers(0, 255))
+            data[at] = draw(st.one_of(st.integers(0, 255), st.sampled_from(b"./\\:\0\n")))
         elif kind == "flip":
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif kind == "insert":
@@ -477,6 +477,10 @@ def mutated_archives(draw) -> bytes:
     if draw(st.booleans()) and draw(st.booleans()):
         data = data[: draw(st.integers(0, len(data)))]
     return bytes(data)
+
+
+_REASONS = ("not a zip file", "cannot be read", "unsafe member path", "symbolic link",
+            "unpacks to", "is corrupt", "CRC check", "does not read as", "documents")
 
 
 @pytest.mark.fuzz
@@ -492,5 +496,8 @@ def test_verify_archive_accepts_or_refuses_mutated_zips(tmp_path, tiny, data):
         message = str(exc)
         assert "\n" not in message and message.startswith(str(path))
         assert "delete it and run `recsys data download ml-tiny`" in message
+        reason = message.split(": ", 1)[1]
+        event("refused: " + next((k for k in _REASONS if k in reason), reason[:40]))
     else:
+        event("accepted")
         assert counts == {"n_ratings": 60, "n_users": 7, "n_movies": 12, "n_rated_items": 10}

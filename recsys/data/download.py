@@ -220,7 +220,7 @@ def _inspect(path: Path, release: Release) -> dict[str, int]:
         except Exception as exc:  # zlib.error, EOFError, encrypted or unknown compression...
             raise _Refused(f"it is corrupt ({_line(exc)})") from None
     if bad is not None:
-        raise _Refused(f"member {bad} fails its CRC check (the file is damaged)")
+        raise _Refused(f"member {bad!r} fails its CRC check (the file is damaged)")
     try:
         ratings = read_release(path, release.name)
     except DataError as exc:
