@@ -14,6 +14,10 @@ The server serves a folder and misbehaves on request, by path prefix:
     sends the body without ``Content-Length`` (ends by closing the connection);
 ``/length/N/NAME``
     announces ``Content-Length: N`` and sends nothing.
+
+Fixtures: import ``server_fixture``, ``tiny_fixture`` and ``cache_fixture`` into a test module
+to use them as ``server`` (served folder, base URL, request log), ``tiny`` (the ``ml-tiny``
+test release in the registry) and ``cache`` (a cache path, download variables unset).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import http.server
 import threading
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -67,8 +72,8 @@ def leftovers(folder: Path) -> list[str]:
 
 # ---------------------------------------------------------------- server
 class Handler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-    release = threading.Event()  # set at the end of a test: stalled handlers return
+    requests: ClassVar[list[str]] = []
+    release: ClassVar[threading.Event] = threading.Event()  # set at test end: stalls return
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -114,8 +119,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             super().do_GET()
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(name="server")
+def server_fixture(tmp_path):
     """(served folder, base URL, list of request paths) of a server on 127.0.0.1."""
     served = tmp_path / "served"
     served.mkdir()
@@ -135,14 +140,14 @@ def server(tmp_path):
         thread.join(5)
 
 
-@pytest.fixture
-def tiny(monkeypatch):
+@pytest.fixture(name="tiny")
+def tiny_fixture(monkeypatch):
     monkeypatch.setitem(REGISTRY, "ml-tiny", TINY)
     return TINY
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
+@pytest.fixture(name="cache")
+def cache_fixture(tmp_path, monkeypatch):
     monkeypatch.delenv(dl.ENV_URL, raising=False)
     monkeypatch.delenv(dl.ENV_CACHE, raising=False)
     return tmp_path / "cache"

@@ -16,8 +16,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _http_server import TINY, leftovers, make_zip, tiny_files
-from _http_server import cache, server, tiny  # noqa: F401,F811  (fixtures)
+from _http_server import (  # noqa: F401
+    TINY,
+    cache_fixture,
+    leftovers,
+    make_zip,
+    server_fixture,
+    tiny_files,
+    tiny_fixture,
+)
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -32,7 +39,7 @@ ZIP, RECORD, PART = "ml-tiny.zip", "ml-tiny.json", "ml-tiny.zip.part"
 
 # ---------------------------------------------------------------- helpers
 @pytest.fixture(params=["empty", "cached"])
-def before(request, server, tiny, cache):  # noqa: F811
+def before(request, server, tiny, cache):
     """None on an empty cache; else the SHA-256 of a verified copy already in the cache."""
     served, url, _ = server
     make_zip(served / ZIP, "ml-tiny", tiny_files())
@@ -114,7 +121,7 @@ def test_timeout(server, before, cache, mode):
 
 # ---------------------------------------------------------------- sizes
 def test_announced_size_far_above_the_documented_one(server, before, cache):
-    _, url, requests = server
+    _, url, _ = server
     with pytest.raises(DownloadError) as info:
         fetch(cache, f"{url}/length/9999999999")
     failure(cache, before, info, "announces 9,999,999,999 bytes", "about 0.01 MB", "--url")
@@ -181,7 +188,8 @@ def test_cached_archive_changed_and_record_lost_is_verified_in_full(server, tiny
     with pytest.raises(DownloadError) as info:
         dl.ensure_archive("ml-tiny", cache_dir=cache, download=False)
     message = str(info.value)
-    assert "fails its CRC check" in message and "delete it" in message and str(cache / ZIP) in message
+    assert "fails its CRC check" in message and "delete it" in message
+    assert str(cache / ZIP) in message
     assert not (cache / RECORD).exists()
 
 

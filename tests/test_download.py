@@ -10,8 +10,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _http_server import TINY, csv_release_files, leftovers, make_zip, tiny_files
-from _http_server import cache, server, tiny  # noqa: F401,F811  (fixtures)
+from _http_server import (  # noqa: F401
+    TINY,
+    cache_fixture,
+    csv_release_files,
+    leftovers,
+    make_zip,
+    server_fixture,
+    tiny_files,
+    tiny_fixture,
+)
 
 from recsys.data import download as dl
 from recsys.data.loading import list_datasets, load
@@ -191,7 +199,7 @@ def test_default_cache_folder_is_not_created(monkeypatch, tmp_path):
     monkeypatch.delenv(dl.ENV_CACHE, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     folder = dl.resolve_cache_dir()
-    if os.name == "posix" and not dl.sys.platform == "darwin":
+    if os.name == "posix" and dl.sys.platform != "darwin":
         assert folder == tmp_path / "xdg" / "recsys"
     assert not folder.exists()
     rows = list_datasets()

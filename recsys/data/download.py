@@ -51,17 +51,17 @@ from recsys.errors import DataError, DownloadError
 __all__ = [
     "ENV_CACHE",
     "ENV_URL",
-    "default_cache_dir",
-    "resolve_cache_dir",
-    "resolve_base_url",
     "archive_path",
-    "is_cached",
-    "read_record",
+    "cached_names",
+    "default_cache_dir",
     "download",
     "ensure_archive",
-    "verify_archive",
+    "is_cached",
+    "read_record",
+    "resolve_base_url",
+    "resolve_cache_dir",
     "sha256_file",
-    "cached_names",
+    "verify_archive",
 ]
 
 ENV_CACHE = "RECSYS_DATA"
@@ -191,7 +191,7 @@ def _inspect(path: Path, release: Release) -> dict[str, int]:
         archive = zipfile.ZipFile(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise _Refused(f"it cannot be read ({_why(exc)})") from None
-    except Exception as exc:  # BadZipFile, OSError, ValueError... from damaged headers
+    except Exception as exc:  # noqa: BLE001  BadZipFile, ValueError... from damaged headers
         raise _Refused(f"it is not a zip file ({_line(exc)})") from None
     with archive:
         try:
@@ -217,7 +217,7 @@ def _inspect(path: Path, release: Release) -> dict[str, int]:
             bad = archive.testzip()
         except _Refused:
             raise
-        except Exception as exc:  # zlib.error, EOFError, encrypted or unknown compression...
+        except Exception as exc:  # noqa: BLE001  zlib, EOF, encrypted, unknown method...
             raise _Refused(f"it is corrupt ({_line(exc)})") from None
     if bad is not None:
         raise _Refused(f"member {bad!r} fails its CRC check (the file is damaged)")
@@ -225,7 +225,7 @@ def _inspect(path: Path, release: Release) -> dict[str, int]:
         ratings = read_release(path, release.name)
     except DataError as exc:
         raise _Refused(f"it does not read as {release.name} ({_line(exc)})") from None
-    except Exception as exc:  # a reader bug must not escape as a traceback
+    except Exception as exc:  # noqa: BLE001  a reader bug must not escape as a traceback
         raise _Refused(
             f"it does not read as {release.name} ({type(exc).__name__}: {_line(exc)})"
         ) from None
