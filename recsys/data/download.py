@@ -279,12 +279,12 @@ def _check_sha(zip_path: Path, release: Release, digest: str, record: dict[str, 
     rejected = zip_path.with_name(zip_path.name + ".rejected")
     try:
         os.replace(zip_path, rejected)
-        where = f"moved it to {rejected.name}"
+        todo = f"it was moved aside to {rejected.name}: run"
     except OSError:
-        where = f"delete {zip_path}"
+        todo = "delete it and run"
     raise DownloadError(
         f"{zip_path} changed since it was verified (SHA-256 {digest[:12]}... is not the "
-        f"recorded {str(record.get('sha256'))[:12]}...); {where} and run "
+        f"recorded {str(record.get('sha256'))[:12]}...); {todo} "
         f"`recsys data download {release.name}` to fetch it again"
     )
 
