@@ -8,18 +8,21 @@ written to it, never at import.
 Download address: the ``base_url`` argument, else ``$RECSYS_DOWNLOAD_URL``, else GroupLens
 (:data:`recsys.data.movielens.BASE_URL`), followed by ``/NAME.zip``.
 
-A download goes to ``NAME.zip.part`` (with a progress bar on stderr when it is a terminal) and
-is checked before it is moved into place with :func:`os.replace`:
+A download goes to a fresh ``NAME.zip.part`` (a stale one from an earlier run is unlinked
+first, never followed or resumed; a progress bar goes to stderr when it is a terminal) and is
+checked before it is moved into place with :func:`os.replace`:
 
-1. the size matches ``Content-Length``;
-2. every member's CRC is right (:meth:`zipfile.ZipFile.testzip`) and no member path escapes
-   the archive's folder (``../evil``, absolute paths);
+1. the size matches ``Content-Length`` and is at most twice the documented size plus 1 MiB;
+2. no member path escapes the archive's folder (``../evil``, absolute paths) or is a symbolic
+   link, the members unpack to a plausible size, and every member's CRC is right
+   (:meth:`zipfile.ZipFile.testzip`);
 3. the ratings are actually read and their counts match the release's README;
 4. its SHA-256 is recorded in ``NAME.json`` beside it. Every later use hashes the zip again and
    refuses one that no longer matches; a re-download of a stable release must match too.
 
-Anything that fails removes the partial file and raises :class:`~recsys.errors.DownloadError`
-with one line. Nothing ever prompts.
+Anything that fails (Ctrl-C included) removes the partial file, leaves a zip already in the
+cache untouched, and raises :class:`~recsys.errors.DownloadError` with one line naming what was
+wrong and what to do. Nothing ever prompts.
 """
 
 from __future__ import annotations
