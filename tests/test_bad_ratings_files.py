@@ -113,9 +113,13 @@ def test_extra_columns_without_header_fourth_is_the_timestamp(tmp_path):
     assert sorted(r.timestamps.tolist()) == [1577923200, 1578009600]
 
 
-def test_fourth_column_that_is_no_timestamp(tmp_path):
-    expect(write(tmp_path, "t.csv", "1,10,4,100\n2,10,3,soon\n"),
-           "timestamp 'soon' is not a number of seconds", "drop the column", line=2)
+@pytest.mark.parametrize("value, shown", [("soon", "'soon'"), ("10\x1c", "'10\\x1c'"),
+                                          ("0001-01-10", "'0001-01-10'"), ("1e30", "'1e+30'"),
+                                          ("nan", "'nan'")])
+def test_fourth_column_that_is_no_timestamp(tmp_path, value, shown):
+    # "10\x1c" parsed as a date of year 1 crashed the date conversion (found by fuzzing)
+    expect(write(tmp_path, "t.csv", f"1,10,4,100\n2,10,3,{value}\n"),
+           f"timestamp {shown} is not a number of seconds", "drop the column", line=2)
 
 
 def test_duplicate_column_names(tmp_path):

@@ -657,12 +657,12 @@ def _dates_as_seconds(column: pd.Series) -> pd.Series:
     """Dates written as text -> seconds since the epoch; the column unchanged otherwise."""
     if pd.to_numeric(column, errors="coerce").notna().any():
         return column  # numbers, with some bad values: validation names the line
-    try:
+    try:  # (OutOfBoundsDatetime is a ValueError: year 1 is a "date" but not in range)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+            if parsed.notna().all():
+                return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     except (ValueError, TypeError, OverflowError):
-        return column
-    if parsed.notna().all():
-        return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        pass
     return column

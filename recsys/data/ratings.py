@@ -193,7 +193,8 @@ class Ratings:
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
-                        f"{_where(source, first_line, row)}timestamp {column.iloc[row]!r} is "
+                        f"{_where(source, first_line, row)}timestamp "
+                        f"{str(column.iloc[row])[:40]!r} is "
                         "not a number of seconds (or a date); fix the line or drop the column"
                     )
                 ts = np.floor(stamps).astype(np.int64)
