@@ -463,6 +463,7 @@ class Estimator:
 
     def _item_frame(self, idx: np.ndarray) -> pd.DataFrame:
         years = self.item_years_[idx]
+        years = np.where(np.abs(years) <= 1e5, years, np.nan)  # NaN stays NaN: no year
         return pd.DataFrame(
             {
                 "item": self.item_ids_[idx],
@@ -609,8 +610,11 @@ def _restore_common(model: Estimator, arrays: dict[str, np.ndarray]) -> None:
     model.seen_indptr_, model.seen_items_ = indptr, seen.astype(np.int32)
     model.item_titles_ = modelfile.state_text(arrays, "common/item_titles_", n_items)
     model.item_genres_ = modelfile.state_text(arrays, "common/item_genres_", n_items)
-    model.item_years_ = modelfile.state_array(arrays, "common/item_years_", (n_items,), np.float64,
-                                       finite=False)
+    years = modelfile.state_array(arrays, "common/item_years_", (n_items,), np.float64,
+                                  finite=False)
+    if np.any(np.abs(years[~np.isnan(years)]) > 1e5):
+        raise ValueError("array 'common/item_years_' holds years out of range")
+    model.item_years_ = years
 
 
 def _header_number(header: dict, key: str) -> float:
