@@ -63,7 +63,8 @@ CONVERGED = {  # enough training (and no shrinkage of p.q for Funk) to learn the
                                         reg=0.0, random_state=0),
     "hybrid": lambda: HybridRecommender(
         hidden=(3,), n_epochs=40, lr=0.05, patience=40, n_folds=2, mf_factors=2,
-        mf_epochs=5, mf_lr=0.02, ar_hidden=4, ar_steps=200, ar_lr=0.05, ar_reg=5.0, random_state=0),
+        mf_epochs=5, mf_lr=0.02, ar_hidden=4, ar_steps=200, ar_lr=0.05, ar_reg=5.0,
+        random_state=0),
 }
 
 

@@ -31,7 +31,6 @@ import json
 import math
 import numbers
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -731,7 +730,8 @@ def load_model(path: str | os.PathLike) -> Estimator:
             validate()
     except (TypeError, ValueError) as exc:
         raise ModelFileError(
-            f"{path} holds settings this {cls.__name__} does not accept ({modelfile.one_line(exc)})"
+            f"{path} holds settings this {cls.__name__} does not accept "
+            f"({modelfile.one_line(exc)})"
         ) from None
     try:
         _restore_common(model, arrays)
