@@ -16,6 +16,7 @@ from recsys.errors import (
     DownloadError,
     ModelFileError,
     NotFittedError,
+    ParameterError,
     RecsysError,
     UnknownIdError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Estimator",
     "load_model",
     "RecsysError",
+    "ParameterError",
     "DataError",
     "DownloadError",
     "ModelFileError",

@@ -71,7 +71,7 @@ def test_single_column_file(tmp_path):
 @pytest.mark.parametrize("sep, shown", [("\t", "tab"), (";", "';'")])
 def test_given_separator_that_does_not_match(tmp_path, reader, sep, shown):
     path = write(tmp_path, "r.csv", "userId,movieId,rating\n1,10,4\n")
-    expect(path, f"splitting on {shown} (the given sep)", "pass sep=','", "leave sep unset",
+    expect(path, f"splitting on {shown} (the given sep)", "pass sep=','", "or leave it unset",
            line=1, reader=reader, sep=sep)
 
 

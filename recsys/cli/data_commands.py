@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from recsys.cli._data_options import file_format_options, load_data
+
 
 @click.group()
 def data() -> None:
@@ -96,14 +98,15 @@ def _format_info(info: dict[str, Any]) -> str:
               help="How many of the most rated items to list.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def info_command(source: str | None, top: int, fmt: str) -> None:
+@file_format_options
+def info_command(source: str | None, top: int, fmt: str, file_format: dict[str, Any]) -> None:
     """Describe a data set: counts, rating scale and histogram, sparsity, top movies.
 
     With no argument: the bundled ml-latest-small.
     """
-    from recsys.data.loading import describe, load
+    from recsys.data.loading import describe
 
-    info = describe(load(source), top=top)
+    info = describe(load_data(source, file_format), top=top)
     if fmt == "json":
         click.echo(json.dumps(info, indent=2, default=str))
     else:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from recsys.cli._data_options import file_format_given, file_format_options, load_data
 from recsys.evaluate import SPLITS
 
 DEFAULT_REPORT_DIR = "reports"  # ignored by git (.gitignore)
@@ -66,8 +67,10 @@ class _Progress:
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, writable=True),
               default=DEFAULT_REPORT_DIR, show_default=True,
               help="Report folder (report.json, report.md, PNG plots).")
+@file_format_options
 def evaluate(data: str | None, split: str, models: list[str], seed: int, threshold: float,
-             k: int, validation: float, topn_users: int, output: str) -> None:
+             k: int, validation: float, topn_users: int, output: str,
+             file_format: dict[str, Any]) -> None:
     """Compare models: RMSE, MAE, improvement over the global mean and the bias baseline,
     precision/recall/NDCG@k and coverage. Test ratings are scored once, after fitting.
 
@@ -79,6 +82,8 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
     """
     from recsys.evaluate import evaluate as run
 
+    if file_format_given(file_format):
+        data = load_data(data, file_format)
     progress = _Progress()
     try:
         report = run(data=data, split=split, models=models, seed=seed, threshold=threshold,

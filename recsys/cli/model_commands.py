@@ -13,6 +13,7 @@ import pandas as pd
 
 from recsys._atomic import atomic_write
 from recsys.cli import Interrupted
+from recsys.cli._data_options import file_format_options, load_data
 from recsys.errors import RecsysError, UnknownIdError
 
 DEFAULT_MODEL_FILE = "model.npz"
@@ -99,7 +100,9 @@ def _epoch_progress(total: int | None, label: str):
                    "(0: none; every epoch is run).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               default=DEFAULT_MODEL_FILE, show_default=True, help="Model file to write.")
-def fit(data: str | None, model_name: str, validation: float, output: str, **options: Any) -> None:
+@file_format_options
+def fit(data: str | None, model_name: str, validation: float, output: str,
+        file_format: dict[str, Any], **options: Any) -> None:
     """Fit a model on a ratings data set and save it to one file.
 
     \b
@@ -108,12 +111,11 @@ def fit(data: str | None, model_name: str, validation: float, output: str, **opt
       recsys fit --data ml-100k --factors 100 --epochs 60 -o ml100k.npz
       recsys fit --model hybrid --hidden 32,16
     """
-    from recsys.data.loading import load
     from recsys.data.splits import validation_split
     from recsys.models.registry import make_model
 
     model = make_model(model_name, **_model_params(model_name, options))
-    ratings = load(data)
+    ratings = load_data(data, file_format)
     if validation > 0:
         train, valid = validation_split(ratings, valid_size=validation,
                                         random_state=options["seed"])
@@ -276,7 +278,7 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
         raise _unknown(model, "user", user, model_path,
                        "pass --cold-start for the best items by the biases (non-personal)")
     frame = model.recommend(user, n=n, exclude_seen=not include_seen,
-                            min_item_ratings=min_ratings)
+                            min_item_ratings=min_ratings, cold_start=cold_start)
     if frame.attrs.get("fallback"):
         click.echo(f"Note: unknown user {user!r}: showing the best items by the biases "
                    "(non-personal).", err=True)

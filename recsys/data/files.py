@@ -220,6 +220,11 @@ def _likely_sep(line: str) -> str | None:
     return max(set(marks), key=marks.count) if marks else None
 
 
+def _quoted(sep: str) -> str:
+    """A separator as a shell argument: ``'\t'`` for tab (the CLI understands it)."""
+    return "'\\t'" if sep == "\t" else f"'{sep}'"
+
+
 def sniff_format(
     first_line: str,
     suffix: str = "",
@@ -253,7 +258,8 @@ def sniff_format(
         sep = _guess_sep(text)
     if sep is None:
         hint = _likely_sep(text)
-        todo = (f"if {hint!r} separates the fields, pass sep={hint!r}; otherwise"
+        todo = (f"if {hint!r} separates the fields, pass sep={hint!r} (--sep {_quoted(hint)} on "
+                "the command line); otherwise"
                 if hint else "a ratings file needs")
         raise DataError(
             f"{where}cannot find the field separator in {_show(text)} (tried '::', tab, ',', "
@@ -263,8 +269,9 @@ def sniff_format(
     fields = [f.strip().strip('"') for f in _split(text, sep)]
     if given and len(fields) < 3:
         guess = _guess_sep(text)
-        todo = (f"the file seems to use {_sep_name(guess)}: pass sep={guess!r} or leave sep unset"
-                if guess and guess != sep else "pass the separator the file uses as sep")
+        todo = (f"the file seems to use {_sep_name(guess)}: pass sep={guess!r} (--sep "
+                f"{_quoted(guess)}) or leave it unset"
+                if guess and guess != sep else "pass the separator the file uses as sep (--sep)")
         raise DataError(
             f"{where}splitting on {_sep_name(sep)} (the given sep) gives {len(fields)} field(s) "
             f"in {_show(text)}, not user, item and rating; {todo}"

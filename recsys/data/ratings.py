@@ -180,7 +180,8 @@ class Ratings:
             raise DataError(
                 f"{_where(source, first_line, row)}rating {values[row]:g} is outside the "
                 f"rating scale [{low:g}, {high:g}] ({int(outside.sum())} such ratings); fix "
-                "those lines or give the true scale (rating_scale=(low, high))"
+                "those lines or give the true scale (rating_scale=(low, high), or --scale LOW,HIGH "
+                "on the command line)"
             )
         ts = None
         if timestamp is not None and timestamp in frame.columns:
