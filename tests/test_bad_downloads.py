@@ -509,3 +509,42 @@ def test_verify_archive_accepts_or_refuses_mutated_zips(tmp_path, tiny, data):
     else:
         event("accepted")
         assert counts == {"n_ratings": 60, "n_users": 7, "n_movies": 12, "n_rated_items": 10}
+
+
+# ---------------------------------------------------------------- two downloads at once
+def test_two_downloads_at_once_fetch_once_and_both_succeed(server, tiny, cache, monkeypatch,
+                                                          capfd):
+    """A second download into the same cache waits for the first (a lock on the cache
+    folder), then finds the verified archive: one request, no clash over the ``.part``."""
+    import threading
+
+    served, url, requests = server
+    make_zip(served / ZIP, "ml-tiny", tiny_files())
+    fetching = threading.Event()
+    real_fetch = dl._fetch
+
+    def slow_fetch(*args, **kwargs):
+        fetching.set()
+        time.sleep(0.5)
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(dl, "_fetch", slow_fetch)
+    results, errors = [], []
+
+    def job():
+        try:
+            results.append(dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    first = threading.Thread(target=job)
+    first.start()
+    assert fetching.wait(10)
+    second = threading.Thread(target=job)
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    assert len([path for path in requests if path.endswith(ZIP)]) == 1
+    assert PART not in leftovers(cache) and ZIP in leftovers(cache)
+    assert "waiting for another recsys download" in capfd.readouterr().err

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from recsys.data.movielens import (
     REGISTRY,
@@ -436,6 +436,37 @@ def _make_folder(folder: Path) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _cache_lock(folder: Path) -> Iterator[None]:
+    """Let one process at a time download into ``folder``.
+
+    An advisory ``flock`` on the cache folder itself (so no lock file is left behind),
+    released when the descriptor is closed, also if the process dies. A second process waits,
+    saying so on stderr, and then finds the archive the first one installed. Where ``flock``
+    does not exist (Windows) downloads are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another recsys download into {folder} to finish ...",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _open_part(part: Path, folder: Path) -> BinaryIO:
     """Open a fresh ``NAME.zip.part``; a stale one from an earlier run is discarded first.
 
@@ -552,6 +583,15 @@ def download(
         return ensure_archive(name, cache_dir=folder, download=False, base_url=base)
     url = release.url(base)
     _make_folder(folder)
+    with _cache_lock(folder):
+        if target.is_file() and not force:  # another process fetched it while this one waited
+            return ensure_archive(name, cache_dir=folder, download=False, base_url=base)
+        return _download_into(release, url, target, folder, base, progress, timeout)
+
+
+def _download_into(release: Release, url: str, target: Path, folder: Path, base: str | None,
+                   progress: bool | None, timeout: float) -> Path:
+    """Fetch ``url`` to ``NAME.zip.part``, verify it and move it into place (lock held)."""
     part = target.with_name(target.name + ".part")
     out = _open_part(part, folder)
     try:
