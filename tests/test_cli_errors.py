@@ -295,3 +295,36 @@ def test_the_installed_script_gives_one_line_and_no_traceback(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("Error:")
+
+
+# ---------------------------------------------------------------- telling the reader the format
+def test_sep_header_and_scale_options(tmp_path):
+    hashed = tmp_path / "hashed.txt"
+    hashed.write_text("".join(f"{u}#{i}#{(u + i) % 5 + 1}\n" for u in range(1, 5)
+                              for i in range(1, 4)))
+    line = assert_one_clean_error(run("data", "info", hashed), 1, "hashed.txt", "--sep '#'")
+    assert "separator" in line
+    told = run("data", "info", hashed, "--sep", "#", "--format", "json")
+    assert told.exit_code == 0, told.output
+    assert '"n_ratings": 12' in told.stdout
+
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("user\titem\tscore\n1\t2\t3\n2\t3\t4\n")
+    assert run("data", "info", tabbed, "--sep", "tab", "--format", "json").exit_code == 0
+    wrong = run("data", "info", tabbed, "--sep", ",")
+    assert_one_clean_error(wrong, 1, "tabbed.txt", "--sep '\\t'")
+
+    headless = tmp_path / "headless.csv"
+    headless.write_text("user,item,rating\n1,2,3\n2,3,4\n")
+    as_names = run("data", "info", headless, "--format", "json")
+    assert '"n_ratings": 2' in as_names.stdout
+    as_data = run("data", "info", headless, "--no-header")  # the first line read as a rating
+    assert_one_clean_error(as_data, 1, "line 1", "rating 'rating' is not a number")
+
+    high = tmp_path / "ten.csv"
+    high.write_text("userId,movieId,rating\n1,2,3\n2,3,10\n")
+    assert run("data", "info", high, "--format", "json").exit_code == 0  # scale from the file
+    assert_one_clean_error(run("data", "info", high, "--scale", "1,5"), 1, "line 3",
+                           "outside the rating scale [1, 5]", "--scale")
+    assert_one_clean_error(run("data", "info", high, "--scale", "5,1"), 2, "--scale")
+    assert_one_clean_error(run("fit", "--data", high, "--scale", "one,five"), 2, "--scale")
