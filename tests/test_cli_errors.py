@@ -206,6 +206,33 @@ def test_ctrl_c_inside_the_fit_exits_130_and_writes_nothing(ratings_csv, model_f
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_first_ctrl_c_stops_the_fit_at_the_end_of_the_epoch(ratings_csv, tmp_path,
+                                                              monkeypatch):
+    """A SIGINT during an epoch (perhaps inside numba's compiler, where Python cannot raise it)
+    is noted, and the fit stops at the epoch's end: exit 130, no model file."""
+    from recsys.models.mf import MatrixFactorization
+
+    epochs_run = []
+
+    def fit_with_a_ctrl_c(self, train, validation=None, callback=None):
+        for epoch in range(5):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # noted by the handler, not raised
+                time.sleep(0.05)
+            epochs_run.append(epoch)
+            callback(epoch, {"train_rmse": [1.0]})
+        return self
+
+    monkeypatch.setattr(MatrixFactorization, "fit", fit_with_a_ctrl_c)
+    out = tmp_path / "m.npz"
+    result = run("fit", "--data", ratings_csv, "-o", out)
+    assert_one_clean_error(result, 130, "interrupted during the fit", "not written")
+    assert "stopping at the end of this epoch" in result.stderr
+    assert epochs_run == [0, 1]  # epoch 1 finished, then the callback stopped the fit
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
 def test_ctrl_c_while_saving_keeps_the_previous_model(ratings_csv, model_file, tmp_path,
                                                      monkeypatch):
     import recsys._atomic
@@ -224,13 +251,20 @@ def test_ctrl_c_while_saving_keeps_the_previous_model(ratings_csv, model_file, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
 
-def test_a_real_sigint_during_a_long_fit(ratings_csv, model_file, tmp_path):
+@pytest.mark.parametrize("numba_cache", ["warm", "cold"])
+def test_a_real_sigint_during_a_long_fit(ratings_csv, model_file, tmp_path, tmp_path_factory,
+                                         numba_cache):
     """Start ``python -m recsys fit`` with far too many epochs, send SIGINT once it is fitting:
-    exit 130 with one line, the previous model file untouched, no temporary file left."""
+    exit 130 with one line, the previous model file untouched, no temporary file left.
+
+    With a cold numba cache the signal lands while the kernels compile, inside a ctypes
+    callback where Python cannot raise it: the fit must still stop and say so."""
     target = tmp_path / "model.npz"
     target.write_bytes(model_file.read_bytes())
     before = target.read_bytes()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if numba_cache == "cold":
+        env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba-cache"))
     process = subprocess.Popen(
         [sys.executable, "-m", "recsys", "fit", "--data", str(ratings_csv), "--epochs", "100000",
          "--validation", "0", "-o", str(target)],

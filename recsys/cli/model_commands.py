@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,35 @@ def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None)
     if not sizes or min(sizes) < 1:
         raise click.BadParameter("expected positive layer sizes like 32,16")
     return sizes
+
+
+@contextmanager
+def _ctrl_c_watch():
+    """Turn the first Ctrl-C (SIGINT) during a fit into a request to stop after the epoch.
+
+    Python would raise ``KeyboardInterrupt`` wherever the signal lands, and during a fit that
+    is often inside numba's just-in-time compiler (a ctypes callback), where the exception is
+    swallowed or becomes another error. So the first Ctrl-C only sets the event that is
+    yielded and says so; the fit's per-epoch callback raises ``KeyboardInterrupt`` at the next
+    epoch boundary. A second Ctrl-C raises at once.
+    """
+    pressed = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+        sys.stderr.write("stopping at the end of this epoch (Ctrl-C again to stop at once)\n")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C keeps Python's own behaviour
+        yield pressed
+        return
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _epoch_progress(total: int | None, label: str):
@@ -130,27 +161,41 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
                    "bar then follows the network's epochs", err=True)
     total = getattr(model, "n_epochs", None)
     label = f"{model_name} on {ratings.name}"
-    bar, callback = _epoch_progress(total if isinstance(total, int) else None, label)
+    bar, show_epoch = _epoch_progress(total if isinstance(total, int) else None, label)
     start = time.perf_counter()
-    try:
-        model.fit(train, validation=valid, callback=callback)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted during the fit; {output} was not written") from None
-    except RecsysError as exc:
-        raise RecsysError(f"{exc} ({output} was not written)") from None
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    from recsys.metrics import rmse
+    with _ctrl_c_watch() as pressed:
 
-    train_rmse = rmse(train.ratings, model.predict_ratings(train))
-    scores = f"train RMSE {train_rmse:.4f}"
-    if valid is not None:
-        scores += f", validation RMSE {rmse(valid.ratings, model.predict_ratings(valid)):.4f}"
-    try:
-        path = model.save(output)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
+        def callback(epoch: int, history: dict) -> None:
+            if pressed.is_set():  # Ctrl-C was pressed during this epoch
+                raise KeyboardInterrupt
+            show_epoch(epoch, history)
+
+        try:
+            model.fit(train, validation=valid, callback=callback)
+            if pressed.is_set():
+                raise KeyboardInterrupt
+        except BaseException as exc:
+            if pressed.is_set() or isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(
+                    f"interrupted during the fit; {output} was not written") from None
+            if isinstance(exc, RecsysError):
+                raise RecsysError(f"{exc} ({output} was not written)") from None
+            raise
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+        from recsys.metrics import rmse
+
+        train_rmse = rmse(train.ratings, model.predict_ratings(train))
+        scores = f"train RMSE {train_rmse:.4f}"
+        if valid is not None:
+            scores += f", validation RMSE {rmse(valid.ratings, model.predict_ratings(valid)):.4f}"
+        try:
+            if pressed.is_set():
+                raise KeyboardInterrupt
+            path = model.save(output)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
     click.echo(
         f"fitted {type(model).__name__} on {ratings.name} ({len(train):,} ratings, "
         f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "
