@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 _TEST = re.compile(r"^(tests/\S+::\S+):")
-_COUNTS = re.compile(r"(\d+) passing examples?, (\d+) failing examples?, (\d+) invalid examples?")
+# "50 passing, 0 failing, and 4 invalid test cases" (older Hypothesis: "... examples")
+_COUNTS = re.compile(r"(\d+) passing(?: examples?)?, (\d+) failing(?: examples?)?,"
+                     r"(?: and)? (\d+) invalid")
 
 
 def parse_statistics(text: str) -> dict[str, list[int]]:
