@@ -378,3 +378,19 @@ def test_pairs_file_paths(tmp_path, monkeypatch):
     _deny(monkeypatch, path)
     with pytest.raises(DataError, match="permission denied"):
         list(iter_pairs(path))
+
+
+@pytest.mark.parametrize("text, other, sep", [
+    ("userId,movieId,rating\n1,2,3\n1\t3\t4\n", "tab", "','"),
+    ("userId;movieId;rating\n1;2;3\n1,3,4\n", "','", "';'"),
+    ("userId,movieId,rating\n1,2,3\n1|3|4\n", "'|'", "','"),
+])
+def test_a_line_with_another_separator_is_named_as_such(tmp_path, text, other, sep):
+    expect(write(tmp_path, "mixed.csv", text), "missing movieId",
+           f"the line seems to use {other}, not {sep}", line=3)
+
+
+def test_a_short_line_without_another_separator_says_only_what_is_missing(tmp_path):
+    message = expect(write(tmp_path, "short.csv", "userId,movieId,rating\n1,2,3\n1\n"),
+                     "missing movieId", line=3)
+    assert "seems to use" not in message

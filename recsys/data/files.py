@@ -481,10 +481,20 @@ def read_delimited(
             row = int(np.flatnonzero(missing)[0])
             raise DataError(
                 f"{source}, line {first_line + row}: missing {column} (each line needs "
-                f"{len(names)} fields: {', '.join(_show(n, 30)[1:-1] for n in names[:8])}); "
-                "fill it in or delete the line"
+                f"{len(names)} fields: {', '.join(_show(n, 30)[1:-1] for n in names[:8])})"
+                f"{_other_separator_note(frame.iloc[row], sep)}; fill it in or delete the line"
             )
     return frame, first_line
+
+
+def _other_separator_note(row: pd.Series, sep: str) -> str:
+    """``"; the line seems to use tab, not ','"`` when a short line's first field holds
+    another separator (a line pasted from elsewhere), else ``""``."""
+    first = str(row.iloc[0])
+    other = _guess_sep(first)
+    if other is None or other == sep or other in (" ", ":"):
+        return ""
+    return f"; the line seems to use {_sep_name(other)}, not {_sep_name(sep)}"
 
 
 def _id_dtype_guess(sample: pd.Series) -> type:
