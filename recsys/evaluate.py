@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from recsys._random import make_rng
 from recsys.data.ratings import Ratings
 from recsys.errors import RecsysError
 
@@ -561,7 +562,7 @@ def _topn_users(test: Ratings, threshold: float, limit: int | None, seed: int) -
     every = metrics.relevant_from_ratings(test, threshold)
     users = every.users[every.counts() > 0]
     if limit is not None and users.size > limit:
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed, "seed")
         users = np.sort(rng.choice(users, size=limit, replace=False))
     return users
 
@@ -682,7 +683,8 @@ def evaluate(
     low, high = info["rating_scale"]
     if not np.isfinite(threshold) or not low <= threshold <= high:
         raise EvaluationError(
-            f"threshold {threshold:g} is outside the rating scale [{low:g}, {high:g}]"
+            f"threshold {threshold:g} is outside the rating scale [{low:g}, {high:g}]; choose "
+            f"the lowest rating that counts as relevant, e.g. {high - (high - low) / 4:g}"
         )
 
     results: list[FoldResult] = []

@@ -362,3 +362,37 @@ def test_sep_header_and_scale_options(tmp_path):
                            "outside the rating scale [1, 5]", "--scale")
     assert_one_clean_error(run("data", "info", high, "--scale", "5,1"), 2, "--scale")
     assert_one_clean_error(run("fit", "--data", high, "--scale", "one,five"), 2, "--scale")
+
+
+def test_a_pairs_file_in_latin_1_or_with_a_bom(model_file, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"user,item\n1,2\n\xe9t\xe9,3\n")
+    result = run("predict", "-m", model_file, "--pairs", latin)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2].startswith("\u00e9t\u00e9,3,")
+    assert "1 fell back" in result.stderr
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf1,2\n1,3\n")
+    result = run("predict", "-m", model_file, "--pairs", bom)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].startswith("1,2,") and "0 fell back" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["fit"], ["evaluate"]])
+def test_a_negative_seed_is_a_usage_error(command):
+    assert_one_clean_error(run(*command, "--seed", "-1"), 2, "--seed")
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True])
+def test_a_bad_seed_in_the_library_is_a_parameter_error(seed):
+    from recsys.data.splits import holdout_split, kfold_splits
+    from recsys.data.synthetic import make_planted
+    from recsys.errors import ParameterError
+
+    ratings = make_planted(n_users=20, n_items=10, n_ratings=100, random_state=0)
+    with pytest.raises(ParameterError, match="random_state must be None, an integer >= 0"):
+        holdout_split(ratings, random_state=seed)
+    with pytest.raises(ParameterError, match=repr(seed)):
+        next(iter(kfold_splits(ratings, random_state=seed)))
+    with pytest.raises(ParameterError):
+        make_planted(n_users=20, n_items=10, n_ratings=100, random_state=seed)

@@ -53,7 +53,7 @@ class _Progress:
               callback=_parse_models, metavar="LIST",
               help="Comma-separated models: mean, baseline, mf, hybrid (the global mean and "
                    "the bias baseline are always included as references).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
               help="Seed of the split and of every model.")
 @click.option("--threshold", type=float, default=4.0, show_default=True,
               help="A test rating at least this high counts as relevant for top-N figures.")

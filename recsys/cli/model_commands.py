@@ -122,7 +122,8 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--epochs", type=click.IntRange(1, 100_000), help="Training epochs.")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), help="SGD learning rate.")
 @click.option("--reg", type=click.FloatRange(0, None), help="L2 regularisation.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
+              help="Random seed.")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads for parallel SGD.")
 @click.option("--hidden", callback=_parse_hidden, metavar="32,16",
               help="Hidden layer sizes of the hybrid's tanh network.")

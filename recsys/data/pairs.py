@@ -8,6 +8,7 @@ to its own ids (integers spelled as text match integer ids).
 
 from __future__ import annotations
 
+import codecs
 import csv
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,22 @@ def _first_line(path: Path) -> str:
     except OSError as exc:
         raise os_error(exc, str(path)) from None
     raise DataError(f"{path}: the file is empty (no pairs found); write one user, item per line")
+
+
+def _encoding(path: Path) -> str:
+    """``"utf-8-sig"`` when the whole file is UTF-8 (a BOM is dropped), else ``"latin-1"``
+    (every byte is a character), as for ratings files. Decodes in 1 MiB blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    except OSError as exc:
+        raise os_error(exc, str(path)) from None
+    return "utf-8-sig"
 
 
 def iter_pairs(
@@ -76,7 +93,7 @@ def iter_pairs(
     if sep == "::":
         user_col, item_col = 2 * user_col, 2 * item_col
     reader = pd.read_csv(
-        path, sep=read_sep, header=None, skiprows=1 if header else 0, usecols=[user_col, item_col],
+        path, sep=read_sep, encoding=_encoding(path), header=None, skiprows=1 if header else 0, usecols=[user_col, item_col],
         dtype=str, chunksize=chunk_size, engine="c" if sep != r"\s+" else "python",
         quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, keep_default_na=False,
         skip_blank_lines=True,

@@ -32,6 +32,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from recsys._random import make_rng
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
 
@@ -125,7 +126,7 @@ def holdout_split(
     n = len(ratings)
     n_test = _n_test(test_size, n, "test_size")
     mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng(random_state).permutation(n)[:n_test]] = True
+    mask[make_rng(random_state).permutation(n)[:n_test]] = True
     return _parts(ratings, mask, "train", "test")
 
 
@@ -149,7 +150,7 @@ def kfold_splits(ratings: Ratings, k: int = 5, random_state: RandomState = 0) ->
             "no fold is empty"
         )
     fold = np.empty(n, dtype=np.int32)
-    fold[np.random.default_rng(random_state).permutation(n)] = np.arange(n) % int(k)
+    fold[make_rng(random_state).permutation(n)] = np.arange(n) % int(k)
 
     def folds() -> Iterator[Split]:
         for j in range(int(k)):
@@ -228,7 +229,7 @@ def user_holdout_split(
             f"no user of {ratings.name} has enough ratings to hold out {n_test!r} and keep "
             f"{min_train} for training; lower n_test or min_train, or use the 'holdout' split"
         )
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
     # group rows by user, in random order inside each user: sort on (user, random 32-bit key)
     key = (ratings.users.astype(np.int64) << 32) | rng.integers(0, 2**32, len(ratings))
     order = np.argsort(key, kind="stable")
@@ -321,7 +322,7 @@ def validation_split(
     _check_ratings(train, "training data")
     n = len(train)
     n_valid = _n_test(valid_size, n, "valid_size")
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
     mask = np.zeros(n, dtype=bool)
     mask[rng.permutation(n)[:n_valid]] = True
     if stratify:

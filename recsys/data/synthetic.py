@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsys._random import make_rng
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
 
@@ -215,7 +216,7 @@ def make_planted_with_truth(
     elif not (np.isfinite(factor_scale) and factor_scale >= 0):
         raise DataError(f"factor_scale must be a finite number >= 0, got {factor_scale!r}")
 
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
     # Popularity: Zipf weights over a random ranking of the items; log-normal user activity.
     item_w = np.empty(n_items)
     item_w[rng.permutation(n_items)] = 1.0 / np.arange(1, n_items + 1) ** popularity_skew
