@@ -95,3 +95,26 @@ def test_encoding_round_trips_any_ids(rows):
         assert last[(u, i)] == v
     assert np.all(r.encode_users(r.user_ids) == np.arange(r.n_users))
     assert r.users.max() < r.n_users and r.items.max() < r.n_items
+
+
+def test_lookup_of_integer_ids_given_as_text_is_exact_at_the_int64_limits():
+    """The command line hands ids over as text; near 2**63 a float detour would lose them."""
+    from recsys.data.ratings import lookup_ids
+
+    top, bottom = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    index = pd.Index(np.array([top, top - 1, bottom, 5], dtype=np.int64))
+    asked = [str(top), "junk", str(top - 1), str(bottom), " 5", "5.0", str(top) + "0", "", "nan"]
+    np.testing.assert_array_equal(lookup_ids(index, asked), [0, -1, 1, 2, 3, 3, -1, -1, -1])
+    np.testing.assert_array_equal(lookup_ids(index, [str(top), str(top - 1)]), [0, 1])
+
+
+def test_predict_refuses_lists_of_different_lengths():
+    from recsys.errors import ParameterError
+    from recsys.models import BiasBaseline
+
+    frame = pd.DataFrame({"user": [1, 1, 2, 2], "item": [1, 2, 1, 3], "rating": [1.0, 2, 3, 4]})
+    model = BiasBaseline().fit(Ratings.from_dataframe(frame))
+    assert model.predict(1, [1, 2, 3]).shape == (3,)  # one id is repeated
+    assert model.predict([1, 2], [3]).shape == (2,)
+    with pytest.raises(ParameterError, match="2 users and 3 items"):
+        model.predict([1, 2], [1, 2, 3])

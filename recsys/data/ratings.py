@@ -43,6 +43,40 @@ def _where(source: str | None, first_line: int | None, row: int | None) -> str:
     return (", ".join(parts) + ": ") if parts else ""
 
 
+_EXACT_FLOAT = 2.0**53  # integers beyond this are not all representable as float64
+
+
+def _exact_int64(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as an exact int64 where it is one (an integer, a string spelling one such as
+    ``"42"`` or ``"-9223372036854775808"``, or a whole float such as ``42.0`` below 2**53);
+    returns the integers and a mask of where that worked."""
+    flat = pd.Series(values.ravel(), dtype=object)
+    quick = pd.to_numeric(flat, errors="coerce")
+    if quick.dtype == np.int64:  # the common case: every value an integer within int64
+        return quick.to_numpy().reshape(values.shape), np.ones(values.shape, dtype=bool)
+    text = flat.astype(str).str.strip()
+    ints = np.zeros(len(text), dtype=np.int64)
+    ok = np.zeros(len(text), dtype=bool)
+    digits = text.str.fullmatch(r"[+-]?\d{1,19}").to_numpy(dtype=bool)
+    if digits.any():
+        parsed = pd.to_numeric(text[digits], errors="coerce")
+        if parsed.dtype == np.int64:  # every one fits: exact
+            ints[digits], ok[digits] = parsed.to_numpy(), True
+        else:  # some beyond int64 (rare): one by one, exactly
+            low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+            for k in np.flatnonzero(digits):
+                number = int(text.iat[k])
+                if low <= number <= high:
+                    ints[k], ok[k] = number, True
+    rest = ~digits
+    if rest.any():
+        floats = pd.to_numeric(text[rest], errors="coerce").to_numpy(dtype=np.float64)
+        whole = np.isfinite(floats) & (np.abs(floats) < _EXACT_FLOAT) & (floats == np.floor(floats))
+        where = np.flatnonzero(rest)[whole]
+        ints[where], ok[where] = floats[whole].astype(np.int64), True
+    return ints.reshape(values.shape), ok.reshape(values.shape)
+
+
 def lookup_ids(index: pd.Index, raw: Any) -> np.ndarray:
     """Map raw ids to dense indices, ``-1`` for ids not in ``index``.
 
@@ -54,11 +88,10 @@ def lookup_ids(index: pd.Index, raw: Any) -> np.ndarray:
         if pd.api.types.is_integer_dtype(index.dtype) and not pd.api.types.is_integer_dtype(
             values.dtype
         ):
-            converted = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-            ok = converted.notna() & (converted == np.floor(converted.fillna(0)))
+            ints, ok = _exact_int64(values)
             out = np.full(values.shape, -1, dtype=np.int64)
             if ok.any():
-                out[ok.to_numpy()] = index.get_indexer(converted[ok].astype(np.int64).to_numpy())
+                out[ok] = index.get_indexer(ints[ok])
             return out
         if index.dtype == object and values.dtype != object:
             values = values.astype(str)

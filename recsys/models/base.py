@@ -260,6 +260,11 @@ class Estimator:
         """
         u, i = self.encode(users, items)
         if u.shape != i.shape:
+            if u.size != 1 and i.size != 1:
+                raise ParameterError(
+                    f"users and items must be of the same length, or one of them a single id; "
+                    f"got {u.size} users and {i.size} items"
+                )
             u, i = np.broadcast_arrays(u, i)
         pred, broken = self._finite(np.asarray(self._predict_indices(u, i), dtype=np.float64))
         if return_fallback:
