@@ -396,3 +396,38 @@ def test_a_bad_seed_in_the_library_is_a_parameter_error(seed):
         next(iter(kfold_splits(ratings, random_state=seed)))
     with pytest.raises(ParameterError):
         make_planted(n_users=20, n_items=10, n_ratings=100, random_state=seed)
+
+
+def test_a_binary_pairs_file_is_refused_before_anything_is_written(model_file, tmp_path):
+    result = run("predict", "-m", model_file, "--pairs", model_file)
+    assert_one_clean_error(result, 1, "zip archive", "CSV")
+    assert result.stdout == ""  # not even the header line
+
+
+def test_nothing_left_to_recommend_says_why(ratings_csv, tmp_path):
+    one_user = tmp_path / "one.csv"
+    one_user.write_text("userId,movieId,rating\n1,1,4\n1,2,3\n1,3,5\n")
+    model = tmp_path / "b.npz"
+    assert run("fit", "--data", one_user, "--model", "baseline", "--validation", "0",
+               "-o", model).exit_code == 0
+    result = run("recommend", "-m", model, "--user", "1")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "nothing to recommend" in result.stderr and "--include-seen" in result.stderr
+    seen = run("recommend", "-m", model, "--user", "1", "--include-seen", "--min-ratings", "1")
+    assert seen.exit_code == 0 and len(seen.stdout.strip().splitlines()) == 4
+
+
+def test_a_closed_pipe_ends_quietly(model_file, tmp_path):
+    """`recsys predict --pairs big.csv | head -1`: no "Broken pipe" error, no traceback."""
+    many = tmp_path / "pairs.csv"  # far more output than a pipe's buffer holds
+    many.write_text("".join(f"{u % 40 + 1},{u % 30 + 1}\n" for u in range(100_000)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recsys", "predict", "-m", str(model_file), "--pairs",
+         str(many)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+    )
+    process.stdout.read(10)
+    process.stdout.close()  # the reader goes away mid-stream
+    err = process.stderr.read().decode()
+    process.wait(timeout=60)
+    assert "Traceback" not in err and "Broken pipe" not in err and "Error" not in err

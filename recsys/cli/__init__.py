@@ -50,6 +50,18 @@ def _os_error_line(exc: OSError) -> str:
     return f"{reason}{target}{hints.get(type(exc), '')}"
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that Python's final flush of a closed pipe does
+    not print an error of its own (the recipe of the ``signal`` module's documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (e.g. under a test runner)
+        pass
+    finally:
+        os.close(devnull)
+
+
 class RecsysGroup(click.Group):
     """A click group that turns every exception into one clean line and an exit code."""
 
@@ -89,6 +101,9 @@ class RecsysGroup(click.Group):
             if _debugging(ctx):
                 raise
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:  # `recsys ... | head`: the reader has gone, stop quietly
+            _silence_stdout()
+            ctx.exit(1)
         except OSError as exc:
             if _debugging(ctx):
                 raise

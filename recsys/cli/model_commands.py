@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sys
 import threading
@@ -223,6 +224,8 @@ def _unknown(model: Any, kind: str, raw: str, model_path: str, hint: str) -> Unk
 def _echo_frame(frame: pd.DataFrame, fmt: str, float_cols: tuple[str, ...]) -> None:
     if fmt == "json":
         click.echo(frame.to_json(orient="records", force_ascii=False))
+    elif frame.empty and fmt == "table":
+        return
     elif fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     else:
@@ -289,10 +292,12 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
 
     target = Path(output) if output else None
     n_rows = n_fallback = 0
+    chunks = iter_pairs(pairs, chunk_size=chunk_size)
+    first = next(chunks)  # the file's checks run here, before anything is written
     with (atomic_write(target, "w", encoding="utf-8", newline="") if target is not None
           else nullcontext(click.get_text_stream("stdout"))) as handle:
         handle.write("user,item,prediction\n")
-        for users, items in iter_pairs(pairs, chunk_size=chunk_size):
+        for users, items in itertools.chain([first], chunks):
             values, fallback = model.predict(users, items, return_fallback=True)
             chunk = pd.DataFrame({"user": users, "item": items, "prediction": values})
             chunk.to_csv(handle, header=False, index=False, float_format="%.4f")
@@ -325,6 +330,10 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
                        "pass --cold-start for the best items by the biases (non-personal)")
     frame = model.recommend(user, n=n, exclude_seen=not include_seen,
                             min_item_ratings=min_ratings, cold_start=cold_start)
+    if frame.empty:
+        click.echo(f"Note: nothing to recommend to user {user!r}: no unseen item has at least "
+                   f"{min_ratings} training rating(s); lower --min-ratings or pass "
+                   "--include-seen", err=True)
     if frame.attrs.get("fallback"):
         click.echo(f"Note: unknown user {user!r}: showing the best items by the biases "
                    "(non-personal).", err=True)

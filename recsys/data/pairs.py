@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from recsys.data.files import _NAMES, _normalise, os_error
+from recsys.data.files import _NAMES, _check_binary, _normalise, os_error
 from recsys.errors import DataError
 
 __all__ = ["iter_pairs"]
@@ -31,6 +31,8 @@ def _first_line(path: Path) -> str:
         raise DataError(f"{path}: no such file; check the path")
     try:
         with open(path, "rb") as handle:
+            _check_binary(handle.read(8192), str(path))
+            handle.seek(0)
             for raw in handle:
                 line = raw.decode("utf-8", errors="replace").strip("\r\n").lstrip("\ufeff")
                 if line.strip():
