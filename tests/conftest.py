@@ -19,7 +19,11 @@ _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
 
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=_QUIET)
 settings.register_profile(
-    "fuzz", max_examples=int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "10000")), deadline=None, suppress_health_check=_QUIET, print_blob=True
+    "fuzz",
+    max_examples=int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "10000")),
+    deadline=None,
+    suppress_health_check=_QUIET,
+    print_blob=True,
 )
 settings.load_profile(os.environ.get("RECSYS_HYPOTHESIS_PROFILE", "ci"))
 

@@ -95,7 +95,8 @@ def iter_pairs(
     if sep == "::":
         user_col, item_col = 2 * user_col, 2 * item_col
     reader = pd.read_csv(
-        path, sep=read_sep, encoding=_encoding(path), header=None, skiprows=1 if header else 0, usecols=[user_col, item_col],
+        path, sep=read_sep, encoding=_encoding(path), header=None,
+        skiprows=1 if header else 0, usecols=[user_col, item_col],
         dtype=str, chunksize=chunk_size, engine="c" if sep != r"\s+" else "python",
         quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, keep_default_na=False,
         skip_blank_lines=True,

@@ -198,7 +198,8 @@ class Ratings:
             if missing.any():
                 row = int(np.flatnonzero(missing)[0])
                 raise DataError(
-                    f"{_where(source, first_line, row)}missing {what}; fill it in or delete the line"
+                    f"{_where(source, first_line, row)}missing {what}; fill it in or delete "
+                    "the line"
                 )
         values = cls._numeric_ratings(frame[rating], source, first_line)
         if rating_scale is None:
