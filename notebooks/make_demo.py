@@ -25,7 +25,8 @@ This notebook walks through the project on the bundled MovieLens "latest small" 
 5. the hybrid (factors + autoencoder + network) and
 6. the evaluation table, with the improvement over the baseline;
 7. recommendations and similar movies for one user;
-8. a 2-D picture of the item factors.
+8. a 2-D picture of the item factors;
+9. what happens when the input is bad.
 
 It runs in well under two minutes on two cores."""),
     ("code", """\
@@ -222,6 +223,38 @@ for name in famous:
     if idx in row_of:
         labels[row_of[idx]] = mf.item_titles_[idx]
 plots.item_map(coords, labels, weights=mf.item_counts_[popular])"""),
+    ("md", """\
+## 9. When the input is bad
+
+Every mistake a user or a file can make is a `recsys.RecsysError` subclass whose message is one
+line: what was wrong and what to do. A failed fit leaves the model unfitted, and a model file
+that would need unpickling is refused before anything in it is read."""),
+    ("code", """\
+import os
+import tempfile
+
+import recsys
+from recsys.models import MatrixFactorization
+
+folder = tempfile.mkdtemp()
+bad_file = os.path.join(folder, "my_ratings.csv")
+with open(bad_file, "w") as handle:
+    handle.write("userId,movieId,rating\\n1,10,4\\n1,11,banana\\n")
+trials = {
+    "a rating that is not a number": lambda: recsys.load(bad_file),
+    "a learning rate that diverges": lambda: MatrixFactorization(lr=50, n_epochs=3).fit(train),
+    "a setting of the wrong type": lambda: MatrixFactorization(n_factors="ten").fit(train),
+    "a user the model never saw": lambda: mf.recommend(user=424242),
+    "a model file that is not one": lambda: recsys.load_model(bad_file),
+}
+caught = 0
+for what, trial in trials.items():
+    try:
+        trial()
+    except recsys.RecsysError as error:
+        caught += 1
+        print(f"{what}:\\n    {type(error).__name__}: {error}")
+assert caught == len(trials), 'each trial should end in its one-line error'"""),
     ("code", """\
 print(f"notebook ran in {time.perf_counter() - start_notebook:.0f} s")"""),
 ]
