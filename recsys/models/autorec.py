@@ -203,13 +203,22 @@ class AutoRec(Estimator):
         validation: Ratings | None = None,
         callback: EpochCallback | None = None,
     ) -> "AutoRec":
-        """Learn ``W^(1)``, ``W^(2)`` by full-batch Adam on the observed-entry error."""
+        """Learn ``W^(1)``, ``W^(2)`` by full-batch Adam on the observed-entry error.
+
+        Raises :class:`DivergenceError` (and the model stays unfitted) when, at a recorded
+        step, the weights hold NaN/inf or the training RMSE exceeds five times the rating
+        range (``5 max(high - low, |high|, 1)``): a constant guess is never worse than the
+        range, so such an error means the steps are exploding. An empty ``validation`` is
+        ignored.
+        """
         self._validate_params()
         self._remember_data(ratings)
         if validation is not None and (
             validation.n_users != self.n_users_ or validation.n_items != self.n_items_
         ):
             raise RecsysError("validation ratings must share the training data's id maps")
+        if validation is not None and len(validation) == 0:
+            validation = None  # nothing to score: no valid_rmse
         self._bias = BiasBaseline().fit(ratings)
         n_u, _n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
         f = np.float32
@@ -229,22 +238,32 @@ class AutoRec(Estimator):
         self.history_ = {"step": [], "train_rmse": []}
         if validation is not None:
             self.history_["valid_rmse"] = []
+        low, high = self.rating_scale_
+        # a reconstruction error of several times the whole rating range means the steps
+        # are exploding (a mean predictor's error is at most the range)
+        limit = 5.0 * max(float(high - low), abs(float(high)), 1.0)
         for step in range(1, int(self.n_steps) + 1):
-            _, G1, G2, out = autorec_gradient(W1, W2, lists, reg)
+            with np.errstate(over="ignore", invalid="ignore"):
+                _, G1, G2, out = autorec_gradient(W1, W2, lists, reg)
             # Adam
             c1 = 1.0 - b1**step
             c2 = 1.0 - b2**step
-            for W, G, mm, vv in zip(params, (G1, G2), m, v):
-                mm *= b1
-                mm += (1 - b1) * G
-                vv *= b2
-                vv += (1 - b2) * (G * G)
-                W -= (lr / c1) * mm / (np.sqrt(vv / c2) + 1e-8)
+            with np.errstate(over="ignore", invalid="ignore"):
+                for W, G, mm, vv in zip(params, (G1, G2), m, v):
+                    mm *= b1
+                    mm += (1 - b1) * G
+                    vv *= b2
+                    vv += (1 - b2) * (G * G)
+                    W -= (lr / c1) * mm / (np.sqrt(vv / c2) + 1e-8)
             if step % int(self.eval_every) == 0 or step == int(self.n_steps):
                 train = float(np.sqrt(np.mean((out.astype(np.float64) - r_item) ** 2)))
-                if not np.isfinite(train) or not np.isfinite(W2).all():
+                if (not np.isfinite(train) or train > limit or not np.isfinite(W1).all()
+                        or not np.isfinite(W2).all()):
+                    what = ("weights became NaN/inf" if not np.isfinite(train) or
+                            not np.isfinite(W1).all() or not np.isfinite(W2).all() else
+                            f"training RMSE {train:.3g} exceeds {limit:g}")
                     raise DivergenceError(
-                        f"AutoRec diverged at step {step}: lower lr (now {self.lr:g})"
+                        f"AutoRec diverged at step {step} ({what}): lower lr (now {self.lr:g})"
                     )
                 self._finish(W1, W2, lists)
                 self.history_["step"].append(step)

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from recsys.data.ratings import Ratings
-from recsys.errors import DivergenceError, RecsysError
+from recsys.errors import DataError, DivergenceError, RecsysError
 from recsys.features import Standardizer, item_features, log_counts, user_features
 from recsys.models import _checks as checks
 from recsys.models._modelfile import state_array
@@ -255,7 +255,16 @@ class HybridRecommender(Estimator):
         """Out-of-fold base predictions, final base models, then the blending network.
 
         ``history_`` holds per network epoch ``train_rmse`` (on the out-of-fold rows the
-        network trains on) and ``valid_rmse`` (on ``validation``, or on the carved rows).
+        network trains on) and ``valid_rmse`` (on the pairs of ``validation`` whose user and
+        item have training ratings; when there are none, on a ``valid_size`` share of the
+        out-of-fold rows, at least one row and never all of them).
+
+        Raises
+        ------
+        DataError
+            Fewer training ratings than ``n_folds`` (each fold needs one).
+        DivergenceError
+            A base model or the network diverged; the message names the setting to lower.
         """
         self._validate_params()
         self._remember_data(ratings)
@@ -265,6 +274,12 @@ class HybridRecommender(Estimator):
             raise RecsysError(
                 "validation ratings do not share the training data's id maps: cut both from "
                 "the same Ratings container (a split)"
+            )
+        if len(ratings) < int(self.n_folds):  # each fold needs a rating (n_folds >= 2)
+            raise DataError(
+                f"{type(self).__name__} needs at least n_folds={int(self.n_folds)} training "
+                f"ratings for its out-of-fold base predictions, got {len(ratings)}: use more "
+                "data, lower n_folds, or a simpler model (mf, baseline)"
             )
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31 - 1, size=2 * int(self.n_folds) + 3)
@@ -289,13 +304,19 @@ class HybridRecommender(Estimator):
         y = (ratings.ratings.astype(np.float64) - base) / scale
         if self.output == "tanh":
             y = np.clip(y, -1.0, 1.0)
-        if validation is not None:
+        keep = None
+        if validation is not None and len(validation):
             Xv, base_v, keep = self._features_for(validation.users, validation.items)
+        if keep is not None and keep.any():
             Xv = self.scaler_.transform(Xv[keep])
             yv = (validation.ratings[keep].astype(np.float64) - base_v[keep]) / scale
             Xt, yt = Xs, y
-        else:
+        else:  # no validation, or none of its pairs known to the base models: carve rows
             carve = rng.random(len(y)) < float(self.valid_size)
+            if not carve.any():  # tiny data: validate on one row, train on the others
+                carve[rng.integers(len(y))] = True
+            if carve.all():
+                carve[rng.integers(len(y))] = False
             Xv, yv, Xt, yt = Xs[carve], y[carve], Xs[~carve], y[~carve]
         if self.output == "tanh":
             yv = np.clip(yv, -1.0, 1.0)
@@ -354,8 +375,9 @@ class HybridRecommender(Estimator):
                 X = np.empty((len(ratings), feats.shape[1]))
             X[fold == f] = feats
             base[fold == f] = b
-            self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
-                      f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
+            if self.verbose:
+                self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
+                          f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
         return X, base
 
     def _features_for(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray,

@@ -182,9 +182,16 @@ class MLP:
         y = np.asarray(y, dtype=dtype)
         if X.ndim != 2:
             raise DataError(f"{what} X must be a 2-d array (n_examples, n_features)")
-        y = np.ascontiguousarray(y.reshape(len(y), -1) if y.ndim <= 2 else y)
+        if y.ndim == 0:
+            raise DataError(f"{what} y must be an array with one row per row of X ({len(X)})")
+        y = np.ascontiguousarray(y.reshape(len(y), 1) if y.ndim == 1 else y)
         if y.ndim != 2 or len(y) != len(X):
             raise DataError(f"{what} y must have one row per row of X ({len(X)})")
+        if len(X) == 0:
+            raise DataError(
+                f"{what} data has no rows: give at least one example"
+                + (" (or X_valid=None for no validation)" if what == "validation" else "")
+            )
         if not (np.isfinite(X).all() and np.isfinite(y).all()):
             raise DataError(f"{what} data contains NaN or inf: clean or impute it first")
         if self.output == "tanh" and y.size and np.abs(y).max() > 1.0:
@@ -223,15 +230,36 @@ class MLP:
 
         ``history_`` gets ``train_mse`` (mean squared error on the training rows at the end of
         each epoch) and, with validation data, ``valid_mse``; ``callback(epoch, history)`` is
-        called after each epoch. Raises :class:`DivergenceError` if the weights become NaN/inf.
+        called after each epoch. Raises :class:`DivergenceError` if the weights become NaN/inf
+        or the training error climbs past twice what it was before the first epoch (or twice
+        the targets' variance, whichever is larger): the sign of a step so large that the tanh
+        units saturate. A failed or interrupted fit leaves the network unfitted.
         """
+        try:
+            return self._fit(X, y, X_valid, y_valid, callback)
+        except BaseException:
+            self._forget()
+            raise
+
+    def _forget(self) -> None:
+        """Drop the learned state: a network whose fit failed can be neither used nor saved."""
+        for name in ("weights_", "history_", "n_epochs_", "_w", "_sizes", "_w_off", "_x_off",
+                     "_d_off"):
+            self.__dict__.pop(name, None)
+
+    def _fit(self, X: Any, y: Any, X_valid: Any | None, y_valid: Any | None,
+             callback: Callable[[int, dict], Any] | None) -> "MLP":
         self._check_params()
         X, y = self._check_xy(X, y, "training")
         rng = np.random.default_rng(self.random_state)
         if X_valid is None and self.early_stopping:
             n_valid = int(round(len(X) * float(self.valid_size)))
             if not 0 < n_valid < len(X):
-                raise DataError("valid_size leaves no training or no validation examples")
+                raise DataError(
+                    f"valid_size={self.valid_size:g} of {len(X)} examples leaves no training or "
+                    "no validation example for early stopping: pass X_valid/y_valid, change "
+                    "valid_size or set early_stopping=False"
+                )
             perm = rng.permutation(len(X))
             X_valid, y_valid = X[perm[:n_valid]], y[perm[:n_valid]]
             X, y = X[perm[n_valid:]], y[perm[n_valid:]]
@@ -239,6 +267,8 @@ class MLP:
             X_valid, y_valid = self._check_xy(X_valid, y_valid, "validation")
         self._build(X.shape[1], y.shape[1])
         self._init_weights(rng)
+        # divergence reference: the error before training, or the targets' variance
+        start = max(self._mse(X, y), float(np.mean((y - y.mean(axis=0)) ** 2)))
         self.history_: dict[str, list[float]] = {"train_mse": []}
         if X_valid is not None:
             self.history_["valid_mse"] = []
@@ -252,7 +282,14 @@ class MLP:
                     f"the network diverged in epoch {epoch + 1} (weights became NaN/inf): "
                     f"lower lr (now {self.lr:g})"
                 )
-            self.history_["train_mse"].append(self._mse(X, y))
+            with np.errstate(over="ignore", invalid="ignore"):
+                train_mse = self._mse(X, y)
+            if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
+                raise DivergenceError(
+                    f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
+                    f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
+                )
+            self.history_["train_mse"].append(train_mse)
             if X_valid is not None:
                 valid = self._mse(X_valid, y_valid)
                 self.history_["valid_mse"].append(valid)
@@ -273,14 +310,16 @@ class MLP:
                linear: bool) -> float:
         """One pass over ``X`` in ``order``; returns the summed squared error seen."""
         dtype = self._w.dtype.type
+        with np.errstate(over="ignore"):  # a huge lr in float32 is inf: caught as divergence
+            eta, decay = dtype(eta), dtype(self.weight_decay)
         if int(self.batch_size) == 1:
             return bp.sgd_epoch(
                 self._w, self._w_off, self._x_off, self._d_off, self._sizes, linear, X, y,
-                order, dtype(eta), dtype(self.weight_decay),
+                order, eta, decay,
             )
         return bp.minibatch_epoch(
             self._w, self._w_off, self._sizes, linear, X, y, order, int(self.batch_size),
-            dtype(eta), dtype(self.weight_decay),
+            eta, decay,
         )
 
     def partial_fit_epoch(self, X: Any, y: Any, lr: float | None = None,
