@@ -34,6 +34,7 @@ import platform
 import sys
 import time
 import types
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "Report",
     "FoldResult",
     "EvaluationError",
+    "EvaluationWarning",
     "SPLITS",
     "PREDEFINED_FOLDS",
     "REFERENCE_MODELS",
@@ -70,6 +72,26 @@ ProgressCallback = Callable[[int, int, str], None]
 
 class EvaluationError(RecsysError, ValueError):
     """A setting of the evaluation that cannot work (unknown split or model, wrong data)."""
+
+
+class EvaluationWarning(UserWarning):
+    """A result that is valid but easy to misread: figures that are n/a because no test rating
+    is relevant, a test side predicted by fallbacks only, or ``k`` cut to the catalogue size."""
+
+
+def _in_context(exc: RecsysError, where: str) -> RecsysError:
+    """The same kind of error with ``where`` (model and fold) in front of its message."""
+    try:
+        return type(exc)(f"{where}: {exc}")
+    except Exception:  # an error class with another signature: keep it as it is
+        return exc
+
+
+def _folds_text(folds: list[str], triples: list) -> str:
+    """``the test side`` for a single fold, else ``fold(s) u1, u3``."""
+    if len(triples) == 1:
+        return "the test side"
+    return f"fold{'s' if len(folds) > 1 else ''} {', '.join(folds)}"
 
 
 def improvement(rmse: float, rmse_ref: float) -> float:
@@ -228,7 +250,7 @@ class Report:
                 name = _column_name(column, k)
                 digits = _DIGITS.get(column, 4)
                 cell = _fmt(table.at[model, name], digits)
-                if several and cell:
+                if several and cell != NOT_AVAILABLE:
                     cell += " ± " + _fmt(table.at[model, f"{name}_std"], digits)
                 cells.append(cell)
             lines.append("| " + " | ".join(cells) + " |")
@@ -238,6 +260,8 @@ class Report:
         """One paragraph saying what was run on what."""
         s, d = self.settings, self.data
         topn = f"top-{s.get('k')} lists exclude training items"
+        if s.get("k_requested", s.get("k")) != s.get("k"):
+            topn += f" (k={s['k_requested']} asked, cut to the number of items)"
         if s.get("topn_users") is not None:
             topn += f" (at most {s['topn_users']} test users)"
         valid = float(s.get("validation", 0) or 0)
@@ -335,15 +359,22 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON string (NaN written as ``null``)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default, allow_nan=False)
+        return json.dumps(_json_clean(self.to_dict()), indent=indent, default=_json_default,
+                          allow_nan=False)
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write ``report.json``, ``report.md``, ``learning_curves.png`` and ``errors.png`` into
         ``directory`` (created if needed), each atomically. Returns the paths by name."""
+        directory = Path(directory)
+        try:
+            return self._save(directory)
+        except OSError as exc:
+            raise EvaluationError(_save_error(directory, exc)) from None
+
+    def _save(self, directory: Path) -> dict[str, Path]:
         from recsys import plots
 
-        directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         written = {
             "json": _write_text(directory / "report.json", self.to_json()),
@@ -377,12 +408,29 @@ class Report:
         return self.to_markdown()
 
 
+NOT_AVAILABLE = "n/a"
+"""Markdown cell of a figure that is undefined (NaN): e.g. the improvement over a reference
+whose RMSE is 0, or top-N figures when no test rating reaches the threshold."""
+
+
 def _fmt(value: Any, digits: int) -> str:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return ""
-    return "" if not np.isfinite(value) else f"{value:.{digits}f}"
+        return NOT_AVAILABLE
+    return NOT_AVAILABLE if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _json_clean(value: Any) -> Any:
+    """``value`` with every non-finite float (anywhere in dicts, lists, tuples) as None, so
+    that the report is strict JSON (``null``, never a bare ``NaN``)."""
+    if isinstance(value, dict):
+        return {key: _json_clean(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_clean(v) for v in value.tolist()]
+    return _json_float(value)
 
 
 def _json_float(value: Any) -> Any:
@@ -403,6 +451,23 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return repr(value)
+
+
+def _save_error(directory: Path, exc: OSError) -> str:
+    """One line saying why the report could not be written into ``directory``."""
+    where = Path(exc.filename) if exc.filename else directory
+    for part in (directory, *directory.parents):
+        if part.exists() and not part.is_dir():
+            return (f"cannot write the report into {directory}: {part} is a file, not a "
+                    "folder; choose another output folder (-o/--output)")
+    if isinstance(exc, IsADirectoryError) or (where.exists() and where.is_dir()
+                                              and where != directory):
+        name = Path(exc.filename2).name if getattr(exc, "filename2", None) else where.name
+        return (f"cannot write {name} in {directory}: a folder of that name is in the way; "
+                "remove it or choose another output folder (-o/--output)")
+    reason = exc.strerror or type(exc).__name__
+    return (f"cannot write the report into {directory}: {reason.lower()}; choose a folder you "
+            "can write to (-o/--output)")
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -687,9 +752,19 @@ def evaluate(
             f"the lowest rating that counts as relevant, e.g. {high - (high - low) / 4:g}"
         )
 
+    n_items = int(info["n_items"])
+    k_requested = k
+    if k > n_items:
+        warnings.warn(
+            f"k={k} is more than the {n_items} items of the data; the top-N lists and figures "
+            f"use k={n_items} (choose a smaller k)", EvaluationWarning, stacklevel=2)
+        k = n_items
+
     results: list[FoldResult] = []
     total = len(triples) * len(names)
     done = 0
+    no_relevant: list[str] = []  # folds whose test side has no rating >= threshold
+    all_cold: list[str] = []  # folds where no test pair has both user and item in training
     for fold, train, test in triples:
         fit_on, valid = train, None
         if validation > 0:
@@ -697,55 +772,74 @@ def evaluate(
 
             fit_on, valid = validation_split(train, valid_size=validation, random_state=seed)
         topn_for = _topn_users(test, threshold, topn_users, seed)
+        if topn_for.size == 0:
+            no_relevant.append(fold)
         fitted = {}
         for name in names:
             if progress is not None:
                 progress(done, total, f"{name} on {fold}")
-            params = _seeded_params(name, model_params.get(name, {}), seed)
-            model = make_model(name, **params)
-            start = time.perf_counter()
-            model.fit(fit_on, validation=valid,
-                      callback=None if progress is None else _epoch_reporter(
-                          progress, done, total, f"{name} on {fold}"))
-            fit_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            pred = np.asarray(model.predict_ratings(test), dtype=np.float64)
-            predict_seconds = time.perf_counter() - start
-            truth = test.ratings.astype(np.float64)
-            u, i = model.encode(test.user_ids[test.users], test.item_ids[test.items])
-            fallback = int(((u < 0) | (i < 0)).sum())  # user or item unseen in training
-            precision, recall, ndcg, hit, coverage = _top_n_figures(
-                model, test, threshold, k, topn_for
-            )
-            results.append(
-                FoldResult(
-                    model=name,
-                    fold=fold,
-                    rmse=float(metrics.rmse(truth, pred)),
-                    mae=float(metrics.mae(truth, pred)),
-                    precision=float(precision),
-                    recall=float(recall),
-                    ndcg=float(ndcg),
-                    hit_rate=float(hit),
-                    coverage=float(coverage),
-                    fit_seconds=fit_seconds,
-                    predict_seconds=predict_seconds,
-                    n_train=int(len(fit_on)),
-                    n_test=int(len(test)),
-                    n_fallback=fallback,
-                    params=model.get_params(),
-                    history={
-                        key: [float(v) for v in values]
-                        for key, values in getattr(model, "history_", {}).items()
-                    },
-                    errors=(pred - truth).astype(np.float32),
+            try:
+                params = _seeded_params(name, model_params.get(name, {}), seed)
+                model = make_model(name, **params)
+                start = time.perf_counter()
+                model.fit(fit_on, validation=valid,
+                          callback=None if progress is None else _epoch_reporter(
+                              progress, done, total, f"{name} on {fold}"))
+                fit_seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                pred = np.asarray(model.predict_ratings(test), dtype=np.float64)
+                predict_seconds = time.perf_counter() - start
+                truth = test.ratings.astype(np.float64)
+                u, i = model.encode(test.user_ids[test.users], test.item_ids[test.items])
+                fallback = int(((u < 0) | (i < 0)).sum())  # user or item unseen in training
+                if fallback == len(test) and fold not in all_cold:
+                    all_cold.append(fold)
+                precision, recall, ndcg, hit, coverage = _top_n_figures(
+                    model, test, threshold, k, topn_for
                 )
-            )
+                results.append(
+                    FoldResult(
+                        model=name,
+                        fold=fold,
+                        rmse=float(metrics.rmse(truth, pred)),
+                        mae=float(metrics.mae(truth, pred)),
+                        precision=float(precision),
+                        recall=float(recall),
+                        ndcg=float(ndcg),
+                        hit_rate=float(hit),
+                        coverage=float(coverage),
+                        fit_seconds=fit_seconds,
+                        predict_seconds=predict_seconds,
+                        n_train=int(len(fit_on)),
+                        n_test=int(len(test)),
+                        n_fallback=fallback,
+                        params=model.get_params(),
+                        history={
+                            key: [float(v) for v in values]
+                            for key, values in getattr(model, "history_", {}).items()
+                        },
+                        errors=(pred - truth).astype(np.float32),
+                    )
+                )
+            except RecsysError as exc:  # say which model and fold it was
+                raise _in_context(exc, f"{name} on {fold}") from None
             if keep_models:
                 fitted[name] = model
             done += 1
     if progress is not None:
         progress(done, total, "done")
+    if no_relevant:
+        warnings.warn(
+            f"no test rating of {_folds_text(no_relevant, triples)} reaches the relevance "
+            f"threshold {threshold:g}, so the top-N figures there are n/a; lower the threshold",
+            EvaluationWarning, stacklevel=2)
+    if all_cold:
+        warnings.warn(
+            f"every test rating of {_folds_text(all_cold, triples)} has a user or an item "
+            "without training ratings, so every model predicts it by its fallback (global "
+            "mean and biases) and the figures do not compare the models; use more data or a "
+            "split that keeps users and items in training (e.g. 'user')", EvaluationWarning,
+            stacklevel=2)
 
     from recsys import __version__
 
@@ -755,6 +849,7 @@ def evaluate(
         "seed": int(seed),
         "threshold": float(threshold),
         "k": k,
+        "k_requested": k_requested,
         "validation": float(validation),
         "topn_users": None if topn_users is None else int(topn_users),
         "model_params": model_params,

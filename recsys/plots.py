@@ -50,7 +50,12 @@ def learning_curves(
         epoch. Models whose history holds a single epoch (closed-form fits) are drawn as
         points.
     """
-    shown = {m: h for m, h in histories.items() if any(len(v) for v in h.values())}
+    shown = {
+        m: {key: np.asarray(v, dtype=np.float64) for key, v in h.items()
+            if key.endswith("rmse") and len(v)}
+        for m, h in histories.items()
+    }
+    shown = {m: h for m, h in shown.items() if h}  # models with an RMSE curve to draw
     rows, cols = _grid(len(shown))
     fig = _figure(4.2 * cols, 3.2 * rows)
     if not shown:
@@ -61,15 +66,15 @@ def learning_curves(
     styles = {"train_rmse": ("training", "-"), "valid_rmse": ("validation", "--")}
     for n, (model, history) in enumerate(shown.items()):
         ax = fig.add_subplot(rows, cols, n + 1)
+        steps = np.asarray(histories[model].get("step", []), dtype=np.float64)
         for key, values in history.items():
-            if not key.endswith("rmse") or not len(values):
-                continue
             label, style = styles.get(key, (key, ":"))
-            epochs = np.arange(1, len(values) + 1)
+            # AutoRec records every few steps and says which in "step"
+            epochs = steps if steps.size == len(values) else np.arange(1, len(values) + 1)
             ax.plot(epochs, values, style, marker="o" if len(values) < 3 else None, label=label)
         ax.set_title(model)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("step" if steps.size else "epoch")
         ax.set_ylabel("RMSE")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
@@ -88,7 +93,9 @@ def error_distribution(
     Separate panels keep a constant predictor (whose errors sit on the few values
     ``mu - r``) from flattening the others.
     """
-    shown = {m: np.asarray(e, dtype=np.float64) for m, e in errors.items() if np.size(e)}
+    shown = {m: np.asarray(e, dtype=np.float64).ravel() for m, e in errors.items()}
+    shown = {m: e[np.isfinite(e)] for m, e in shown.items()}  # NaN/inf cannot be binned
+    shown = {m: e for m, e in shown.items() if e.size}
     n = max(len(shown), 1)
     fig = _figure(6.4, 0.6 + 1.6 * n)
     if bins is None:
