@@ -22,6 +22,11 @@ from recsys.data.ratings import Ratings
 __all__ = ["item_features", "user_features", "log_counts", "Standardizer"]
 
 _NO_GENRE = {"", "(no genres listed)", "unknown"}
+_YEARS = (0.0, 10_000.0)
+"""Release years outside this range count as missing (they would overflow float32 or swamp
+the standardisation)."""
+_AGES = (0.0, 200.0)
+"""Ages outside this range count as missing."""
 
 
 def item_features(ratings: Ratings) -> tuple[np.ndarray, list[str]]:
@@ -51,8 +56,8 @@ def item_features(ratings: Ratings) -> tuple[np.ndarray, list[str]]:
     if info is not None and "year" in info.columns:
         year = pd.to_numeric(info["year"].reindex(ratings.item_ids), errors="coerce").to_numpy(
             dtype=np.float64)
-        missing = ~np.isfinite(year)
-        fill = float(np.nanmean(year)) if (~missing).any() else 0.0
+        missing = ~((year >= _YEARS[0]) & (year <= _YEARS[1]))  # NaN, inf, 1e300: unknown
+        fill = float(year[~missing].mean()) if (~missing).any() else 0.0
         columns.append(np.where(missing, fill, year)[:, None].astype(np.float32))
         names.append("year")
         if missing.any():
@@ -72,8 +77,9 @@ def user_features(ratings: Ratings) -> tuple[np.ndarray, list[str]]:
     if info is not None and "age" in info.columns:
         age = pd.to_numeric(info["age"].reindex(ratings.user_ids), errors="coerce").to_numpy(
             dtype=np.float64)
-        fill = float(np.nanmean(age)) if np.isfinite(age).any() else 0.0
-        columns.append(np.where(np.isfinite(age), age, fill)[:, None].astype(np.float32))
+        known = (age >= _AGES[0]) & (age <= _AGES[1])  # NaN, inf, -5, 1e300: unknown
+        fill = float(age[known].mean()) if known.any() else 0.0
+        columns.append(np.where(known, age, fill)[:, None].astype(np.float32))
         names.append("age")
     for col in ("gender", "occupation"):
         if info is not None and col in info.columns:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from recsys import plots
 from recsys.cli import main
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError, DivergenceError, NotFittedError, RecsysError
@@ -25,11 +26,10 @@ from recsys.evaluate import EvaluationError, EvaluationWarning, evaluate
 from recsys.models.autorec import AutoRec
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mlp import MLP
-from recsys import plots
 
 # small and quick: the hybrid's base models barely train
-FAST_HYBRID = dict(hidden=(2,), n_epochs=2, mf_epochs=2, ar_hidden=2, ar_steps=2, n_folds=3,
-                   random_state=0)
+FAST_HYBRID = {"hidden": (2,), "n_epochs": 2, "mf_epochs": 2, "ar_hidden": 2, "ar_steps": 2,
+               "n_folds": 3, "random_state": 0}
 FAST = {"mf": {"n_epochs": 2}, "hybrid": FAST_HYBRID}
 FAST_MF = {"mf": {"n_epochs": 2}}
 
@@ -348,3 +348,22 @@ def test_cli_output_that_is_a_file_is_refused_before_any_work(tmp_path):
 def test_library_errors_from_degenerate_evaluations_are_recsys_errors():
     with pytest.raises(RecsysError, match="validation=0"):
         quiet_evaluate(ratings([(0, 0, 1.0), (1, 1, 5.0), (2, 2, 3.0)]), models="mf")
+
+
+def test_side_information_with_absurd_years_and_ages_counts_them_as_missing():
+    from recsys.features import item_features, user_features
+
+    frame = pd.DataFrame({"user": [0, 1, 2], "item": [0, 1, 2], "rating": [1.0, 3.0, 5.0]})
+    items = pd.DataFrame({"genres": ["A|B", np.nan, "A"], "year": [1e300, -np.inf, 1990]})
+    users = pd.DataFrame({"age": [1e300, -5, 30], "gender": [None, "M", "F"]})
+    data = Ratings.from_dataframe(frame, item_info=items, user_info=users)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no float32 overflow
+        X, names = item_features(data)
+        U, unames = user_features(data)
+    assert np.isfinite(X).all() and np.isfinite(U).all()
+    assert X[:, names.index("year")].tolist() == [1990.0] * 3
+    assert X[:, names.index("year_missing")].tolist() == [1.0, 1.0, 0.0]
+    assert U[:, unames.index("age")].tolist() == [30.0] * 3
+    model = HybridRecommender(**FAST_HYBRID).fit(data)
+    assert np.isfinite(model.predict_ratings(data)).all()
