@@ -23,7 +23,7 @@ from recsys.errors import (
 from recsys.metrics import mae, rmse, topn_metrics
 from recsys.models.base import Estimator, load_model
 from recsys import evaluate  # callable: recsys.evaluate(...) runs an evaluation
-from recsys.evaluate import Report
+from recsys.evaluate import EvaluationError, EvaluationWarning, Report
 
 __all__ = [
     "__version__",
@@ -47,4 +47,6 @@ __all__ = [
     "DivergenceError",
     "NotFittedError",
     "UnknownIdError",
+    "EvaluationError",
+    "EvaluationWarning",
 ]
