@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from _ratings_files import write_random_ratings
 from click.testing import CliRunner
 
 from recsys.cli import main
@@ -44,12 +43,8 @@ def assert_one_clean_error(result, code: int, *words: str) -> str:
 
 @pytest.fixture(scope="module")
 def ratings_csv(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(1)
-    rows = [(u, int(i), float(rng.integers(1, 6)))
-            for u in range(1, 41) for i in rng.choice(np.arange(1, 31), 12, replace=False)]
     path = tmp_path_factory.mktemp("data") / "ratings.csv"
-    pd.DataFrame(rows, columns=["userId", "movieId", "rating"]).to_csv(path, index=False)
-    return path
+    return write_random_ratings(path, n_users=40, n_items=30, per_user=12, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _ratings_files import write_random_ratings
 from click.testing import CliRunner
 
 from recsys.cli import main
@@ -23,15 +24,9 @@ def run(*args: str):
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory) -> Path:
-    """A small ratings file with titles of its own (user 1 likes items 1-5)."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for user in range(1, 61):
-        for item in rng.choice(np.arange(1, 41), size=15, replace=False):
-            rows.append((user, item, float(rng.integers(1, 6))))
+    """A small ratings file: 60 users, 15 of 40 items each."""
     path = tmp_path_factory.mktemp("data") / "ratings.csv"
-    pd.DataFrame(rows, columns=["userId", "movieId", "rating"]).to_csv(path, index=False)
-    return path
+    return write_random_ratings(path, n_users=60, n_items=40, per_user=15, seed=0)
 
 
 @pytest.fixture(scope="module")
