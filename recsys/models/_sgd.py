@@ -177,6 +177,29 @@ def shuffle_range(users, items, ratings, start, end, seed):
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _update(u, i, r, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero, biased, K):
+    """One SGD step on rating ``r`` of user ``u`` for item ``i`` (the update rules of the
+    module docstring); returns the error ``e`` before the step. ``shrink = 1 - lr reg`` and
+    ``zero`` come in the parameters' dtype; numba inlines this into each loop."""
+    dot = zero
+    for f in range(K):
+        dot += P[u, f] * Q[i, f]
+    if biased:
+        e = r - (mu + bu[u] + bi[i] + dot)
+        bu[u] += lr_b * (e - reg_b * bu[u])
+        bi[i] += lr_b * (e - reg_b * bi[i])
+    else:
+        e = r - dot
+    step = lr * e
+    for f in range(K):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
+        p = P[u, f]
+        q = Q[i, f]
+        P[u, f] = shrink * p + step * q
+        Q[i, f] = shrink * q + step * p
+    return e
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
 def _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
               prefetch, K):
     """The body of :func:`sgd_range` with the factor count ``K`` as an argument: numba inlines
@@ -196,24 +219,9 @@ def _sgd_pass(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
                 _prefetch(q_next, f)
             _prefetch(p_next, K - 1)  # rows need not start on a cache line
             _prefetch(q_next, K - 1)
-        u = users[idx]
-        i = items[idx]
-        dot = zero
-        for f in range(K):
-            dot += P[u, f] * Q[i, f]
-        if biased:
-            e = ratings[idx] - (mu + bu[u] + bi[i] + dot)
-            bu[u] += lr_b * (e - reg_b * bu[u])
-            bi[i] += lr_b * (e - reg_b * bi[i])
-        else:
-            e = ratings[idx] - dot
+        e = _update(users[idx], items[idx], ratings[idx], mu, bu, bi, P, Q, lr, lr_b, reg_b,
+                    shrink, zero, biased, K)
         sse += e * e
-        step = lr * e
-        for f in range(K):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
-            p = P[u, f]
-            q = Q[i, f]
-            P[u, f] = shrink * p + step * q
-            Q[i, f] = shrink * q + step * p
     return sse
 
 
@@ -254,24 +262,9 @@ def _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, 
                 _prefetch(p_next, K - 1)  # rows need not start on a cache line
                 _prefetch(q_next, K - 1)
         ix = np.uint64(idx)
-        u = np.uint64(users[ix])
-        i = np.uint64(items[ix])
-        dot = zero
-        for f in range(K):
-            dot += P[u, f] * Q[i, f]
-        if biased:
-            e = ratings[ix] - (mu + bu[u] + bi[i] + dot)
-            bu[u] += lr_b * (e - reg_b * bu[u])
-            bi[i] += lr_b * (e - reg_b * bi[i])
-        else:
-            e = ratings[ix] - dot
+        e = _update(np.uint64(users[ix]), np.uint64(items[ix]), ratings[ix], mu, bu, bi, P, Q,
+                    lr, lr_b, reg_b, shrink, zero, biased, K)
         sse += e * e
-        step = lr * e
-        for f in range(K):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
-            p = P[u, f]
-            q = Q[i, f]
-            P[u, f] = shrink * p + step * q
-            Q[i, f] = shrink * q + step * p
     return sse
 
 
