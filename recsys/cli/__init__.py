@@ -93,32 +93,28 @@ class RecsysGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            if _debugging(ctx):
-                raise
-            raise Interrupted("interrupted; no file was left half-written") from None
-        except RecsysError as exc:
-            if _debugging(ctx):
-                raise
-            raise click.ClickException(str(exc)) from None
         except BrokenPipeError:  # `recsys ... | head`: the reader has gone, stop quietly
             _silence_stdout()
             ctx.exit(1)
-        except OSError as exc:
-            if _debugging(ctx):
+        except BaseException as exc:
+            if _debugging(ctx) or not isinstance(exc, (Exception, KeyboardInterrupt)):
                 raise
-            raise click.ClickException(_os_error_line(exc)) from None
-        except MemoryError:
-            if _debugging(ctx):
-                raise
-            raise click.ClickException(
-                "out of memory: try a smaller data set or model") from None
-        except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-            if _debugging(ctx):
-                raise
-            raise click.ClickException(
-                f"internal error ({type(exc).__name__}: {exc}); run again with --debug for the "
-                "traceback and please report it") from None
+            raise _one_line(exc) from None
+
+
+def _one_line(exc: BaseException) -> click.ClickException:
+    """The ``Error:`` line (and exit code) for an exception a command let through."""
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted("interrupted; no file was left half-written")
+    if isinstance(exc, RecsysError):
+        return click.ClickException(str(exc))
+    if isinstance(exc, OSError):
+        return click.ClickException(_os_error_line(exc))
+    if isinstance(exc, MemoryError):
+        return click.ClickException("out of memory: try a smaller data set or model")
+    return click.ClickException(  # a bug: one line here, the traceback with --debug
+        f"internal error ({type(exc).__name__}: {exc}); run again with --debug for the "
+        "traceback and please report it")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
