@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.errors import ParameterError
+from recsys.errors import ParameterError, short_repr
 
 __all__ = ["make_rng"]
 
@@ -22,10 +22,8 @@ def make_rng(random_state: Any, name: str = "random_state") -> np.random.Generat
     """
     if isinstance(random_state, np.random.Generator):
         return random_state
-    shown = repr(random_state)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    problem = ParameterError(
-        f"{name} must be None, an integer >= 0 or a numpy Generator, got {shown}")
+    problem = ParameterError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
+                             f"got {short_repr(random_state, 40)}")
     if isinstance(random_state, bool):  # True/False are not seeds, though numpy takes them
         raise problem
     try:

@@ -8,6 +8,8 @@ exit code; library users can catch :class:`RecsysError`.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "RecsysError",
     "DataError",
@@ -17,6 +19,7 @@ __all__ = [
     "NotFittedError",
     "ParameterError",
     "UnknownIdError",
+    "short_repr",
 ]
 
 
@@ -53,3 +56,12 @@ class UnknownIdError(RecsysError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` (of the Python value for a numpy scalar), cut to ``limit`` characters
+    for a one-line message."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,16 +14,13 @@ import math
 import numbers
 from typing import Any, Iterable
 
-from recsys.errors import ParameterError
+from recsys.errors import ParameterError, short_repr
 
 __all__ = ["integer", "number", "flag", "choice", "seed", "layer_sizes"]
 
 
 def _fail(owner: str, name: str, allowed: str, value: Any) -> ParameterError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return ParameterError(f"{owner}: {name} must be {allowed}, got {shown}")
+    return ParameterError(f"{owner}: {name} must be {allowed}, got {short_repr(value)}")
 
 
 def _is_integer(value: Any) -> bool:

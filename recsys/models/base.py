@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from recsys._atomic import atomic_write
-from recsys.models import _modelfile as modelfile
 from recsys.data.ratings import Ratings, lookup_ids
 from recsys.errors import (
     ModelFileError,
@@ -46,7 +45,9 @@ from recsys.errors import (
     ParameterError,
     RecsysError,
     UnknownIdError,
+    short_repr,
 )
+from recsys.models import _modelfile as modelfile
 
 __all__ = ["Estimator", "load_model", "FORMAT_NAME", "FORMAT_VERSION", "EpochCallback"]
 
@@ -80,16 +81,12 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, shortened to ``limit`` characters for a one-line message."""
-    text = repr(value.item() if isinstance(value, np.generic) else value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _count(name: str, value: Any) -> int:
     """An integer argument that must be >= 1 (``n`` of recommend, ...)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ParameterError(f"{name} must be an integer >= 1, got {_short(value)}")
+        raise ParameterError(f"{name} must be an integer >= 1, got {short_repr(value)}")
     return int(value)
 
 
@@ -361,7 +358,7 @@ class Estimator:
         u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
         if u[0] < 0 and not cold_start:
             raise UnknownIdError(
-                f"unknown user {_short(user)}: this model has no training ratings from that "
+                f"unknown user {short_repr(user)}: this model has no training ratings from that "
                 "user; check the id, or pass cold_start=True for the best items by the biases "
                 "(non-personal)"
             )
@@ -424,7 +421,7 @@ class Estimator:
         idx = self.resolve_item(item)
         if self.item_counts_[idx] == 0:
             raise UnknownIdError(
-                f"item {_short(item)} has no training ratings in this model, so it has no "
+                f"item {short_repr(item)} has no training ratings in this model, so it has no "
                 "learned factors to compare: pick an item the model was trained on"
             )
         vectors = np.asarray(vectors, dtype=np.float64)
@@ -460,7 +457,7 @@ class Estimator:
         )
         if candidates.size == 0:
             raise UnknownIdError(
-                f"unknown item {_short(query)}: no item id or title in this model matches it; "
+                f"unknown item {short_repr(query)}: no item id or title in this model matches it; "
                 "check the id, or give part of the title"
             )
         return int(candidates[np.argmax(self.item_counts_[candidates])])
@@ -625,7 +622,7 @@ def _header_number(header: dict, key: str) -> float:
     value = header.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not math.isfinite(value):
-        raise ValueError(f"header field {key!r} must be a finite number, got {_short(value)}")
+        raise ValueError(f"header field {key!r} must be a finite number, got {short_repr(value)}")
     return float(value)
 
 
@@ -712,7 +709,7 @@ def load_model(path: str | os.PathLike) -> Estimator:
     version = header.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelFileError(f"{path} has a damaged model header (format version "
-                             f"{_short(version)})")
+                             f"{short_repr(version)})")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} uses model format {version}, newer than this recsys reads "
@@ -722,7 +719,7 @@ def load_model(path: str | os.PathLike) -> Estimator:
     cls = _model_class(name) if isinstance(name, str) else None
     if cls is None:
         raise ModelFileError(
-            f"{path} holds an unknown model class {_short(name)}: it was written by another "
+            f"{path} holds an unknown model class {short_repr(name)}: it was written by another "
             f"program or a newer recsys (this one knows {', '.join(sorted(_REGISTRY))})"
         )
     params = header.get("params")
