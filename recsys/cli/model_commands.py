@@ -324,12 +324,13 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
               cold_start: bool, fmt: str) -> None:
     """Top-N movies for a user, best predicted rating first."""
     model = _load_model(model_path)
-    u, _ = model.encode([user], model.item_ids_[:1])
-    if u[0] < 0 and not cold_start:
+    try:
+        frame = model.recommend(user, n=n, exclude_seen=not include_seen,
+                                min_item_ratings=min_ratings, cold_start=cold_start)
+    except UnknownIdError:  # the library's hint names cold_start=True; say the option
         raise _unknown(model, "user", user, model_path,
-                       "pass --cold-start for the best items by the biases (non-personal)")
-    frame = model.recommend(user, n=n, exclude_seen=not include_seen,
-                            min_item_ratings=min_ratings, cold_start=cold_start)
+                       "pass --cold-start for the best items by the biases (non-personal)"
+                       ) from None
     if frame.empty:
         click.echo(f"Note: nothing to recommend to user {user!r}: no unseen item has at least "
                    f"{min_ratings} training rating(s); lower --min-ratings or pass "
