@@ -6,7 +6,7 @@ trained by hand-written backpropagation, and a hybrid of the two, on MovieLens d
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from recsys._version import __version__
 
 from recsys.data import load, load_predefined_split, make_planted, split
 from recsys.data.ratings import Ratings
@@ -22,8 +22,9 @@ from recsys.errors import (
 )
 from recsys.metrics import mae, rmse, topn_metrics
 from recsys.models.base import Estimator, load_model
-from recsys import evaluate  # callable: recsys.evaluate(...) runs an evaluation
-from recsys.evaluate import EvaluationError, EvaluationWarning, Report
+from recsys.errors import EvaluationError, EvaluationWarning
+from recsys.experiment import evaluate
+from recsys.report import Report
 
 __all__ = [
     "__version__",

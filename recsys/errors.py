@@ -19,6 +19,8 @@ __all__ = [
     "NotFittedError",
     "ParameterError",
     "UnknownIdError",
+    "EvaluationError",
+    "EvaluationWarning",
     "short_repr",
 ]
 
@@ -56,6 +58,15 @@ class UnknownIdError(RecsysError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class EvaluationError(RecsysError, ValueError):
+    """A setting of the evaluation that cannot work (unknown split or model, wrong data)."""
+
+
+class EvaluationWarning(UserWarning):
+    """A result that is valid but easy to misread: figures that are n/a because no test rating
+    is relevant, a test side predicted by fallbacks only, or ``k`` cut to the catalogue size."""
 
 
 def short_repr(value: Any, limit: int = 60) -> str:

@@ -22,7 +22,7 @@ from recsys import plots
 from recsys.cli import main
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError, DivergenceError, NotFittedError, RecsysError
-from recsys.evaluate import EvaluationError, EvaluationWarning, evaluate
+from recsys import EvaluationError, EvaluationWarning, evaluate
 from recsys.models.autorec import AutoRec
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mlp import MLP

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.data.synthetic import make_planted
-from recsys.evaluate import EvaluationError, evaluate, improvement
+from recsys.errors import EvaluationError
+from recsys.experiment import evaluate
+from recsys.report import improvement
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 SMALL_MF = {"n_factors": 8, "n_epochs": 12, "lr": 0.02}

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from recsys.cli._data_options import file_format_given, file_format_options, load_data
-from recsys.evaluate import SPLITS
+from recsys.experiment import evaluate as run_evaluation
+from recsys.folds import SPLITS
 
 DEFAULT_REPORT_DIR = "reports"  # ignored by git (.gitignore)
 
@@ -22,7 +23,7 @@ def _parse_models(ctx: click.Context, param: click.Parameter, value: str) -> lis
 
 
 class _Progress:
-    """A tqdm bar over the (model, fold) fits, fed by :func:`recsys.evaluate.evaluate`."""
+    """A tqdm bar over the (model, fold) fits, fed by :func:`recsys.experiment.evaluate`."""
 
     def __init__(self) -> None:
         self.bar = None
@@ -80,14 +81,13 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
       recsys evaluate --data ml-100k --split all-folds -o report-ml100k
       recsys evaluate --models baseline,mf --split kfold
     """
-    from recsys.evaluate import evaluate as run
-
     if file_format_given(file_format):
         data = load_data(data, file_format)
     progress = _Progress()
     try:
-        report = run(data=data, split=split, models=models, seed=seed, threshold=threshold,
-                     k=k, progress=progress, validation=validation, topn_users=topn_users)
+        report = run_evaluation(data=data, split=split, models=models, seed=seed,
+                                threshold=threshold, k=k, progress=progress,
+                                validation=validation, topn_users=topn_users)
     finally:
         progress.close()
     click.echo(report.to_markdown(), nl=False)
