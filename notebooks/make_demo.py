@@ -152,7 +152,7 @@ predictions, the biases, rating counts and side information (genres, year). The 
 trained on *out-of-fold* predictions, so it never sees a prediction made by a model that was
 fitted on the very rating it tries to predict.
 
-`recsys.evaluate.evaluate` (also `recsys evaluate` on the command line) fits every model on the
+`recsys.evaluate` (also `recsys evaluate` on the command line) fits every model on the
 training side and scores the test side once: RMSE, MAE, the improvement in RMSE over the global
 mean and over the bias baseline ($100\\,(\\mathrm{RMSE}_{ref} - \\mathrm{RMSE}) /
 \\mathrm{RMSE}_{ref}$, the Netflix Prize measure), and top-10 figures (a test rating
@@ -160,7 +160,7 @@ $\\ge 4$ marks a relevant movie). With the same seed it cuts the same 80/20 spli
 validation part as above. The hybrid is fitted here, with lighter settings than its defaults
 so that the notebook stays quick (`keep_models=True` hands back the fitted models)."""),
     ("code", """\
-from recsys.evaluate import evaluate
+from recsys import evaluate
 
 light_hybrid = {"n_folds": 2, "mf_epochs": 30, "ar_hidden": 100, "ar_steps": 60, "n_epochs": 5}
 t0 = time.perf_counter()
