@@ -155,7 +155,8 @@ class _Ticker:
         self.done += 1
 
     def finished_all(self) -> None:
-        self.starting("done")
+        if self.progress is not None:
+            self.progress(self.done, self.total, "done")
 
 
 # ---------------------------------------------------------------------------------- one fit
