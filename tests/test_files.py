@@ -9,8 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsys.data.files import guess_columns, read_ratings_file, sniff_format
+from recsys.data import delimited
+from recsys.data.files import read_ratings_file
 from recsys.data.ratings import DuplicateRatingsWarning
+from recsys.data.sniff import guess_columns, sniff_format
 from recsys.errors import DataError
 
 
@@ -93,6 +95,59 @@ def test_errors_name_file_and_line(tmp_path, text, line, what):
     assert f"{path}, line {line}:" in message
     assert what in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text, line, what",
+    [
+        ("1\t2\t3\n1\t3\t4\t5\n", 2, "expected 3 fields, found 4"),
+        ("1 2 3\n1  3 4 \n1 3 4 5\n", 3, "expected 3 fields, found 4"),
+        ("userId,movieId,rating\r\n1,2,3\r\n1,3,4,9\r\n", 3, "expected 3 fields, found 4"),
+        ("1,2,3\r1,3,4,9\r", 2, "expected 3 fields, found 4"),
+        ("\n\nuserId,movieId,rating\n1,2,3\n1,3,4,9\n", 5, "expected 3 fields, found 4"),
+        ('user,item,rating\n1,"a,\nb",3\n1,3,4,5\n', 3, "expected 3 fields, found 4"),
+        ('user,item,rating\n1,"a "",b",3\n1,x"y,3,5\n', 3, "expected 3 fields, found 4"),
+        ("1|2|3\n1|3|4|5|6\n", 2, "expected 3 fields, found 5"),
+        ("1::2::3\n1::4::5:6\n", 2, "expected 3 fields, found 3"),
+        ('userId,movieId,rating\n1,2,3\n1,"abc,3\n2,3,4\n', 3, "never closed"),
+        ("1,2,3\n" * 30_000 + '1,"2,3\n' + "1,2,3\n" * 10, 30_001, "never closed"),
+        ("1,2,3\n" * 30_000 + "1,2,3,4\n", 30_001, "expected 3 fields, found 4"),
+    ],
+)
+def test_a_line_pandas_cannot_parse_is_found_by_our_own_scan(tmp_path, text, line, what):
+    path = write(tmp_path, "bad.csv", text)
+    with pytest.raises(DataError) as info:
+        read_ratings_file(path)
+    assert f"{path}, line {line}: " in str(info.value) and what in str(info.value)
+
+
+def test_parser_messages_do_not_depend_on_the_wording_of_pandas(tmp_path, monkeypatch):
+    real = delimited.pd.read_csv
+
+    def reworded(*args, **kwargs):
+        try:
+            return real(*args, **kwargs)
+        except delimited.pd.errors.ParserError:
+            raise delimited.pd.errors.ParserError("the parser failed (new wording)") from None
+
+    monkeypatch.setattr(delimited.pd, "read_csv", reworded)
+    for text, line, what in [("userId,movieId,rating\n1,2,3\n1,3,4,9\n", 3, "expected 3 fields"),
+                             ('u,i,r\n1,2,3\n1,"abc,3\n2,3,4\n', 3, "never closed")]:
+        path = write(tmp_path, "bad.csv", text)
+        with pytest.raises(DataError, match=f"bad.csv, line {line}: .*{what}"):
+            read_ratings_file(path)
+
+
+def test_find_bad_record_counts_records_as_pandas_does():
+    find = delimited.find_bad_record
+    assert find(["1,2,3", "1,2,3"], sep=",", width=3) is None
+    assert find(["1,2,3,4", "1,2,3", "1,2,3,4"], sep=",", width=3) is None  # index column
+    assert find(["1,2,3,4", "1,2,3,4,5"], sep=",", width=3) == (2, 5)
+    assert find(["h,h", "1,2,3", "1,2,3,4"], sep=",", width=3, skip=1) == (3, 4)
+    assert find(['1,"a\n', '"" b",3\n', "1,2\n", "1,2,3,4"], sep=",", width=3) == (3, 4)
+    assert find(["1,2,3", '1,"2,3', "4,5,6"], sep=",", width=3) == (2, None)
+    assert find(['1\t"2\t3', "4\t5\t6"], sep="\t", width=3) is None  # no quoting
+    assert find([" 1 2\t3 ", "1 2 3 4"], sep=r"\s+", width=3) == (2, 4)
 
 
 def test_out_of_scale_with_line(tmp_path):

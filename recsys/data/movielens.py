@@ -39,7 +39,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.files import os_error, read_delimited
+from recsys.data.delimited import read_delimited
+from recsys.data.messages import os_error
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
 

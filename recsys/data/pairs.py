@@ -16,12 +16,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from recsys.data.files import _NAMES, _check_binary, _normalise, os_error
+from recsys.data.messages import os_error
+from recsys.data.sniff import COLUMN_NAMES, SEPARATORS, check_binary, normalise_name
 from recsys.errors import DataError
 
 __all__ = ["iter_pairs"]
-
-_SEPARATORS = ("::", "\t", ",", "|", ";")
 
 
 def _first_line(path: Path) -> str:
@@ -31,7 +30,7 @@ def _first_line(path: Path) -> str:
         raise DataError(f"{path}: no such file; check the path")
     try:
         with open(path, "rb") as handle:
-            _check_binary(handle.read(8192), str(path))
+            check_binary(handle.read(8192), str(path))
             handle.seek(0)
             for raw in handle:
                 line = raw.decode("utf-8", errors="replace").strip("\r\n").lstrip("\ufeff")
@@ -70,7 +69,7 @@ def iter_pairs(
     """
     path = Path(path)
     first = _first_line(path)
-    sep = next((s for s in _SEPARATORS if s in first), None)
+    sep = next((s for s in SEPARATORS if s in first), None)
     if sep is None:
         if len(first.split()) < 2:
             raise DataError(f"{path}, line 1: expected a user and an item per line, "
@@ -79,11 +78,12 @@ def iter_pairs(
     fields = first.split() if sep == r"\s+" else [f.strip().strip('"') for f in first.split(sep)]
     if len(fields) < 2:
         raise DataError(f"{path}, line 1: expected a user and an item per line")
-    names = [_normalise(f) for f in fields]
-    header = any(name in _NAMES[role] for name in names for role in _NAMES)
+    names = [normalise_name(f) for f in fields]
+    header = any(name in COLUMN_NAMES[role] for name in names for role in COLUMN_NAMES)
     user_col, item_col = 0, 1
     if header:
-        found = {role: next((k for k, name in enumerate(names) if name in _NAMES[role]), None)
+        found = {role: next((k for k, name in enumerate(names) if name in COLUMN_NAMES[role]),
+                            None)
                  for role in ("user", "item")}
         if None in found.values():
             raise DataError(
