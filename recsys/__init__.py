@@ -21,7 +21,8 @@ from recsys.errors import (
     UnknownIdError,
 )
 from recsys.metrics import mae, rmse, topn_metrics
-from recsys.models.base import Estimator, load_model
+from recsys.models.base import Estimator
+from recsys.models.io import load_model
 from recsys.errors import EvaluationError, EvaluationWarning
 from recsys.experiment import evaluate
 from recsys.report import Report

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from recsys.data.ratings import Ratings
 from recsys.errors import ModelFileError, RecsysError
-from recsys.models.base import FORMAT_VERSION, load_model
+from recsys.models.io import FORMAT_VERSION, load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization

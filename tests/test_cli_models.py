@@ -15,7 +15,7 @@ from _ratings_files import write_random_ratings
 from click.testing import CliRunner
 
 from recsys.cli import main
-from recsys.models.base import load_model
+from recsys.models.io import load_model
 
 
 def run(*args: str):

@@ -172,8 +172,8 @@ def test_mlp_empty_or_too_small_inputs_are_one_line_data_errors():
         MLP(n_epochs=1).fit(X, y, np.zeros((0, 2)), np.zeros(0))
     with pytest.raises(DataError, match="one row per row"):
         MLP().fit(X, 1.0)
-    with pytest.raises(DataError, match="early_stopping=False"):
-        MLP(early_stopping=True).fit(X[:2], y[:2])
+    with pytest.raises(DataError, match="patience=None"):
+        MLP(patience=3).fit(X[:2], y[:2])
 
 
 # ------------------------------------------------------------------------------ evaluation

@@ -8,7 +8,7 @@ import pytest
 
 from recsys.data.ratings import Ratings
 from recsys.errors import RecsysError
-from recsys.models.base import load_model
+from recsys.models.io import load_model
 from recsys.models.hybrid import HybridRecommender
 
 GENRES = ["Action", "Comedy", "Drama"]

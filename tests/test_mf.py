@@ -90,7 +90,7 @@ def test_early_stopping_carves_validation_from_training(split):
     seen = []
     model = MatrixFactorization(
         **{**SMALL, "n_factors": 30, "reg": 0.0, "lr": 0.03, "n_epochs": 200},
-        early_stopping=3, valid_size=0.2,
+        patience=3, valid_size=0.2,
     ).fit(train, callback=lambda epoch, history: seen.append(len(history["valid_rmse"])))
     assert model.n_epochs_ < 200  # an unregularised big model overfits, so it stopped
     assert seen == list(range(1, model.n_epochs_ + 1))
@@ -105,7 +105,7 @@ def test_early_stopping_carves_validation_from_training(split):
 
 def test_early_stopping_with_an_explicit_validation_set(split):
     train, valid = split
-    model = MatrixFactorization(**{**SMALL, "n_epochs": 8}, early_stopping=50).fit(train, valid)
+    model = MatrixFactorization(**{**SMALL, "n_epochs": 8}, patience=50).fit(train, valid)
     assert model.n_epochs_ == 8 and len(model.history_["valid_rmse"]) == 8
     assert model.history_["valid_rmse"][-1] == pytest.approx(rmse(model, valid), abs=1e-4)
 
@@ -118,7 +118,7 @@ def test_divergence_raises_and_names_the_setting(split):
 
 @pytest.mark.parametrize("params", [
     {"n_factors": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"reg": -1.0}, {"n_epochs": 2.5},
-    {"valid_size": 1.5}, {"early_stopping": -2}, {"lr_bias": -0.1},
+    {"valid_size": 1.5}, {"patience": -2}, {"lr_bias": -0.1},
 ])
 def test_bad_parameters_raise_a_clear_error(params, split):
     with pytest.raises(RecsysError):

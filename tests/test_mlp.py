@@ -64,7 +64,9 @@ def test_linear_output_regression_and_minibatches():
         net = MLP(hidden=(16, 8), lr=0.02 if batch == 1 else 0.1, n_epochs=150, batch_size=batch,
                   dtype=dtype, random_state=0).fit(X, y)
         assert net.weights_[0].dtype == np.dtype(dtype)
-        assert net.score(X, y) < 0.05 * np.var(y)
+        assert net.mse(X, y) < 0.05 * np.var(y)
+        assert net.score(X, y) == pytest.approx(1 - net.mse(X, y) / np.var(y))  # R^2
+        assert net.score(X, y) > 0.95
         hist = net.history_["train_mse"]
         assert hist[-1] < hist[0]
 
@@ -93,13 +95,13 @@ def test_early_stopping_keeps_best_validation_weights_and_callback():
     Xv = rng.normal(size=(200, 8))
     yv = Xv[:, 0] + 0.7 * rng.normal(size=200)
     seen = []
-    net = MLP(hidden=(64,), lr=0.01, n_epochs=80, early_stopping=True, patience=3,
+    net = MLP(hidden=(64,), lr=0.01, n_epochs=80, patience=3,
               random_state=0).fit(X, y, Xv, yv, callback=lambda e, h: seen.append(e))
     valid = net.history_["valid_mse"]
     assert seen == list(range(len(valid)))
     assert len(valid) < 80  # it overfits, so it stops early
-    assert net.score(Xv, yv) == pytest.approx(min(valid))
-    carved = MLP(hidden=(4,), n_epochs=2, early_stopping=True, valid_size=0.25,
+    assert net.mse(Xv, yv) == pytest.approx(min(valid))
+    carved = MLP(hidden=(4,), n_epochs=2, patience=3, valid_size=0.25,
                  random_state=0).fit(X, y)
     assert len(carved.history_["valid_mse"]) == 2
 

@@ -16,7 +16,8 @@ import pytest
 
 from recsys.data.ratings import Ratings
 from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownIdError
-from recsys.models.base import Estimator, load_model
+from recsys.models.base import Estimator
+from recsys.models.io import load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization

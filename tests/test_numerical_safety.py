@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError
-from recsys.models.base import load_model
+from recsys.models.io import load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization

@@ -1,11 +1,25 @@
-"""Rating models: baselines, matrix factorisation, the tanh network and the hybrid."""
+"""Rating models: baselines, matrix factorisation, the tanh network and the hybrid.
 
-from recsys.models.autorec import AutoRec
-from recsys.models.base import Estimator, load_model
-from recsys.models.baseline import BiasBaseline, GlobalMean
-from recsys.models.hybrid import HybridRecommender
-from recsys.models.mf import MatrixFactorization
-from recsys.models.mlp import MLP
+Where things live (one job a module):
+
+* ``base``: the estimator contract (:class:`Estimator`: fit template, predict, recommend,
+  similar items, save); ``params``: settings from the constructor; ``progress``: the per-epoch
+  callback and stop requests;
+* ``baseline``, ``mf``, ``autorec``, ``hybrid``: the rating models; ``mlp``: the tanh network
+  on arrays; their numba kernels in the private modules beside them (``_sgd``, ``_backprop``,
+  ``_bookkeeping``) and the setting checks in ``_checks``;
+* ``io``: model files (writing, and reading without trusting them);
+* ``registry``: model names for the command line and the evaluation runner.
+
+The classes are imported on first use (``recsys.models.MatrixFactorization``), so that
+``import recsys.models`` compiles no numba kernel and loads no model module it does not need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from recsys.models.registry import MODELS, make_model, model_class
 
 __all__ = [
@@ -17,7 +31,34 @@ __all__ = [
     "MLP",
     "MODELS",
     "MatrixFactorization",
+    "clone",
     "load_model",
     "make_model",
     "model_class",
 ]
+
+_LAZY = {
+    "AutoRec": "recsys.models.autorec",
+    "BiasBaseline": "recsys.models.baseline",
+    "Estimator": "recsys.models.base",
+    "GlobalMean": "recsys.models.baseline",
+    "HybridRecommender": "recsys.models.hybrid",
+    "MLP": "recsys.models.mlp",
+    "MatrixFactorization": "recsys.models.mf",
+    "clone": "recsys.models.base",
+    "load_model": "recsys.models.io",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a model class the first time it is asked for (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

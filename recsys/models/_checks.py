@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from recsys.errors import ParameterError, short_repr
 
-__all__ = ["integer", "number", "flag", "choice", "seed", "layer_sizes"]
+__all__ = ["integer", "number", "flag", "choice", "seed", "patience", "layer_sizes"]
 
 
 def _fail(owner: str, name: str, allowed: str, value: Any) -> ParameterError:
@@ -80,6 +80,17 @@ def seed(owner: str, name: str, value: Any) -> int | None:
     if value is None:
         return None
     return integer(owner, name, value, low=0)
+
+
+def patience(owner: str, value: Any, name: str = "patience") -> int | None:
+    """Early stopping's patience, the same in every model: None (no early stopping, every
+    epoch runs) or an integer >= 1 (epochs without a better validation error before the
+    fit stops and keeps its best epoch)."""
+    if value is None:
+        return None
+    if not _is_integer(value) or int(value) < 1:
+        raise _fail(owner, name, "None (no early stopping) or an integer >= 1", value)
+    return int(value)
 
 
 def layer_sizes(owner: str, name: str, value: Any) -> tuple[int, ...]:

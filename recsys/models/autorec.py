@@ -23,20 +23,23 @@ without training ratings fall back to ``mu + b_u + b_i`` (regularised biases).
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
 from recsys.data.ratings import Ratings
-from recsys.errors import DivergenceError, RecsysError
+from recsys.errors import DivergenceError
 from recsys.models import _checks as checks
-from recsys.models._modelfile import state_array
-from recsys.models.base import EpochCallback, Estimator
+from recsys.models.base import Estimator
 from recsys.models.baseline import BiasBaseline
+from recsys.models.io import state_array
+from recsys.models.progress import FitProgress
 
 __all__ = ["AutoRec", "autorec_gradient", "observed_lists"]
+
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- sparse kernels
@@ -156,10 +159,21 @@ class AutoRec(Estimator):
         Adam moment decay rates.
     eval_every : int
         Record train (and validation) RMSE every this many steps (and call ``callback``).
+        A stop request (``should_stop``) is honoured after any step.
     random_state : int or None
         Seed of the initial weights.
     verbose : bool
-        Print progress to stderr.
+        Log progress (logger ``recsys.models.autorec``, level INFO).
+
+    Attributes
+    ----------
+    weights1_, weights2_ : ndarray of float32
+        ``W^(1)`` (``(n_users + 1, k)``) and ``W^(2)`` (``(k + 1, n_users)``), row 0 the bias
+        weights.
+    hidden_ : ndarray of float32, shape (n_items, k)
+        Each item's hidden code ``x^(1)``.
+    user_bias_, item_bias_ : ndarray of float32
+        The fallback's biases (of a :class:`BiasBaseline` fitted on the same ratings).
     """
 
     def __init__(
@@ -197,12 +211,8 @@ class AutoRec(Estimator):
         checks.flag(owner, "verbose", self.verbose)
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        ratings: Ratings,
-        validation: Ratings | None = None,
-        callback: EpochCallback | None = None,
-    ) -> "AutoRec":
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
         """Learn ``W^(1)``, ``W^(2)`` by full-batch Adam on the observed-entry error.
 
         Raises :class:`DivergenceError` (and the model stays unfitted) when, at a recorded
@@ -211,15 +221,10 @@ class AutoRec(Estimator):
         range, so such an error means the steps are exploding. An empty ``validation`` is
         ignored.
         """
-        self._validate_params()
-        self._remember_data(ratings)
-        if validation is not None and (
-            validation.n_users != self.n_users_ or validation.n_items != self.n_items_
-        ):
-            raise RecsysError("validation ratings must share the training data's id maps")
         if validation is not None and len(validation) == 0:
             validation = None  # nothing to score: no valid_rmse
-        self._bias = BiasBaseline().fit(ratings)
+        biases = BiasBaseline().fit(ratings, should_stop=progress.should_stop)
+        self.user_bias_, self.item_bias_ = biases.user_bias_, biases.item_bias_
         n_u, _n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
         f = np.float32
         lists = observed_lists(ratings)
@@ -276,11 +281,11 @@ class AutoRec(Estimator):
                 if self.verbose:
                     line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items()
                                      if k != "step")
-                    print(f"AutoRec step {step}: {line}", file=sys.stderr)
-                if callback is not None:
-                    callback(len(self.history_["step"]) - 1, self.history_)
+                    logger.info("AutoRec step %d: %s", step, line)
+                progress.epoch_done(len(self.history_["step"]) - 1, self.history_)
+            else:
+                progress.check_stop()
         self.n_steps_ = int(self.n_steps)
-        return self
 
     def _finish(self, W1, W2, lists) -> None:
         """Store the weights and each item's hidden code ``x^(1)`` (what prediction needs)."""
@@ -290,8 +295,6 @@ class AutoRec(Estimator):
         self.hidden_ = np.tanh(S1 + W1[0]).astype(np.float32)
         self.weights1_ = W1.copy()
         self.weights2_ = W2.copy()
-        self.user_bias_ = self._bias.user_bias_
-        self.item_bias_ = self._bias.item_bias_
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:

@@ -1,43 +1,45 @@
-"""What every rating model shares: parameters, the fitted check, prediction on raw ids,
-recommendation, and the safe one-file format.
+"""The estimator contract every rating model follows.
 
 Conventions (scikit-learn's):
 
 * ``__init__`` only stores its arguments under the same names; validation and random number
   generators are created in :meth:`Estimator.fit`, which returns ``self``.
-* Learned state ends in ``_`` (``user_factors_``). :meth:`get_params` / :meth:`set_params` come
-  from the constructor signature. Using an unfitted model raises :class:`NotFittedError`.
+* Learned state ends in ``_`` (``user_factors_``). :meth:`~Estimator.get_params` /
+  :meth:`~Estimator.set_params` come from the constructor signature; :func:`clone` builds an
+  unfitted copy from them. Using an unfitted model raises :class:`NotFittedError`.
 
-A subclass implements
+:meth:`Estimator.fit` is a template: it checks the settings (``_validate_params``), records what
+prediction needs from the training data (id maps, counts, seen items, item metadata), checks
+that ``validation`` shares the training data's id maps, then calls the subclass's ``_fit``. If
+anything fails or is interrupted, the model forgets all learned state, so a half-trained model
+can be neither used nor saved.
 
-* ``fit(ratings, validation=None, callback=None)``: calls :meth:`_remember_data` first, then
-  learns, appending per-epoch figures to ``self.history_`` and calling
-  ``callback(epoch, history)`` after each epoch;
+A subclass implements these hooks:
+
+* ``_validate_params()``: check every setting (one-line ``ParameterError``);
+* ``_fit(ratings, validation, progress)``: learn, appending per-epoch figures to
+  ``self.history_`` and calling ``progress.epoch_done(epoch, history)`` after each epoch
+  (see :mod:`recsys.models.progress`);
 * ``_predict_indices(u, i)``: raw (unclipped) predictions for dense indices where ``-1`` marks
   an unknown user or item, which must fall back to what is known (biases, global mean);
-* ``_state()`` / ``_set_state(arrays)``: the learned arrays, for saving and loading;
+* ``_state()`` / ``_set_state(arrays)``: the learned arrays, for saving and loading (and
+  ``_header_extra()`` / ``_load_header_extra(extra)`` for JSON facts);
 * optionally ``_score_users(u)`` (a fast (len(u), n_items) score block) and ``_item_vectors()``.
 
-File format: ``np.savez`` arrays plus a JSON header stored as a string array (format version,
-class, parameters, id maps, item metadata, training-data fingerprint, package version), loaded
-with ``allow_pickle=False``: loading a model never runs code.
+Model files are written and read by :mod:`recsys.models.io`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import json
-import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from recsys._atomic import atomic_write
+from recsys._version import __version__
 from recsys.data.ratings import Ratings, lookup_ids
 from recsys.errors import (
     ModelFileError,
@@ -47,24 +49,10 @@ from recsys.errors import (
     UnknownIdError,
     short_repr,
 )
-from recsys.models import _modelfile as modelfile
+from recsys.models.params import Params
+from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 
-__all__ = ["Estimator", "load_model", "FORMAT_NAME", "FORMAT_VERSION", "EpochCallback"]
-
-FORMAT_NAME = "recsys-model"
-FORMAT_VERSION = 1
-
-EpochCallback = Callable[[int, dict], None]
-"""``callback(epoch, history)``: called after each epoch; ``history`` maps names such as
-``"train_rmse"`` and ``"valid_rmse"`` to lists of per-epoch values."""
-
-_REGISTRY: dict[str, type["Estimator"]] = {}
-
-
-def _package_version() -> str:
-    from recsys import __version__
-
-    return __version__
+__all__ = ["Estimator", "clone", "EpochCallback"]
 
 
 def _text_array(values: Any) -> np.ndarray:
@@ -81,8 +69,6 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
-
-
 def _count(name: str, value: Any) -> int:
     """An integer argument that must be >= 1 (``n`` of recommend, ...)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -90,72 +76,68 @@ def _count(name: str, value: Any) -> int:
     return int(value)
 
 
-def _forget_on_failure(fit: Callable) -> Callable:
-    """Wrap a subclass's ``fit`` so that a failed or interrupted fit leaves it unfitted."""
-
-    @functools.wraps(fit)
-    def guarded(self: "Estimator", *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fit(self, *args, **kwargs)
-        except BaseException:
-            self._forget()
-            raise
-
-    guarded._forgets_on_failure = True  # type: ignore[attr-defined]
-    return guarded
-
-
-class Estimator:
+class Estimator(Params):
     """Base class of rating predictors (see the module docstring for the contract)."""
 
     _rating_scale_clip: ClassVar[bool] = True
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
-        fit = cls.__dict__.get("fit")
-        if fit is not None and not getattr(fit, "_forgets_on_failure", False):
-            cls.fit = _forget_on_failure(fit)
+    def _validate_params(self) -> None:
+        """Check every setting's type and range (one-line ParameterError naming it)."""
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        ratings: Ratings,
+        validation: Ratings | None = None,
+        callback: EpochCallback | None = None,
+        *,
+        should_stop: StopCheck | None = None,
+    ) -> "Estimator":
+        """Learn from ``ratings``. Returns ``self``.
+
+        Parameters
+        ----------
+        ratings : Ratings
+            Training ratings.
+        validation : Ratings, optional
+            A split of the same container (it must share the id maps); its RMSE is tracked
+            per epoch (and drives early stopping where a model has it). Never pass the test
+            set here if you report test figures.
+        callback : callable, optional
+            ``callback(epoch, history)`` after each epoch of the model's own training.
+        should_stop : callable, optional
+            ``should_stop()`` after every epoch of every stage; True stops the fit with
+            :class:`~recsys.models.progress.FitStopped` (a ``KeyboardInterrupt``).
+
+        Raises
+        ------
+        ParameterError
+            A setting of the wrong type or range.
+        DivergenceError
+            The training error exploded; the message names the setting to change.
+
+        A fit that raises anything, or is interrupted, leaves the model unfitted.
+        """
+        try:
+            self._validate_params()
+            self._remember_data(ratings)
+            self._check_validation(validation)
+            self._fit(ratings, validation, FitProgress(callback, should_stop))
+        except BaseException:
+            self._forget()
+            raise
+        return self
+
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
+        raise NotImplementedError
 
     def _forget(self) -> None:
-        """Drop all learned state (attributes ending in ``_``): the model is unfitted again.
-
-        Called when ``fit`` fails or is interrupted (a bad setting, :class:`DivergenceError`,
-        Ctrl-C), so that a half-trained model can be neither used nor saved."""
+        """Drop all learned state (attributes ending in ``_``): the model is unfitted again."""
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
             delattr(self, name)
         self._user_index_cache = None
         self._item_index_cache = None
-
-    # ------------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [
-            name
-            for name, p in signature.parameters.items()
-            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments as a dict (``deep`` is accepted for scikit-learn compatibility)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> "Estimator":
-        """Set constructor arguments; unknown names raise ``ValueError``."""
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"{type(self).__name__} has no parameter {name!r} "
-                    f"(valid: {', '.join(sorted(valid))})"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitted state
     @property
@@ -178,7 +160,7 @@ class Estimator:
         self.item_ids_ = _id_array(ratings.item_ids)
         self.rating_scale_ = tuple(ratings.rating_scale)
         self.global_mean_ = ratings.global_mean
-        from recsys.models._bookkeeping import seen_items
+        from recsys.models._bookkeeping import seen_items  # numba: not at `import recsys`
 
         # items of each user, sorted: two counting passes, O(n) (a sort of user * n_items +
         # item took 7x longer; np.lexsort 70x)
@@ -204,6 +186,20 @@ class Estimator:
         self.history_: dict[str, list[float]] = {}
         self._user_index_cache = None
         self._item_index_cache = None
+
+    def _check_validation(self, validation: Ratings | None) -> None:
+        """A validation set must share the training container's id maps (a split of it)."""
+        if validation is None:
+            return
+        if not isinstance(validation, Ratings):
+            raise TypeError(
+                f"validation must be a recsys Ratings container, got {type(validation).__name__}"
+            )
+        if validation.n_users != self.n_users_ or validation.n_items != self.n_items_:
+            raise RecsysError(
+                "validation ratings do not share the training data's id maps: cut both from "
+                "the same Ratings container (a split)"
+            )
 
     # ------------------------------------------------------------------ ids
     @property
@@ -268,14 +264,33 @@ class Estimator:
             return pred, (u < 0) | (i < 0) | broken
         return pred
 
-    def _finite(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Clipped predictions, with the clipped global mean wherever ``raw`` is NaN (a
-        safety net: fitting and loading refuse non-finite parameters, but a product of huge
-        finite ones can still overflow). Returns the predictions and where the net caught."""
+    def _finite(self, raw: np.ndarray, clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions (clipped unless ``clip`` is False), with the global mean wherever ``raw``
+        is NaN (a safety net: fitting and loading refuse non-finite parameters, but a product
+        of huge finite ones can still overflow). Returns the predictions and where the net
+        caught."""
         broken = np.isnan(raw)
         if broken.any():
             raw = np.where(broken, self.global_mean_, raw)
-        return self.clip(raw), broken
+        return (self.clip(raw) if clip else raw), broken
+
+    def predict_indices(self, users: np.ndarray, items: np.ndarray, *,
+                        clip: bool = True) -> np.ndarray:
+        """Predictions for dense indices into this model's id maps, ``-1`` for an unknown
+        user or item (which falls back to the biases / global mean), clipped to the rating
+        scale unless ``clip`` is False.
+
+        For callers that share the model's id maps (a model built on another, such as the
+        hybrid on its base models). An index whose user or item has no training rating is
+        treated as unknown.
+        """
+        self._check_fitted()
+        u = np.asarray(users, dtype=np.int64)
+        i = np.asarray(items, dtype=np.int64)
+        u = np.where((u >= 0) & (self.user_counts_[np.maximum(u, 0)] > 0), u, -1)
+        i = np.where((i >= 0) & (self.item_counts_[np.maximum(i, 0)] > 0), i, -1)
+        raw = np.asarray(self._predict_indices(u, i), dtype=np.float64)
+        return self._finite(raw, clip)[0]
 
     def predict_ratings(self, ratings: Ratings) -> np.ndarray:
         """Predictions for every (user, item) pair of a container that shares this model's id
@@ -285,9 +300,14 @@ class Estimator:
             return self.predict(
                 ratings.user_ids[ratings.users], ratings.item_ids[ratings.items]
             )
-        u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
-        i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
-        return self._finite(np.asarray(self._predict_indices(u, i), dtype=np.float64))[0]
+        return self.predict_indices(ratings.users, ratings.items)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """Unclipped scores of every item for each dense user index in ``users`` (``-1``
+        allowed: the non-personal scores), shape ``(len(users), n_items)``."""
+        self._check_fitted()
+        return np.asarray(self._score_users(np.asarray(users, dtype=np.int64)),
+                          dtype=np.float64)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores of every item for each user index in ``u`` (``-1`` allowed), shape
@@ -481,10 +501,53 @@ class Estimator:
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def _header_extra(self) -> dict[str, Any]:
+        """Extra JSON-serialisable facts a subclass wants in the header."""
+        return {}
+
+    def _load_header_extra(self, extra: dict[str, Any]) -> None:
+        """Restore what :meth:`_header_extra` saved."""
+
     _COMMON_ARRAYS = (
         "user_ids_", "item_ids_", "user_counts_", "item_counts_", "seen_indptr_",
         "seen_items_", "item_titles_", "item_genres_", "item_years_",
     )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a model file holds, as named arrays: ``"header"`` (JSON text: format,
+        class, parameters, rating scale, global mean, history, package version), the record
+        of the training data (``"common/..."``: id maps, counts, seen items, item metadata)
+        and the learned state (``"state/..."``). :func:`recsys.models.io.model_from_arrays`
+        turns them back into the model, checking every array."""
+        from recsys.models import io
+
+        self._check_fitted()
+        header = {
+            "format": io.FORMAT_NAME,
+            "format_version": io.FORMAT_VERSION,
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "package_version": __version__,
+            "data_fingerprint": self.data_fingerprint_,
+            "data_name": self.data_name_,
+            "rating_scale": list(self.rating_scale_),
+            "global_mean": self.global_mean_,
+            "history": self.history_,
+            "extra": self._header_extra(),
+        }
+        arrays = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
+        for key, value in self._state().items():
+            arrays[f"state/{key}"] = np.asarray(value)
+        arrays["header"] = io.header_json(header)
+        return arrays
+
+    def _restore_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Install the learned state of a file (after its id maps and header facts): the
+        header's ``extra`` facts, then the ``state/`` arrays (their prefix removed)."""
+        self._user_index_cache = None
+        self._item_index_cache = None
+        self._load_header_extra(extra)
+        self._set_state(arrays)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to one ``.npz`` file, atomically (temporary name, then
@@ -498,52 +561,24 @@ class Estimator:
         ModelFileError
             The file cannot be written (a folder, no permission, disk full...).
         """
+        from recsys.models import io
+
         self._check_fitted()
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir():  # before the arrays are built
             raise ModelFileError(
                 f"cannot write the model to {path}: it is a folder; give a file name such as "
                 f"{path / 'model.npz'}"
             )
-        header = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "class": type(self).__name__,
-            "params": self.get_params(),
-            "package_version": _package_version(),
-            "data_fingerprint": self.data_fingerprint_,
-            "data_name": self.data_name_,
-            "rating_scale": list(self.rating_scale_),
-            "global_mean": self.global_mean_,
-            "history": self.history_,
-            "extra": self._header_extra(),
-        }
-        arrays = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
-        for key, value in self._state().items():
-            arrays[f"state/{key}"] = np.asarray(value)
-        arrays["header"] = np.array(json.dumps(header, default=_json_default))
-        try:
-            with atomic_write(path) as handle:
-                np.savez(handle, **arrays)
-        except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise ModelFileError(
-                f"cannot write the model file {path}: {reason}; choose a folder you can write "
-                "to (and check the free disk space)"
-            ) from None
-        return path
-
-    def _header_extra(self) -> dict[str, Any]:
-        """Extra JSON-serialisable facts a subclass wants in the header."""
-        return {}
-
-    def _load_header_extra(self, extra: dict[str, Any]) -> None:
-        """Restore what :meth:`_header_extra` saved."""
+        return io.write_model_file(path, self.to_arrays())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Estimator":
-        """Load a model saved by :meth:`save` (never unpickles; see :func:`load_model`)."""
-        model = load_model(path)
+        """Load a model saved by :meth:`save` (never unpickles; see
+        :func:`recsys.models.io.load_model`)."""
+        from recsys.models import io
+
+        model = io.load_model(path)
         if not isinstance(model, cls):
             raise ModelFileError(
                 f"{path} holds a {type(model).__name__}, not a {cls.__name__}"
@@ -551,201 +586,7 @@ class Estimator:
         return model
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a model header")
-
-
-def _model_class(name: str) -> type[Estimator] | None:
-    """The Estimator subclass called ``name``, importing the library's model modules."""
-    if name not in _REGISTRY:
-        import importlib
-
-        from recsys.models.registry import MODELS
-
-        for module in sorted({module for module, _ in MODELS.values()}):
-            importlib.import_module(module)
-    return _REGISTRY.get(name)
-
-
-def _restore_common(model: Estimator, arrays: dict[str, np.ndarray]) -> None:
-    """Install and cross-check the record of the training data every model file holds: id
-    maps, counts and seen items must agree with each other (``ValueError`` naming the array
-    otherwise), so that a loaded model cannot index out of bounds later."""
-    ids = {}
-    for name in ("user_ids_", "item_ids_"):
-        key = f"common/{name}"
-        a = arrays.get(key)
-        if a is None:
-            raise ValueError(f"array {key!r} is missing")
-        if a.ndim != 1 or a.dtype.kind not in "iuU" or len(a) == 0:
-            raise ValueError(f"array {key!r} must be a non-empty list of integer or text ids")
-        if a.dtype.kind == "u" and len(a) and int(a.max()) > np.iinfo(np.int64).max:
-            raise ValueError(f"array {key!r} holds ids beyond int64")
-        a = a.astype(np.int64) if a.dtype.kind in "iu" else a
-        if not pd.Index(a).is_unique:
-            raise ValueError(f"array {key!r} lists an id twice")
-        ids[name] = a
-    n_users, n_items = len(ids["user_ids_"]), len(ids["item_ids_"])
-    user_counts = modelfile.state_array(arrays, "common/user_counts_", (n_users,), np.int64)
-    item_counts = modelfile.state_array(arrays, "common/item_counts_", (n_items,), np.int64)
-    indptr = modelfile.state_array(arrays, "common/seen_indptr_", (n_users + 1,), np.int64)
-    seen = modelfile.state_array(arrays, "common/seen_items_", (None,), np.int64)
-    total = int(user_counts.sum())
-    if (user_counts.min() < 0 or item_counts.min() < 0 or total == 0
-            or int(item_counts.sum()) != total):
-        raise ValueError("the user and item rating counts disagree")
-    if indptr[0] != 0 or not np.array_equal(np.diff(indptr), user_counts) or len(seen) != total:
-        raise ValueError("the seen-items index disagrees with the user rating counts")
-    if seen.size and (seen.min() < 0 or seen.max() >= n_items):
-        raise ValueError("the seen-items list names items beyond the id map")
-    if not np.array_equal(np.bincount(seen, minlength=n_items), item_counts):
-        raise ValueError("the seen-items list disagrees with the item rating counts")
-    model.user_ids_, model.item_ids_ = ids["user_ids_"], ids["item_ids_"]
-    model.user_counts_, model.item_counts_ = user_counts, item_counts
-    model.seen_indptr_, model.seen_items_ = indptr, seen.astype(np.int32)
-    model.item_titles_ = modelfile.state_text(arrays, "common/item_titles_", n_items)
-    model.item_genres_ = modelfile.state_text(arrays, "common/item_genres_", n_items)
-    years = modelfile.state_array(arrays, "common/item_years_", (n_items,), np.float64,
-                                  finite=False)
-    if np.any(np.abs(years[~np.isnan(years)]) > 1e5):
-        raise ValueError("array 'common/item_years_' holds years out of range")
-    model.item_years_ = years
-
-
-def _header_number(header: dict, key: str) -> float:
-    value = header.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        raise ValueError(f"header field {key!r} must be a finite number, got {short_repr(value)}")
-    return float(value)
-
-
-def _restore_header(model: Estimator, header: dict) -> None:
-    """Install the header's facts (rating scale, global mean, history, ...), checked."""
-    scale = header.get("rating_scale")
-    if not isinstance(scale, list) or len(scale) != 2:
-        raise ValueError("header field 'rating_scale' must be [low, high]")
-    low, high = (_header_number({"rating_scale": v}, "rating_scale") for v in scale)
-    if low > high:
-        raise ValueError(f"header field 'rating_scale' is reversed ({low} > {high})")
-    model.rating_scale_ = (low, high)
-    model.global_mean_ = _header_number(header, "global_mean")
-    for key, kind in (("data_fingerprint", str), ("data_name", str), ("history", dict),
-                      ("extra", dict)):
-        if key in header and not isinstance(header[key], kind):
-            raise ValueError(f"header field {key!r} must be a {kind.__name__}")
-    model.data_fingerprint_ = header.get("data_fingerprint", "")
-    model.data_name_ = header.get("data_name", "")
-    model.history_ = header.get("history", {})
-    model._user_index_cache = None
-    model._item_index_cache = None
-
-
-def _smoke_test(model: Estimator) -> None:
-    """Predict and score a few pairs (known and unknown) as a loaded model will: a file whose
-    arrays do not work together fails here, at load time, not later."""
-    known_u = np.flatnonzero(model.user_counts_ > 0)[:3]
-    known_i = np.flatnonzero(model.item_counts_ > 0)[:3]
-    u = np.concatenate([np.repeat(known_u, len(known_i)), [-1, -1, known_u[0]]])
-    i = np.concatenate([np.tile(known_i, len(known_u)), [known_i[0], -1, -1]])
-    with np.errstate(all="ignore"):
-        pred = np.asarray(model._predict_indices(u, i), dtype=np.float64)
-        scores = np.asarray(model._score_users(np.array([known_u[0], -1])), dtype=np.float64)
-    if pred.shape != u.shape or not np.isfinite(pred).all():
-        raise ValueError("its parameters give non-finite predictions")
-    if scores.shape != (2, model.n_items_):
-        raise ValueError("its parameters do not score every item")
-
-
-def load_model(path: str | os.PathLike) -> Estimator:
-    """Load any recsys model file, never running code from it.
-
-    The file is checked from its bytes up: zip structure, array types (anything needing
-    unpickling is refused unread), the JSON header (format, version, class, settings), the
-    shapes and values of every array against the id maps, and a trial prediction.
-
-    Raises
-    ------
-    ModelFileError
-        Missing, truncated or corrupt file; a file that is not a recsys model; a model of a
-        newer format or an unknown class; arrays that are missing, of the wrong shape or type,
-        or not finite. The message (one line) says which.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file: give the .npz file's path")
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} not found: check the path (fit one with "
-                             "`recsys fit -o FILE`)")
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}") \
-            from None
-    if magic != b"PK\x03\x04":
-        what = "an empty file" if not magic else "not an .npz archive"
-        raise ModelFileError(f"{path} is not a recsys model file ({what})")
-    arrays = modelfile.read_archive(path)
-    raw = arrays.pop("header", None)
-    if raw is None:
-        raise ModelFileError(f"{path} is not a recsys model file (an .npz archive without a "
-                             "recsys header)")
-    try:
-        if raw.dtype.kind != "U" or raw.ndim != 0:
-            raise ValueError("the header is not a text")
-        header = json.loads(str(raw[()]))
-    except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{path} has a damaged model header ({modelfile.one_line(exc)})") \
-            from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not a recsys model file (foreign format)")
-    version = header.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{path} has a damaged model header (format version "
-                             f"{short_repr(version)})")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} uses model format {version}, newer than this recsys reads "
-            f"({FORMAT_VERSION}): upgrade recsys"
-        )
-    name = header.get("class")
-    cls = _model_class(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ModelFileError(
-            f"{path} holds an unknown model class {short_repr(name)}: it was written by another "
-            f"program or a newer recsys (this one knows {', '.join(sorted(_REGISTRY))})"
-        )
-    params = header.get("params")
-    try:
-        if not isinstance(params, dict):
-            raise TypeError("the settings are not a mapping")
-        model = cls(**params)
-        validate = getattr(model, "_validate_params", None)
-        if validate is not None:
-            validate()
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path} holds settings this {cls.__name__} does not accept "
-            f"({modelfile.one_line(exc)})"
-        ) from None
-    try:
-        _restore_common(model, arrays)
-        _restore_header(model, header)
-        model._load_header_extra(header.get("extra", {}))
-        prefix = "state/"
-        model._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-        _smoke_test(model)
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError,
-            FloatingPointError) as exc:
-        raise ModelFileError(
-            f"{path} is an incomplete or damaged recsys model file ({modelfile.one_line(exc)}); "
-            "save the model again"
-        ) from None
-    return model
+def clone(estimator: Estimator, **params: Any) -> Estimator:
+    """A new, unfitted estimator of the same class and settings (``params`` override some):
+    ``type(estimator)(**estimator.get_params())``, as scikit-learn's ``clone``."""
+    return type(estimator)(**{**estimator.get_params(), **params})

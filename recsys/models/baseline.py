@@ -9,34 +9,21 @@ Notation: ``mu`` is the mean training rating, ``b_u`` / ``b_i`` the user / item 
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any
 
 import numpy as np
 
 from recsys.data.ratings import Ratings
-from recsys.errors import RecsysError
 from recsys.metrics import rmse
 from recsys.models import _checks as checks
-from recsys.models._modelfile import state_array, state_int
-from recsys.models.base import EpochCallback, Estimator
+from recsys.models.base import Estimator
+from recsys.models.io import state_array, state_int
+from recsys.models.progress import FitProgress
 
 __all__ = ["GlobalMean", "BiasBaseline"]
 
-
-def _check_validation(model: Estimator, validation: Ratings | None) -> None:
-    """A validation set must share the training container's id maps (a split of it)."""
-    if validation is None:
-        return
-    if not isinstance(validation, Ratings):
-        raise TypeError(
-            f"validation must be a recsys Ratings container, got {type(validation).__name__}"
-        )
-    if validation.n_users != model.n_users_ or validation.n_items != model.n_items_:
-        raise RecsysError(
-            "validation ratings do not share the training data's id maps: cut both from the "
-            "same Ratings container (a split)"
-        )
+logger = logging.getLogger(__name__)
 
 
 class GlobalMean(Estimator):
@@ -51,15 +38,9 @@ class GlobalMean(Estimator):
     def _validate_params(self) -> None:
         """GlobalMean has no settings."""
 
-    def fit(
-        self,
-        ratings: Ratings,
-        validation: Ratings | None = None,
-        callback: EpochCallback | None = None,
-    ) -> "GlobalMean":
-        """Learn ``mu`` (mean of the training ratings). Returns ``self``."""
-        self._remember_data(ratings)
-        _check_validation(self, validation)
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
+        """Learn ``mu`` (mean of the training ratings)."""
         self.history_ = {"train_rmse": [rmse(ratings.ratings,
                                               np.full(len(ratings), self.global_mean_))]}
         if validation is not None:
@@ -67,9 +48,7 @@ class GlobalMean(Estimator):
                 rmse(validation.ratings, self.predict_ratings(validation))
             ]
         self.n_epochs_ = 1
-        if callback is not None:
-            callback(0, self.history_)
-        return self
+        progress.epoch_done(0, self.history_)
 
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         return np.full(np.shape(u), self.global_mean_, dtype=np.float64)
@@ -108,7 +87,7 @@ class BiasBaseline(Estimator):
     n_epochs : int
         Alternating sweeps (items then users); a handful converge.
     verbose : bool
-        Print the per-epoch RMSE to stderr.
+        Log the per-epoch RMSE (logger ``recsys.models.baseline``, level INFO).
 
     Attributes
     ----------
@@ -133,16 +112,9 @@ class BiasBaseline(Estimator):
         checks.integer(owner, "n_epochs", self.n_epochs, 1)
         checks.flag(owner, "verbose", self.verbose)
 
-    def fit(
-        self,
-        ratings: Ratings,
-        validation: Ratings | None = None,
-        callback: EpochCallback | None = None,
-    ) -> "BiasBaseline":
-        """Fit the biases by alternating closed-form updates. Returns ``self``."""
-        self._validate_params()
-        self._remember_data(ratings)
-        _check_validation(self, validation)
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
+        """Fit the biases by alternating closed-form updates."""
         users, items = ratings.users, ratings.items
         r = ratings.ratings.astype(np.float64) - self.global_mean_
         n_u, n_i = self.user_counts_.astype(np.float64), self.item_counts_.astype(np.float64)
@@ -169,11 +141,9 @@ class BiasBaseline(Estimator):
                 )
             if self.verbose:
                 line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items())
-                print(f"BiasBaseline epoch {epoch + 1}: {line}", file=sys.stderr)
-            if callback is not None:
-                callback(epoch, self.history_)
+                logger.info("BiasBaseline epoch %d: %s", epoch + 1, line)
+            progress.epoch_done(epoch, self.history_)
         self.n_epochs_ = int(self.n_epochs)
-        return self
 
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """``mu + b_u + b_i``; an unknown user (``-1``) or item contributes no bias."""

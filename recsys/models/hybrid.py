@@ -29,40 +29,35 @@ training ratings for prediction. No feature is computed from the rating being pr
 
 Fallback: a pair with an unknown user or item is predicted by the full MF model's fallback
 (``mu + b_i``, ``mu + b_u`` or ``mu``).
+
+The base models are used through their public API only: built from their constructors, fitted
+on a split of the hybrid's training data (so they share its id maps), asked for predictions by
+index (:meth:`~recsys.models.base.Estimator.predict_indices`) and their learned biases and
+factors read; in a model file each is stored whole (its own header and state) under ``mf/``
+and ``ar/``.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from recsys.data.ratings import Ratings
-from recsys.errors import DataError, DivergenceError, RecsysError
+from recsys.errors import DataError, DivergenceError
 from recsys.features import Standardizer, item_features, log_counts, user_features
 from recsys.models import _checks as checks
-from recsys.models._modelfile import state_array
 from recsys.models.autorec import AutoRec
-from recsys.models.base import EpochCallback, Estimator
+from recsys.models.base import Estimator
+from recsys.models.io import model_from_arrays, state_array
 from recsys.models.mf import MatrixFactorization
 from recsys.models.mlp import MLP
+from recsys.models.progress import FitProgress
 
 __all__ = ["HybridRecommender"]
 
-
-def _adopt(sub: Estimator, parent: Estimator) -> Estimator:
-    """Give a sub-model the parent's record of the training data (id maps, counts, ...)."""
-    for name in Estimator._COMMON_ARRAYS:
-        setattr(sub, name, getattr(parent, name))
-    sub.rating_scale_ = parent.rating_scale_
-    sub.global_mean_ = parent.global_mean_
-    sub.data_fingerprint_ = parent.data_fingerprint_
-    sub.data_name_ = parent.data_name_
-    sub.history_ = {}
-    sub._user_index_cache = None
-    sub._item_index_cache = None
-    return sub
+logger = logging.getLogger(__name__)
 
 
 class HybridRecommender(Estimator):
@@ -75,9 +70,10 @@ class HybridRecommender(Estimator):
     n_epochs, lr, lr_decay, weight_decay, batch_size : network training (see :class:`MLP`).
     output : {"linear", "tanh"}
         Output unit of the network.
-    patience, valid_size : int, float
-        Early stopping of the network on ``validation`` if given, else on a ``valid_size``
-        fraction of the out-of-fold rows.
+    patience : int or None
+        Early stopping of the network (see :class:`MLP`; None runs every epoch), on
+        ``validation`` if given, else on a ``valid_size`` fraction of the out-of-fold rows.
+    valid_size : float
     n_folds : int
         Folds for the out-of-fold base predictions (``n_folds + 1`` fits of each base model).
     mf_factors, mf_epochs, mf_lr, mf_reg : int, int, float, float or None
@@ -94,7 +90,10 @@ class HybridRecommender(Estimator):
         rows do not transfer to the final model's factors.
     random_state : int or None
     verbose : bool
-        Progress on stderr.
+        Log progress (logger ``recsys.models.hybrid``, level INFO).
+
+    A stop request (``should_stop`` of :meth:`fit`) is honoured after any epoch of any base
+    model, out-of-fold fits included; ``callback`` follows the network's epochs.
     """
 
     def __init__(
@@ -106,7 +105,7 @@ class HybridRecommender(Estimator):
         weight_decay: float = 1e-5,
         batch_size: int = 1,
         output: str = "linear",
-        patience: int = 2,
+        patience: int | None = 2,
         valid_size: float = 0.1,
         n_folds: int = 3,
         mf_factors: int | None = None,
@@ -173,7 +172,7 @@ class HybridRecommender(Estimator):
         checks.number(owner, "weight_decay", self.weight_decay, 0.0)
         checks.integer(owner, "batch_size", self.batch_size, 1)
         checks.choice(owner, "output", self.output, ("linear", "tanh"))
-        checks.integer(owner, "patience", self.patience, 1)
+        checks.patience(owner, self.patience)
         checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
                       high_strict=True)
         checks.integer(owner, "n_folds", self.n_folds, 2, 100)
@@ -193,10 +192,11 @@ class HybridRecommender(Estimator):
         checks.number(owner, "ar_lr", self.ar_lr, 0.0, strict=True)
         checks.seed(owner, "random_state", self.random_state)
 
-    def _fit_base(self, model: Estimator, ratings: Ratings) -> Estimator:
-        """Fit a base model; its divergence is reported with the hybrid's setting names."""
+    def _fit_base(self, model: Estimator, ratings: Ratings, progress: FitProgress) -> Estimator:
+        """Fit a base model (a stop request honoured after each of its epochs); its divergence
+        is reported with the hybrid's setting names."""
         try:
-            return model.fit(ratings)
+            return model.fit(ratings, should_stop=progress.should_stop)
         except DivergenceError:
             if isinstance(model, MatrixFactorization):
                 advice = (f"its matrix factorisation diverged: lower mf_lr (now {model.lr:g}) "
@@ -207,7 +207,7 @@ class HybridRecommender(Estimator):
 
     def _log(self, message: str) -> None:
         if self.verbose:
-            print(f"HybridRecommender: {message}", file=sys.stderr)
+            logger.info("HybridRecommender: %s", message)
 
     # ------------------------------------------------------------------ features
     def _target_scale(self) -> float:
@@ -217,12 +217,13 @@ class HybridRecommender(Estimator):
     def _raw_features(
         self, mf: MatrixFactorization, ar: AutoRec | None, u: np.ndarray, i: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Unstandardised network input for known pairs and the base prediction ``base``."""
-        mf_pred = mf.clip(np.asarray(mf._predict_indices(u, i), dtype=np.float64))
+        """Unstandardised network input for pairs of indices and the base prediction
+        ``base`` (meaningful for pairs whose user and item the base models know)."""
+        mf_pred = mf.predict_indices(u, i)
         cols = [mf_pred]
         base = mf_pred
         if ar is not None:
-            ar_pred = ar.clip(np.asarray(ar._predict_indices(u, i), dtype=np.float64))
+            ar_pred = ar.predict_indices(u, i)
             cols.append(ar_pred)
             base = 0.5 * (mf_pred + ar_pred)
         cols += [mf.user_bias_[u], mf.item_bias_[i], self.user_logn_[u], self.item_logn_[i]]
@@ -246,12 +247,8 @@ class HybridRecommender(Estimator):
         return names
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        ratings: Ratings,
-        validation: Ratings | None = None,
-        callback: EpochCallback | None = None,
-    ) -> "HybridRecommender":
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
         """Out-of-fold base predictions, final base models, then the blending network.
 
         ``history_`` holds per network epoch ``train_rmse`` (on the out-of-fold rows the
@@ -266,15 +263,6 @@ class HybridRecommender(Estimator):
         DivergenceError
             A base model or the network diverged; the message names the setting to lower.
         """
-        self._validate_params()
-        self._remember_data(ratings)
-        if validation is not None and (
-            validation.n_users != self.n_users_ or validation.n_items != self.n_items_
-        ):
-            raise RecsysError(
-                "validation ratings do not share the training data's id maps: cut both from "
-                "the same Ratings container (a split)"
-            )
         if len(ratings) < int(self.n_folds):  # each fold needs a rating (n_folds >= 2)
             raise DataError(
                 f"{type(self).__name__} needs at least n_folds={int(self.n_folds)} training "
@@ -290,11 +278,11 @@ class HybridRecommender(Estimator):
 
         # 1. out-of-fold base predictions and features for every training rating
         fold = rng.permutation(np.arange(len(ratings)) % int(self.n_folds))
-        X, base = self._out_of_fold(ratings, fold, seeds)
+        X, base = self._out_of_fold(ratings, fold, seeds, progress)
 
         # 2. the base models used for prediction, fitted on all training ratings
-        self.mf_ = _adopt(self._fit_base(self._new_mf(int(seeds[-3])), ratings), self)
-        self.ar_ = (_adopt(self._fit_base(self._new_ar(int(seeds[-2])), ratings), self)
+        self.mf_ = self._fit_base(self._new_mf(int(seeds[-3])), ratings, progress)
+        self.ar_ = (self._fit_base(self._new_ar(int(seeds[-2])), ratings, progress)
                     if self.use_autorec else None)
 
         # 3. the blending network on standardised out-of-fold features
@@ -327,14 +315,14 @@ class HybridRecommender(Estimator):
             self.history_["valid_rmse"].append(float(np.sqrt(history["valid_mse"][-1])) * scale)
             self._log(f"network epoch {epoch + 1}: train_rmse {self.history_['train_rmse'][-1]:.4f}"
                       f", valid_rmse {self.history_['valid_rmse'][-1]:.4f}")
-            if callback is not None:
-                callback(epoch, self.history_)
+            progress.epoch_done(epoch, self.history_)
 
         net = MLP(
             hidden=tuple(int(h) for h in (self.hidden or ())), output=self.output,
             lr=float(self.lr), lr_decay=float(self.lr_decay),
             weight_decay=float(self.weight_decay), batch_size=int(self.batch_size),
-            n_epochs=int(self.n_epochs), early_stopping=True, patience=int(self.patience),
+            n_epochs=int(self.n_epochs),
+            patience=None if self.patience is None else int(self.patience),
             random_state=int(seeds[-1]),
         )
         try:
@@ -344,32 +332,32 @@ class HybridRecommender(Estimator):
                 f"{type(self).__name__}: its blending network diverged: lower lr "
                 f"(now {float(self.lr):g})") from None
         self.n_epochs_ = self.net_.n_epochs_
-        return self
 
-    def _out_of_fold(self, ratings: Ratings, fold: np.ndarray, seeds: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _out_of_fold(self, ratings: Ratings, fold: np.ndarray, seeds: np.ndarray,
+                     progress: FitProgress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw network input and base prediction of every training rating, each made by MF and
         AutoRec models fitted on the *other* folds (so no row's own rating is seen)."""
         k = int(self.n_folds)
+        progress = progress or FitProgress()
         X = None
         base = np.empty(len(ratings))
         for f in range(k):
             rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
-            mf = self._fit_base(self._new_mf(int(seeds[2 * f])), rest)
-            ar = self._fit_base(self._new_ar(int(seeds[2 * f + 1])), rest) \
+            mf = self._fit_base(self._new_mf(int(seeds[2 * f])), rest, progress)
+            ar = self._fit_base(self._new_ar(int(seeds[2 * f + 1])), rest, progress) \
                 if self.use_autorec else None
-            u = np.where(mf.user_counts_[part.users] > 0, part.users, -1)
-            i = np.where(mf.item_counts_[part.items] > 0, part.items, -1)
-            # a pair unknown to the fold's models is scored with the fallback and the
+            # a pair unknown to the fold's models is scored with MF's fallback and the
             # network sees zero biases: what a cold pair looks like
-            feats, b = self._raw_features(mf, ar, np.maximum(u, 0), np.maximum(i, 0))
-            cold = (u < 0) | (i < 0)
+            feats, b = self._raw_features(mf, ar, part.users, part.items)
+            cold_user = mf.user_counts_[part.users] == 0
+            cold_item = mf.item_counts_[part.items] == 0
+            cold = cold_user | cold_item
             if cold.any():
-                fb = mf.clip(np.asarray(mf._predict_indices(u[cold], i[cold]), dtype=np.float64))
+                fb = feats[cold, 0]  # MF's prediction, its fallback for these pairs
                 n_base = 2 if ar is not None else 1
                 feats[cold, :n_base] = fb[:, None]
-                feats[cold & (u < 0), n_base] = 0.0  # b_u of an unknown user
-                feats[cold & (i < 0), n_base + 1] = 0.0  # b_i of an unknown item
+                feats[cold_user, n_base] = 0.0  # b_u of an unknown user
+                feats[cold_item, n_base + 1] = 0.0  # b_i of an unknown item
                 b[cold] = fb
             if X is None:
                 X = np.empty((len(ratings), feats.shape[1]))
@@ -399,7 +387,7 @@ class HybridRecommender(Estimator):
         shape = np.shape(u)
         u = np.ravel(np.asarray(u, dtype=np.int64))
         i = np.ravel(np.asarray(i, dtype=np.int64))
-        out = np.asarray(self.mf_._predict_indices(u, i), dtype=np.float64).ravel()
+        out = self.mf_.predict_indices(u, i, clip=False).ravel()
         keep = (u >= 0) & (i >= 0)
         if keep.any():
             X, base, _ = self._features_for(u[keep], i[keep])
@@ -429,6 +417,8 @@ class HybridRecommender(Estimator):
         self.item_side_names_ = names["item_side_names"]
         self.n_epochs_ = int(extra.get("n_epochs_run", 0))
 
+    _BASES = (("mf_", "mf/", MatrixFactorization), ("ar_", "ar/", AutoRec))
+
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "scaler_mean": self.scaler_.mean_, "scaler_scale": self.scaler_.scale_,
@@ -437,11 +427,13 @@ class HybridRecommender(Estimator):
         }
         for l, W in enumerate(self.net_.weights_, start=1):
             state[f"net_weights{l}"] = W
-        for key, value in self.mf_._state().items():
-            state[f"mf_{key}"] = value
-        if self.ar_ is not None:
-            for key, value in self.ar_._state().items():
-                state[f"ar_{key}"] = value
+        # each base model whole, less the record of the training data it shares with the
+        # hybrid (fitted on the same ratings): loading puts the hybrid's record back
+        for attr, prefix, _ in self._BASES:
+            model = getattr(self, attr)
+            if model is not None:
+                state.update({prefix + key: value for key, value in model.to_arrays().items()
+                              if not key.startswith("common/")})
         return state
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -450,14 +442,19 @@ class HybridRecommender(Estimator):
         self.item_side_ = state_array(arrays, "item_side", (n_i, len(self.item_side_names_)))
         self.user_logn_ = state_array(arrays, "user_logn", (n_u,))
         self.item_logn_ = state_array(arrays, "item_logn", (n_i,))
-        mf = _adopt(self._new_mf(None), self)
-        mf._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("mf_")})
-        self.mf_ = mf
-        self.ar_ = None
-        if self.use_autorec:
-            ar = _adopt(self._new_ar(None), self)
-            ar._set_state({k[3:]: v for k, v in arrays.items() if k.startswith("ar_")})
-            self.ar_ = ar
+        common = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
+        for attr, prefix, cls in self._BASES:
+            setattr(self, attr, None)
+            if cls is AutoRec and not self.use_autorec:
+                continue
+            base = {key[len(prefix):]: value for key, value in arrays.items()
+                    if key.startswith(prefix)}
+            model = model_from_arrays({**base, **common}, context=f"base model {prefix!r}")
+            if not isinstance(model, cls):
+                raise ValueError(f"base model {prefix!r} is a {type(model).__name__}, not a "
+                                 f"{cls.__name__}")
+            setattr(self, attr, model)
+        mf = self.mf_
         # the network's input: the columns _raw_features builds
         d = (2 if self.use_autorec else 1) + 4
         if self.use_side:

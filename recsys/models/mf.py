@@ -9,8 +9,8 @@ divergence guard, and prediction with fallbacks.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,11 +21,13 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _sgd
-from recsys.models._modelfile import state_array, state_ints
-from recsys.models.base import EpochCallback, Estimator
-from recsys.models.baseline import _check_validation
+from recsys.models.base import Estimator
+from recsys.models.io import state_array, state_ints
+from recsys.models.progress import FitProgress
 
 __all__ = ["MatrixFactorization"]
+
+logger = logging.getLogger(__name__)
 
 # Factor rows of one block (users + items) should fit in about this many bytes of cache.
 _BLOCK_CACHE_BYTES = 1 << 20
@@ -145,10 +147,10 @@ class MatrixFactorization(Estimator):
         Factors start as ``N(0, init_std^2)``; biases start at 0.
     biased : bool
         False fits Funk's ``p_u . q_i`` (no ``mu``, ``b_u``, ``b_i``).
-    early_stopping : int or None
-        Patience: stop when the validation RMSE has not improved for this many epochs and
-        keep the best epoch's parameters. Without a validation set, ``valid_size`` of the
-        *training* ratings are held out for it.
+    patience : int or None
+        Early stopping: stop when the validation RMSE has not improved for this many epochs
+        and keep the best epoch's parameters; None runs every epoch. Without a validation
+        set, ``valid_size`` of the *training* ratings are held out for it.
     valid_size : float
         Fraction of the training ratings carved out for early stopping when no validation
         set is given.
@@ -157,7 +159,7 @@ class MatrixFactorization(Estimator):
     n_threads : int or None
         Threads for the SGD epochs (None or <= 0: all cores numba may use).
     verbose : bool
-        Print per-epoch RMSE to stderr.
+        Log the per-epoch RMSE (logger ``recsys.models.mf``, level INFO).
 
     Attributes
     ----------
@@ -189,7 +191,7 @@ class MatrixFactorization(Estimator):
         reg_bias: float = 0.01,
         init_std: float = 0.1,
         biased: bool = True,
-        early_stopping: int | None = None,
+        patience: int | None = None,
         valid_size: float = 0.1,
         random_state: int | None = None,
         n_threads: int | None = 1,
@@ -204,7 +206,7 @@ class MatrixFactorization(Estimator):
         self.reg_bias = reg_bias
         self.init_std = init_std
         self.biased = biased
-        self.early_stopping = early_stopping
+        self.patience = patience
         self.valid_size = valid_size
         self.random_state = random_state
         self.n_threads = n_threads
@@ -222,8 +224,7 @@ class MatrixFactorization(Estimator):
         for name in ("lr_decay", "reg", "reg_bias", "init_std"):
             checks.number(owner, name, getattr(self, name), 0.0)
         checks.flag(owner, "biased", self.biased)
-        if self.early_stopping is not None and self.early_stopping != 0:
-            checks.integer(owner, "early_stopping", self.early_stopping, 1)
+        checks.patience(owner, self.patience)
         checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
                       high_strict=True)
         checks.seed(owner, "random_state", self.random_state)
@@ -232,61 +233,27 @@ class MatrixFactorization(Estimator):
         checks.flag(owner, "verbose", self.verbose)
 
     # ------------------------------------------------------------------ fitting
-    def fit(
-        self,
-        ratings: Ratings,
-        validation: Ratings | None = None,
-        callback: EpochCallback | None = None,
-    ) -> "MatrixFactorization":
-        """Learn factors and biases by per-rating SGD. Returns ``self``.
+    def _fit(self, ratings: Ratings, validation: Ratings | None,
+             progress: FitProgress) -> None:
+        """Learn factors and biases by per-rating SGD (see :meth:`Estimator.fit`).
 
-        Parameters
-        ----------
-        ratings : Ratings
-            Training ratings.
-        validation : Ratings, optional
-            A split of the same container; its RMSE is tracked per epoch and drives early
-            stopping. Never pass the test set here if you report test figures.
-        callback : callable, optional
-            ``callback(epoch, history)`` after each epoch.
+        ``validation`` (a split of the same container) has its RMSE tracked per epoch and
+        drives early stopping; without it, early stopping carves ``valid_size`` of the
+        training ratings.
         """
-        self._validate_params()
         n_threads = _resolve_threads(self.n_threads)
-        if n_threads <= 1 or not isinstance(ratings, Ratings) or len(ratings) == 0:
-            self._remember_data(ratings)
-            setup = self._setup(ratings, validation, n_threads)
-            _check_validation(self, setup["validation"])
-            self._fit_epochs(setup, ratings, n_threads, callback)
-            return self
-        # With several threads, the bookkeeping of _remember_data (sorting each user's seen
-        # items, the data fingerprint; mostly without the GIL) runs on a helper thread beside
-        # the setup and, unless validation scores or callbacks need the model, the epochs.
-        helper = ThreadPoolExecutor(1, thread_name_prefix="recsys-setup")
-        try:
-            remembered = helper.submit(self._remember_data, ratings)
-            setup = self._setup(ratings, validation, n_threads)
-            overlap = setup["validation"] is None and callback is None
-            if overlap:
-                self._fit_epochs(setup, ratings, n_threads, callback)
-            remembered.result()
-        finally:
-            helper.shutdown(wait=True)
-        if overlap:
-            self.history_ = setup["history"]  # _remember_data resets it
-        else:
-            _check_validation(self, setup["validation"])
-            self._fit_epochs(setup, ratings, n_threads, callback)
-        return self
+        setup = self._setup(ratings, validation, n_threads)
+        self._fit_epochs(setup, ratings, n_threads, progress)
 
     def _fit_epochs(self, setup: dict[str, Any], ratings: Ratings, n_threads: int,
-                    callback: EpochCallback | None) -> None:
+                    progress: FitProgress) -> None:
         """The SGD epochs, validation, early stopping and the divergence guard."""
         rng, validation = setup["rng"], setup["validation"]
         k, dtype, biased, mu = setup["k"], np.float32, bool(self.biased), setup["mu"]
         P, Q, bu, bi, seed = setup["P"], setup["Q"], setup["bu"], setup["bi"], setup["seed"]
         prefetch, n_blocks, indptr = setup["prefetch"], setup["n_blocks"], setup["indptr"]
         users, items, values = setup["users"], setup["items"], setup["values"]
-        patience = int(self.early_stopping or 0)
+        patience = int(self.patience or 0)
         kernel = _sgd.epoch_kernel(k)
         parallel_kernel = _sgd.parallel_epoch_kernel(k) if n_threads > 1 else None
         block_sse = np.zeros(n_blocks * n_blocks)
@@ -296,7 +263,7 @@ class MatrixFactorization(Estimator):
         history: dict[str, list[float]] = {"train_rmse": []}
         if validation is not None:
             history["valid_rmse"] = []
-        self.history_ = setup["history"] = history
+        self.history_ = history
         lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
         best = (math.inf, -1, None)
         n_run = 0
@@ -326,7 +293,7 @@ class MatrixFactorization(Estimator):
                 # a non-finite parameter shows in the next epoch's errors; the parameters
                 # themselves are scanned only when someone may read them
                 exposed = epoch == n_epochs - 1 or validation is not None \
-                    or callback is not None
+                    or progress.callback is not None
                 self._check_divergence(epoch, history["train_rmse"][0], train_rmse,
                                        scale_range, (P, Q, bu, bi), exposed)
                 self.user_factors_, self.item_factors_ = P, Q
@@ -339,9 +306,8 @@ class MatrixFactorization(Estimator):
                                 if patience else None)
                 if self.verbose:
                     line = ", ".join(f"{name} {v[-1]:.4f}" for name, v in history.items())
-                    print(f"MatrixFactorization epoch {epoch + 1}: {line}", file=sys.stderr)
-                if callback is not None:
-                    callback(epoch, history)
+                    logger.info("MatrixFactorization epoch %d: %s", epoch + 1, line)
+                progress.epoch_done(epoch, history)
                 if patience and epoch - best[1] >= patience:
                     break
         finally:
@@ -359,10 +325,9 @@ class MatrixFactorization(Estimator):
                n_threads: int) -> dict[str, Any]:
         """Everything a fit needs before its first epoch: the random generator, the training
         ratings (less a validation carve for early stopping), initial parameters, and the
-        ratings grouped into the FPSGD grid. Reads only ``ratings`` (not what
-        ``_remember_data`` stores), so the two can run at once."""
+        ratings grouped into the FPSGD grid."""
         rng = np.random.default_rng(self.random_state)
-        patience = int(self.early_stopping or 0)
+        patience = int(self.patience or 0)
         n_users, n_items = ratings.n_users, ratings.n_items
         train = ratings
         if patience and validation is None:

@@ -26,11 +26,12 @@ import numpy as np
 from recsys.errors import DataError, DivergenceError, NotFittedError
 from recsys.models import _backprop as bp
 from recsys.models import _checks as checks
+from recsys.models.params import Params
 
 __all__ = ["MLP"]
 
 
-class MLP:
+class MLP(Params):
     """Tanh network regressor trained by backpropagation.
 
     Parameters
@@ -50,14 +51,13 @@ class MLP:
         1 for per-example SGD (the lecture's algorithm), more for mini-batches (mean gradient).
     n_epochs : int
         Maximum number of passes over the training data.
-    early_stopping : bool
-        Stop when the validation error has not improved for ``patience`` epochs and keep the
-        best weights. Validation data is ``X_valid``/``y_valid`` if given, otherwise a random
-        ``valid_size`` fraction carved from the training data.
+    patience : int or None
+        Early stopping: stop when the validation error has not improved for this many epochs
+        and keep the best weights; None runs every epoch. Validation data is
+        ``X_valid``/``y_valid`` if given, otherwise a random ``valid_size`` fraction carved
+        from the training data.
     valid_size : float
         Fraction held out for early stopping when no validation data is passed.
-    patience : int
-        Epochs without improvement before stopping.
     init_scale : float
         Weights start as ``N(0, init_scale^2 / (d^(l-1) + 1))`` (scaled to fan-in); biases 0.
     dtype : {"float64", "float32"}
@@ -86,9 +86,8 @@ class MLP:
         weight_decay: float = 0.0,
         batch_size: int = 1,
         n_epochs: int = 20,
-        early_stopping: bool = False,
+        patience: int | None = None,
         valid_size: float = 0.1,
-        patience: int = 3,
         init_scale: float = 1.0,
         dtype: str = "float64",
         random_state: int | None = None,
@@ -100,33 +99,11 @@ class MLP:
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.n_epochs = n_epochs
-        self.early_stopping = early_stopping
-        self.valid_size = valid_size
         self.patience = patience
+        self.valid_size = valid_size
         self.init_scale = init_scale
         self.dtype = dtype
         self.random_state = random_state
-
-    # ------------------------------------------------------------------ parameters
-    _PARAMS = (
-        "hidden", "output", "lr", "lr_decay", "weight_decay", "batch_size", "n_epochs",
-        "early_stopping", "valid_size", "patience", "init_scale", "dtype", "random_state",
-    )
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments as a dict."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> "MLP":
-        """Set constructor arguments; unknown names raise ``ValueError``."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"MLP has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        return "MLP(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
 
     # ------------------------------------------------------------------ structure
     @property
@@ -201,7 +178,8 @@ class MLP:
             )
         return X, y
 
-    def _check_params(self) -> None:
+    def _validate_params(self) -> None:
+        """Check every setting's type and range (one-line ParameterError naming it)."""
         owner = "MLP"
         checks.layer_sizes(owner, "hidden", self.hidden)
         checks.choice(owner, "output", self.output, ("linear", "tanh"))
@@ -210,10 +188,9 @@ class MLP:
         checks.number(owner, "lr", self.lr, 0.0, strict=True)
         for name in ("weight_decay", "lr_decay", "init_scale"):
             checks.number(owner, name, getattr(self, name), 0.0)
-        checks.flag(owner, "early_stopping", self.early_stopping)
+        checks.patience(owner, self.patience)
         checks.number(owner, "valid_size", self.valid_size, 0.0, strict=True, high=1.0,
                       high_strict=True)
-        checks.integer(owner, "patience", self.patience, 1)
         checks.choice(owner, "dtype", self.dtype, ("float32", "float64"))
         checks.seed(owner, "random_state", self.random_state)
 
@@ -249,16 +226,17 @@ class MLP:
 
     def _fit(self, X: Any, y: Any, X_valid: Any | None, y_valid: Any | None,
              callback: Callable[[int, dict], Any] | None) -> "MLP":
-        self._check_params()
+        self._validate_params()
         X, y = self._check_xy(X, y, "training")
         rng = np.random.default_rng(self.random_state)
-        if X_valid is None and self.early_stopping:
+        patience = None if self.patience is None else int(self.patience)
+        if X_valid is None and patience is not None:
             n_valid = int(round(len(X) * float(self.valid_size)))
             if not 0 < n_valid < len(X):
                 raise DataError(
                     f"valid_size={self.valid_size:g} of {len(X)} examples leaves no training or "
                     "no validation example for early stopping: pass X_valid/y_valid, change "
-                    "valid_size or set early_stopping=False"
+                    "valid_size or set patience=None"
                 )
             perm = rng.permutation(len(X))
             X_valid, y_valid = X[perm[:n_valid]], y[perm[:n_valid]]
@@ -299,9 +277,9 @@ class MLP:
                     since += 1
             if callback is not None:
                 callback(epoch, self.history_)
-            if self.early_stopping and X_valid is not None and since >= int(self.patience):
+            if patience is not None and X_valid is not None and since >= patience:
                 break
-        if self.early_stopping and X_valid is not None and np.isfinite(best):
+        if patience is not None and X_valid is not None and np.isfinite(best):
             self._w[:] = best_w
         self.n_epochs_ = len(self.history_["train_mse"])
         return self
@@ -361,7 +339,18 @@ class MLP:
         pred = self.forward(X)[-1][:, 1:]
         return float(np.mean((pred.astype(np.float64) - y) ** 2))
 
-    def score(self, X: Any, y: Any) -> float:
-        """Mean squared error on ``(X, y)``."""
+    def mse(self, X: Any, y: Any) -> float:
+        """Mean squared error on ``(X, y)`` (lower is better): what training minimises."""
         X, y = self._check_xy(X, y, "scoring")
         return self._mse(X, y)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Coefficient of determination ``R^2 = 1 - MSE / Var(y)`` on ``(X, y)``, higher is
+        better (scikit-learn's ``score`` for regressors); 1 is a perfect fit, 0 no better than
+        predicting the mean of ``y``. For constant ``y``: 1 for a perfect fit, else 0."""
+        X, y = self._check_xy(X, y, "scoring")
+        mse = self._mse(X, y)
+        variance = float(np.mean((y.astype(np.float64) - y.mean(axis=0)) ** 2))
+        if variance == 0.0:
+            return 1.0 if mse == 0.0 else 0.0
+        return 1.0 - mse / variance

@@ -1,19 +1,27 @@
-"""Model names used by the command line and the evaluation runner.
+"""Model names and classes, looked up without importing every model.
 
-``"mean"`` is the global mean, ``"baseline"`` the regularised user + item biases, ``"mf"`` biased
-matrix factorisation by per-rating SGD, ``"hybrid"`` the tanh network on top of the factors.
-Classes are imported lazily so that naming a model does not compile every numba kernel.
+``MODELS`` maps the names the command line and the evaluation runner use to the module and
+class that implement them: ``"mean"`` is the global mean, ``"baseline"`` the regularised user +
+item biases, ``"mf"`` biased matrix factorisation by per-rating SGD, ``"hybrid"`` the tanh
+network on top of the factors. ``FILE_CLASSES`` maps every class a model file may name to its
+module. A class's module is imported only when the class is asked for, so naming a model (or
+importing :mod:`recsys`) does not compile any numba kernel.
+
+A new model: write its module under ``recsys/models/``, then add it to ``MODELS`` (to reach
+it by name) and ``FILE_CLASSES`` (to load its files).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsys.errors import RecsysError
-from recsys.models.base import Estimator
 
-__all__ = ["MODELS", "model_class", "make_model"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from recsys.models.base import Estimator
+
+__all__ = ["MODELS", "FILE_CLASSES", "model_class", "class_named", "make_model"]
 
 MODELS: dict[str, tuple[str, str]] = {
     "mean": ("recsys.models.baseline", "GlobalMean"),
@@ -22,9 +30,14 @@ MODELS: dict[str, tuple[str, str]] = {
     "hybrid": ("recsys.models.hybrid", "HybridRecommender"),
 }
 
+FILE_CLASSES: dict[str, str] = {
+    **{cls: module for module, cls in MODELS.values()},
+    "AutoRec": "recsys.models.autorec",
+}
+
 
 def model_class(name: str) -> type[Estimator]:
-    """The estimator class registered under ``name``."""
+    """The estimator class registered under ``name`` (a key of ``MODELS``)."""
     try:
         module, attr = MODELS[name]
     except KeyError:
@@ -32,6 +45,15 @@ def model_class(name: str) -> type[Estimator]:
             f"unknown model {name!r} (choose from {', '.join(MODELS)})"
         ) from None
     return getattr(importlib.import_module(module), attr)
+
+
+def class_named(class_name: str) -> type[Estimator] | None:
+    """The estimator class a model file names (``"MatrixFactorization"``), or None when no
+    model of that name exists."""
+    module = FILE_CLASSES.get(class_name)
+    if module is None:
+        return None
+    return getattr(importlib.import_module(module), class_name)
 
 
 def make_model(name: str, **params: Any) -> Estimator:
@@ -43,7 +65,7 @@ def make_model(name: str, **params: Any) -> Estimator:
         Unknown model name, or a parameter the model does not take.
     """
     cls = model_class(name)
-    accepted = set(cls._param_names())
+    accepted = set(cls.param_names())
     given = {k: v for k, v in params.items() if v is not None}
     wrong = sorted(set(given) - accepted)
     if wrong:
