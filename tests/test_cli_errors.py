@@ -209,7 +209,7 @@ def test_the_first_ctrl_c_stops_the_fit_at_the_end_of_the_epoch(ratings_csv, tmp
 
     epochs_run = []
 
-    def fit_with_a_ctrl_c(self, train, validation=None, callback=None):
+    def fit_with_a_ctrl_c(self, train, validation=None, callback=None, **hooks):
         for epoch in range(5):
             if epoch == 1:
                 os.kill(os.getpid(), signal.SIGINT)  # noted by the handler, not raised

@@ -15,7 +15,7 @@ import click
 import pandas as pd
 
 from recsys._atomic import atomic_write
-from recsys.cli import Interrupted
+from recsys.cli.interrupts import Interrupted
 from recsys.cli._data_options import file_format_options, load_data
 from recsys.errors import RecsysError, UnknownIdError
 
@@ -38,7 +38,7 @@ def _model_params(model_name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Constructor parameters for the options given (None = not given)."""
     from recsys.models.registry import model_class
 
-    accepted = set(model_class(model_name)._param_names())
+    accepted = set(model_class(model_name).param_names())
     params = {}
     for option, value in options.items():
         if value is None:
@@ -173,7 +173,7 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
             show_epoch(epoch, history)
 
         try:
-            model.fit(train, validation=valid, callback=callback)
+            model.fit(train, validation=valid, callback=callback, should_stop=pressed.is_set)
             if pressed.is_set():
                 raise KeyboardInterrupt
         except BaseException as exc:
@@ -206,7 +206,7 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
 
 
 def _load_model(path: str):
-    from recsys.models.base import load_model
+    from recsys.models.io import load_model
 
     return load_model(path)
 
