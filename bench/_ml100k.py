@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys.data.movielens import load_predefined_split
+from recsys.data.predefined_splits import load_predefined_split
 from recsys.data.ratings import Ratings
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"

@@ -51,12 +51,13 @@ maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 del r
 # where the time goes: parsing the file vs validating and encoding it (Ratings.from_dataframe)
 from pathlib import Path
-from recsys.data.movielens import ReleaseFiles, _read_ratings_frame
+from recsys.data.movielens import read_ratings_frame
+from recsys.data.release_files import ReleaseFiles
 from recsys.data.ratings import Ratings
 folder = Path(sys.argv[1]) if Path(sys.argv[1]).is_dir() else Path(sys.argv[1]).parent
 with ReleaseFiles(folder) as files:
     t1 = time.perf_counter()
-    frame, first, src = _read_ratings_frame(files)
+    frame, first, src = read_ratings_frame(files)
     t2 = time.perf_counter()
     r = Ratings.from_dataframe(frame, "userId", "movieId", "rating", "timestamp",
                                rating_scale=(0.5, 5.0), source=src, first_line=first)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.movielens import load_predefined_split
+from recsys.data.predefined_splits import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.models.baseline import BiasBaseline
 from recsys.models.hybrid import HybridRecommender

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from recsys.data.loading import load
-from recsys.data.movielens import load_predefined_split
+from recsys.data.predefined_splits import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.data.splits import split as split_ratings
 from recsys.errors import EvaluationError

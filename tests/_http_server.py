@@ -32,8 +32,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from recsys.data import download as dl
-from recsys.data.movielens import LAYOUTS, REGISTRY, Release
+from recsys.data.cache import ENV_CACHE
+from recsys.data.fetch import ENV_URL
+from recsys.data.releases import LAYOUTS, REGISTRY, Release
 
 TINY = Release("ml-tiny", "test release", "ml-tiny", LAYOUTS["csv"], 0.01, "test", True,
                n_ratings=60, n_users=7, n_movies=12, n_rated_items=10)
@@ -148,6 +149,6 @@ def tiny_fixture(monkeypatch):
 
 @pytest.fixture(name="cache")
 def cache_fixture(tmp_path, monkeypatch):
-    monkeypatch.delenv(dl.ENV_URL, raising=False)
-    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    monkeypatch.delenv(ENV_CACHE, raising=False)
     return tmp_path / "cache"

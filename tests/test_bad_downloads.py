@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import stat
 import time
 import zipfile
@@ -30,8 +31,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from recsys.cli import main
+from recsys.data import cache as cache_folder
 from recsys.data import download as dl
-from recsys.data.loading import load
+from recsys.data.cache import ENV_CACHE
+from recsys.data.fetch import ENV_URL, max_download_bytes
+from recsys.data.loading import list_datasets, load
+from recsys.data.verify import max_unpacked_bytes, read_record, sha256_file, verify_archive
 from recsys.errors import DownloadError
 
 ZIP, RECORD, PART = "ml-tiny.zip", "ml-tiny.json", "ml-tiny.zip.part"
@@ -46,7 +51,7 @@ def before(request, server, tiny, cache):
     if request.param == "empty":
         return None
     path = dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
-    return dl.sha256_file(path)
+    return sha256_file(path)
 
 
 def fetch(cache: Path, base: str, **kwargs) -> Path:
@@ -65,8 +70,8 @@ def failure(cache: Path, before: str | None, info: pytest.ExceptionInfo, *needle
         assert leftovers(cache) == []
     else:
         assert leftovers(cache) == [RECORD, ZIP]
-        assert dl.sha256_file(cache / ZIP) == before
-        assert dl.read_record(cache / ZIP)["sha256"] == before
+        assert sha256_file(cache / ZIP) == before
+        assert read_record(cache / ZIP)["sha256"] == before
     return message
 
 
@@ -93,13 +98,13 @@ def test_not_found_names_the_address_setting(server, before, cache):
     _, url, _ = server
     with pytest.raises(DownloadError) as info:
         fetch(cache, f"{url}/nowhere")
-    failure(cache, before, info, "HTTP 404", "--url", dl.ENV_URL, str(cache / ZIP))
+    failure(cache, before, info, "HTTP 404", "--url", ENV_URL, str(cache / ZIP))
 
 
 def test_invalid_address(before, cache):
     with pytest.raises(DownloadError) as info:
         fetch(cache, "not-an-address")
-    failure(cache, before, info, "not a valid download address", "--url", dl.ENV_URL)
+    failure(cache, before, info, "not a valid download address", "--url", ENV_URL)
 
 
 def test_connection_dropped_midway(server, before, cache):
@@ -129,7 +134,7 @@ def test_announced_size_far_above_the_documented_one(server, before, cache):
 
 def test_endless_body_without_length_is_cut_off(server, before, cache):
     served, url, _ = server
-    limit = dl._max_download_bytes(TINY)
+    limit = max_download_bytes(TINY)
     release_zip(served / ZIP, extra={"ml-tiny/padding.bin": b"\0" * (limit + 1)}, stored=True)
     with pytest.raises(DownloadError) as info:
         fetch(cache, f"{url}/nolength")
@@ -138,7 +143,7 @@ def test_endless_body_without_length_is_cut_off(server, before, cache):
 
 def test_zip_bomb_is_refused_before_unpacking(server, before, cache):
     served, url, _ = server
-    big = dl._max_unpacked_bytes(TINY) + 1  # compresses to ~70 kB
+    big = max_unpacked_bytes(TINY) + 1  # compresses to ~70 kB
     with zipfile.ZipFile(served / ZIP, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in tiny_files().items():
             archive.writestr(f"ml-tiny/{name}", text)
@@ -249,7 +254,7 @@ def _refuse_part(monkeypatch, error: OSError) -> None:
             raise error
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+    monkeypatch.setattr(cache_folder, "open", fake_open, raising=False)
 
 
 def test_part_file_cannot_be_created(server, before, cache, monkeypatch):
@@ -276,7 +281,7 @@ def test_disk_full_while_writing(server, before, cache, monkeypatch):
             return Full(path, "xb")
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+    monkeypatch.setattr(cache_folder, "open", fake_open, raising=False)
     with pytest.raises(DownloadError) as info:
         fetch(cache, url)
     failure(cache, before, info, "No space left on device", "free some disk space",
@@ -285,14 +290,14 @@ def test_disk_full_while_writing(server, before, cache, monkeypatch):
 
 def test_cannot_move_into_place(server, before, cache, monkeypatch):
     _, url, _ = server
-    real_replace = dl.os.replace
+    real_replace = os.replace
 
     def fake_replace(src, dst):
         if str(src).endswith(".part"):
             raise PermissionError(13, "Permission denied")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(dl.os, "replace", fake_replace)
+    monkeypatch.setattr(os, "replace", fake_replace)
     with pytest.raises(DownloadError) as info:
         fetch(cache, url)
     failure(cache, before, info, f"into place as {cache / ZIP}", "Permission denied")
@@ -300,7 +305,7 @@ def test_cannot_move_into_place(server, before, cache, monkeypatch):
 
 def test_cache_path_is_a_file(server, tiny, tmp_path, monkeypatch):
     _, url, _ = server
-    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    monkeypatch.delenv(ENV_CACHE, raising=False)
     blocker = tmp_path / "cachefile"
     blocker.write_text("mine")
     with pytest.raises(DownloadError) as info:
@@ -332,7 +337,7 @@ def test_stale_part_is_discarded(server, before, cache):
     (cache / PART).write_bytes(b"left over from a run that was killed" * 1000)
     path = fetch(cache, url)
     assert leftovers(cache) == [RECORD, ZIP]
-    assert dl.read_record(path)["sha256"] == dl.sha256_file(path)
+    assert read_record(path)["sha256"] == sha256_file(path)
     assert len(load("ml-tiny", cache_dir=cache, download=False)) == 60
 
 
@@ -348,7 +353,8 @@ def test_stale_part_is_removed_when_the_new_download_fails(server, before, cache
 def test_complete_looking_part_is_never_taken_for_the_archive(tiny, cache):
     cache.mkdir()
     release_zip(cache / PART)  # a whole, valid release under the .part name
-    assert not dl.is_cached("ml-tiny", cache) and "ml-tiny" not in dl.cached_names(cache)
+    assert not (cache / ZIP).exists()
+    assert not next(row for row in list_datasets(cache) if row["name"] == "ml-tiny")["cached"]
     with pytest.raises(DownloadError, match="ml-tiny is not in the cache"):
         dl.ensure_archive("ml-tiny", cache_dir=cache, download=False)
     assert leftovers(cache) == [PART]
@@ -378,7 +384,7 @@ def test_stale_part_folder(server, before, cache):
         assert leftovers(cache) == [PART]
     else:
         assert leftovers(cache) == [RECORD, ZIP, PART]
-        assert dl.sha256_file(cache / ZIP) == before
+        assert sha256_file(cache / ZIP) == before
 
 
 @pytest.mark.parametrize("when", ["receiving", "verifying"])
@@ -400,13 +406,13 @@ def test_ctrl_c(server, before, cache, monkeypatch, when):
             assert path.stat().st_size == (served / ZIP).stat().st_size
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(dl, "_inspect", interrupt)
+        monkeypatch.setattr(dl, "inspect_archive", interrupt)
     with pytest.raises(KeyboardInterrupt):
         fetch(cache, url)
     if before is None:
         assert leftovers(cache) == []
     else:
-        assert leftovers(cache) == [RECORD, ZIP] and dl.sha256_file(cache / ZIP) == before
+        assert leftovers(cache) == [RECORD, ZIP] and sha256_file(cache / ZIP) == before
 
 
 # ---------------------------------------------------------------- command line
@@ -499,7 +505,7 @@ def test_verify_archive_accepts_or_refuses_mutated_zips(tmp_path, tiny, data):
     path = tmp_path / ZIP
     path.write_bytes(data)
     try:
-        counts = dl.verify_archive(path, TINY)
+        counts = verify_archive(path, TINY)
     except DownloadError as exc:
         message = str(exc)
         assert "\n" not in message and message.startswith(str(path))
@@ -521,14 +527,14 @@ def test_two_downloads_at_once_fetch_once_and_both_succeed(server, tiny, cache, 
     served, url, requests = server
     make_zip(served / ZIP, "ml-tiny", tiny_files())
     fetching = threading.Event()
-    real_fetch = dl._fetch
+    real_fetch = dl.fetch_into
 
     def slow_fetch(*args, **kwargs):
         fetching.set()
         time.sleep(0.5)
         return real_fetch(*args, **kwargs)
 
-    monkeypatch.setattr(dl, "_fetch", slow_fetch)
+    monkeypatch.setattr(dl, "fetch_into", slow_fetch)
     results, errors = [], []
 
     def job():

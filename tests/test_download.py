@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import zipfile
 from dataclasses import replace
 
@@ -22,8 +23,12 @@ from _http_server import (  # noqa: F401
 )
 
 from recsys.data import download as dl
+from recsys.data.cache import ENV_CACHE, resolve_cache_dir
+from recsys.data.fetch import ENV_URL, resolve_base_url
 from recsys.data.loading import list_datasets, load
-from recsys.data.movielens import REGISTRY, load_predefined_split
+from recsys.data.predefined_splits import load_predefined_split
+from recsys.data.releases import REGISTRY
+from recsys.data.verify import sha256_file
 from recsys.errors import DownloadError
 
 
@@ -53,7 +58,7 @@ def test_good_download_is_verified_recorded_and_reused(server, tiny, cache):
     assert path == cache / "ml-tiny.zip" and path.is_file()
     assert leftovers(cache) == ["ml-tiny.json", "ml-tiny.zip"]
     record = json.loads((cache / "ml-tiny.json").read_text())
-    assert record["sha256"] == dl.sha256_file(path) and record["n_ratings"] == 60
+    assert record["sha256"] == sha256_file(path) and record["n_ratings"] == 60
     r = load("ml-tiny", cache_dir=cache, base_url=url)
     assert len(r) == 60 and r.n_users == 7 and r.name == "ml-tiny"
     assert requests == ["/ml-tiny.zip"]  # the second use did not download again
@@ -79,11 +84,11 @@ def test_server_side_change_of_a_stable_release_is_refused(server, tiny, cache):
     served, url, _ = server
     make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
     path = dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
-    first = dl.sha256_file(path)
+    first = sha256_file(path)
     make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(), extra={"ml-tiny/x.txt": "new"})
     with pytest.raises(DownloadError, match="differs from the one verified"):
         dl.download("ml-tiny", cache_dir=cache, base_url=url, force=True, progress=False)
-    assert dl.sha256_file(path) == first
+    assert sha256_file(path) == first
     assert "ml-tiny.zip.part" not in leftovers(cache)
 
 
@@ -94,7 +99,7 @@ def test_unstable_release_accepts_a_new_version(server, tiny, cache, monkeypatch
     dl.download("ml-tiny", cache_dir=cache, base_url=url, progress=False)
     make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files(), extra={"ml-tiny/x.txt": "new"})
     path = dl.download("ml-tiny", cache_dir=cache, base_url=url, force=True, progress=False)
-    assert json.loads((cache / "ml-tiny.json").read_text())["sha256"] == dl.sha256_file(path)
+    assert json.loads((cache / "ml-tiny.json").read_text())["sha256"] == sha256_file(path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "short_read", "corrupt", "not_zip"])
@@ -186,20 +191,20 @@ def test_manually_placed_wrong_zip_is_refused(tiny, cache):
 def test_environment_overrides(server, tiny, tmp_path, monkeypatch):
     served, url, requests = server
     make_zip(served / "ml-tiny.zip", "ml-tiny", tiny_files())
-    monkeypatch.setenv(dl.ENV_URL, url)
-    monkeypatch.setenv(dl.ENV_CACHE, str(tmp_path / "envcache"))
+    monkeypatch.setenv(ENV_URL, url)
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "envcache"))
     r = load("ml-tiny")
     assert len(r) == 60 and (tmp_path / "envcache" / "ml-tiny.zip").is_file()
     assert requests == ["/ml-tiny.zip"]
-    assert dl.resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"  # argument wins
-    assert dl.resolve_base_url("http://a") == "http://a"
+    assert resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"  # argument wins
+    assert resolve_base_url("http://a") == "http://a"
 
 
 def test_default_cache_folder_is_not_created(monkeypatch, tmp_path):
-    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    monkeypatch.delenv(ENV_CACHE, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    folder = dl.resolve_cache_dir()
-    if os.name == "posix" and dl.sys.platform != "darwin":
+    folder = resolve_cache_dir()
+    if os.name == "posix" and sys.platform != "darwin":
         assert folder == tmp_path / "xdg" / "recsys"
     assert not folder.exists()
     rows = list_datasets()

@@ -68,7 +68,7 @@ def test_movielens_100k_side_information():
     folder = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
     if not (folder / "u1.base").is_file():
         pytest.skip("ML-100k not found at ../shared/datasets/ml-100k")
-    from recsys.data.movielens import load_predefined_split
+    from recsys.data.predefined_splits import load_predefined_split
 
     train, _ = load_predefined_split(folder, "u1", download=False)
     X_items, item_names = item_features(train)

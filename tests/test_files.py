@@ -131,7 +131,7 @@ def test_parser_messages_do_not_depend_on_the_wording_of_pandas(tmp_path, monkey
             raise delimited.pd.errors.ParserError("the parser failed (new wording)") from None
 
     monkeypatch.setattr(delimited.pd, "read_csv", reworded)
-    for text, line, what in [("userId,movieId,rating\n1,2,3\n1,3,4,9\n", 3, "expected 3 fields"),
+    for text, line, what in [("user,item,rating\n1,2,3\n1,3,4,9\n", 3, "expected 3 fields"),
                              ('u,i,r\n1,2,3\n1,"abc,3\n2,3,4\n', 3, "never closed")]:
         path = write(tmp_path, "bad.csv", text)
         with pytest.raises(DataError, match=f"bad.csv, line {line}: .*{what}"):

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.data import download as dl
+from recsys.data.cache import ENV_CACHE
+from recsys.data.fetch import ENV_URL
 from recsys.data.loading import DEFAULT_DATASET, bundled_path, describe, list_datasets, load
-from recsys.data.movielens import REGISTRY
 from recsys.data.ratings import Ratings
+from recsys.data.releases import REGISTRY
 from recsys.errors import DataError, DownloadError
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
@@ -20,8 +21,8 @@ ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch):
-    monkeypatch.delenv(dl.ENV_URL, raising=False)
-    monkeypatch.delenv(dl.ENV_CACHE, raising=False)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    monkeypatch.delenv(ENV_CACHE, raising=False)
 
 
 def dead_url() -> str:

@@ -145,7 +145,7 @@ def test_default_model_on_ml100k_u1():
     if not (ML100K / "u1.base").is_file():
         pytest.skip(f"ML-100k not found at {ML100K}")
     try:
-        from recsys.data.movielens import load_predefined_split
+        from recsys.data.predefined_splits import load_predefined_split
     except ImportError:  # read the files directly
         columns = ["user", "item", "rating", "timestamp"]
         base = pd.read_csv(ML100K / "u1.base", sep="\t", names=columns)

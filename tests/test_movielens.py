@@ -12,16 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys.data.loading import load
-from recsys.data.movielens import (
-    FOLDS,
-    REGISTRY,
-    ReleaseFiles,
-    check_member_names,
-    get_release,
-    load_predefined_split,
-    parse_year,
-    read_release,
-)
+from recsys.data.movielens import parse_year, read_release
+from recsys.data.predefined_splits import FOLDS, load_predefined_split
+from recsys.data.release_files import ReleaseFiles, check_member_names
+from recsys.data.releases import REGISTRY, get_release
 from recsys.errors import DataError
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"

@@ -1,8 +1,9 @@
 """Loading, validating, encoding and splitting ratings."""
 
 from recsys.data.loading import DEFAULT_DATASET, bundled_path, describe, list_datasets, load
-from recsys.data.movielens import REGISTRY, load_predefined_split
+from recsys.data.predefined_splits import load_predefined_split
 from recsys.data.ratings import DuplicateRatingsWarning, Ratings, lookup_ids
+from recsys.data.releases import REGISTRY
 from recsys.data.splits import (
     holdout_split,
     kfold_splits,

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import recsys
-from recsys.data.download import ensure_archive, resolve_cache_dir
+from recsys.data.cache import resolve_cache_dir
+from recsys.data.download import ensure_archive
 from recsys.data.files import read_ratings_file
-from recsys.data.movielens import REGISTRY, read_release
+from recsys.data.movielens import read_release
 from recsys.data.ratings import Ratings
+from recsys.data.releases import REGISTRY
 from recsys.errors import DataError
 
 __all__ = ["load", "describe", "list_datasets", "bundled_path", "DEFAULT_DATASET"]
@@ -28,7 +29,7 @@ DEFAULT_DATASET = "ml-latest-small"
 
 def bundled_path() -> Path:
     """Folder of the bundled ml-latest-small (wheel: ``recsys/_bundled``; else ``data/``)."""
-    package = Path(recsys.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # recsys/ (not ``import recsys``: a cycle)
     for candidate in (
         package / "_bundled" / DEFAULT_DATASET,
         package.parent / "data" / DEFAULT_DATASET,

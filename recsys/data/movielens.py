@@ -1,40 +1,25 @@
-"""The MovieLens releases: a registry of what each one is, and readers for each layout.
+"""Read a MovieLens release (its zip, or a folder laid out like it) into one :class:`Ratings`.
 
-Every release published by GroupLens at ``https://files.grouplens.org/datasets/movielens/``
-is described by a :class:`Release` (URL, approximate size, licence, file layout, separator,
-encoding, rating scale and the counts its README documents). :func:`read_release` reads the
-ratings, the movies (title, genres as ``"A|B"``, year parsed from the title's ``"(1995)"``) and,
-for ML-100K and ML-1M, the users (age, gender, occupation, zip) straight from the release's
-zip file or from a folder laid out like it, into one :class:`~recsys.data.ratings.Ratings`.
-:func:`load_predefined_split` returns the official ML-100K folds ``u1..u5``, ``ua`` and ``ub``.
+:func:`read_release` reads the ratings, the movies (title, genres as ``"A|B"``, year parsed from
+the title's ``"(1995)"``) and, for ML-100K and ML-1M, the users (age, gender, occupation, zip)
+of any release in :data:`~recsys.data.releases.REGISTRY` (the layouts are described there).
+Ratings that name a movie or a user the side files do not know are kept, with a
+:class:`DanglingIdsWarning`.
 
-The four layouts:
-
-==========  =================  ======  ===================================================
-layout      ratings file       sep     side information
-==========  =================  ======  ===================================================
-ml-100k     ``u.data``         tab     ``u.item`` (Latin-1, ``|``, 19 genre flags), ``u.user``
-ml-1m       ``ratings.dat``    ``::``  ``movies.dat`` (Latin-1), ``users.dat`` (coded)
-ml-10m      ``ratings.dat``    ``::``  ``movies.dat`` (folder ``ml-10M100K`` in the zip)
-csv         ``ratings.csv``    ``,``   ``movies.csv`` (UTF-8, quoted titles); header line
-==========  =================  ======  ===================================================
-
-Large files are read by pandas' C parser with explicit ``int32``/``float32`` dtypes; ``::`` is
-parsed as ``:`` keeping every other field, so there is no Python loop per row.
+Large files are read by pandas' C parser with explicit ``int32``/``float32`` dtypes
+(:func:`recsys.data.delimited.read_delimited`); ``::`` is parsed as ``:`` keeping every other
+field, so there is no Python loop per row.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import csv
 import io
 import re
+import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,36 +27,20 @@ import pandas as pd
 from recsys.data.delimited import read_delimited
 from recsys.data.messages import os_error
 from recsys.data.ratings import Ratings
+from recsys.data.release_files import ReleaseFiles
+from recsys.data.releases import REGISTRY, release_from_folder
 from recsys.errors import DataError
 
 __all__ = [
-    "Layout",
-    "Release",
-    "REGISTRY",
-    "LAYOUTS",
-    "FOLDS",
-    "BASE_URL",
-    "ReleaseFiles",
-    "check_member_names",
-    "get_release",
-    "read_release",
-    "read_movies",
-    "read_users",
+    "DanglingIdsWarning",
+    "GENRES_100K",
+    "OCCUPATIONS_1M",
     "parse_year",
-    "load_predefined_split",
+    "read_movies",
+    "read_ratings_frame",
+    "read_release",
+    "read_users",
 ]
-
-BASE_URL = "https://files.grouplens.org/datasets/movielens"
-FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
-
-NO_REDISTRIBUTION = (
-    "research use only; no redistribution without permission; no commercial use; "
-    "cite Harper & Konstan (2015)"
-)
-REDISTRIBUTION = (
-    "research use; may be redistributed under the same licence terms; no commercial use; "
-    "cite Harper & Konstan (2015)"
-)
 
 #: ML-100K genre flags, in the column order of ``u.item`` (as listed in ``u.genre``).
 GENRES_100K = (
@@ -92,280 +61,6 @@ _RATING_TYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "time
 _YEAR = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where a release keeps its files and how they are written.
-
-    Attributes
-    ----------
-    kind : str
-        ``"ml-100k"``, ``"ml-1m"``, ``"ml-10m"`` or ``"csv"``.
-    ratings, movies, users : str
-        File names of the ratings, the movies and (100K, 1M) the users.
-    sep : str
-        Separator of the ratings file.
-    header : bool
-        Whether the ratings file starts with a header line.
-    columns : tuple of str
-        Names of user, item, rating, timestamp in the ratings file.
-    encoding : str
-        Encoding of the movies and users files (UTF-8 falls back to Latin-1).
-    rating_scale : (float, float)
-        Scale of every release with this layout.
-    """
-
-    kind: str
-    ratings: str
-    movies: str
-    users: str | None
-    sep: str
-    header: bool
-    columns: tuple[str, str, str, str]
-    encoding: str
-    rating_scale: tuple[float, float]
-
-
-_ROLES = ("user", "item", "rating", "timestamp")
-LAYOUTS: dict[str, Layout] = {
-    "ml-100k": Layout("ml-100k", "u.data", "u.item", "u.user", "\t", False, _ROLES, "latin-1",
-                      (1.0, 5.0)),
-    "ml-1m": Layout("ml-1m", "ratings.dat", "movies.dat", "users.dat", "::", False, _ROLES,
-                    "latin-1", (1.0, 5.0)),
-    "ml-10m": Layout("ml-10m", "ratings.dat", "movies.dat", None, "::", False, _ROLES, "utf-8",
-                     (0.5, 5.0)),
-    "csv": Layout("csv", "ratings.csv", "movies.csv", None, ",", True,
-                  ("userId", "movieId", "rating", "timestamp"), "utf-8", (0.5, 5.0)),
-}
-
-
-@dataclass(frozen=True)
-class Release:
-    """One MovieLens release.
-
-    Attributes
-    ----------
-    name : str
-        Registry name, also the zip's file name (``NAME.zip``).
-    title : str
-        Human-readable title.
-    folder : str
-        Top folder inside the zip (``ml-10M100K`` for ML-10M).
-    layout : Layout
-    rating_scale : (float, float)
-    size_mb : float
-        Approximate size of the zip in megabytes.
-    licence : str
-        One-line summary of the GroupLens usage licence.
-    redistributable : bool
-        Whether the licence allows passing the data on (under the same terms).
-    n_ratings, n_users, n_movies, n_rated_items : int or None
-        Counts documented by the README: ratings, users with ratings, rows of the movies file,
-        movies with at least one rating; None where not documented or not stable.
-    stable : bool
-        False for ``ml-latest``, which GroupLens regenerates from time to time.
-    """
-
-    name: str
-    title: str
-    folder: str
-    layout: Layout
-    size_mb: float
-    licence: str
-    redistributable: bool
-    n_ratings: int | None
-    n_users: int | None
-    n_movies: int | None
-    n_rated_items: int | None = None
-    stable: bool = True
-
-    @property
-    def rating_scale(self) -> tuple[float, float]:
-        return self.layout.rating_scale
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.zip"
-
-    def url(self, base_url: str | None = None) -> str:
-        """Download address: ``base_url`` (or :data:`BASE_URL`) + ``/NAME.zip``."""
-        return f"{(base_url or BASE_URL).rstrip('/')}/{self.filename}"
-
-
-REGISTRY: dict[str, Release] = {
-    r.name: r
-    for r in (
-        Release("ml-100k", "MovieLens 100K (1998)", "ml-100k", LAYOUTS["ml-100k"], 4.9,
-                NO_REDISTRIBUTION, False, 100_000, 943, 1_682, 1_682),
-        Release("ml-1m", "MovieLens 1M (2003)", "ml-1m", LAYOUTS["ml-1m"], 5.9,
-                NO_REDISTRIBUTION, False, 1_000_209, 6_040, 3_883, 3_706),
-        Release("ml-10m", "MovieLens 10M (2009)", "ml-10M100K", LAYOUTS["ml-10m"], 63.0,
-                NO_REDISTRIBUTION, False, 10_000_054, None, 10_681),
-        Release("ml-20m", "MovieLens 20M (2015)", "ml-20m", LAYOUTS["csv"], 190.0,
-                NO_REDISTRIBUTION, False, 20_000_263, 138_493, 27_278),
-        Release("ml-25m", "MovieLens 25M (2019)", "ml-25m", LAYOUTS["csv"], 250.0,
-                NO_REDISTRIBUTION, False, 25_000_095, 162_541, 62_423),
-        Release("ml-32m", "MovieLens 32M (2023)", "ml-32m", LAYOUTS["csv"], 239.0,
-                NO_REDISTRIBUTION, False, 32_000_204, 200_948, 87_585),
-        Release("ml-latest-small", "MovieLens latest small (2018)", "ml-latest-small",
-                LAYOUTS["csv"], 1.0, REDISTRIBUTION, True, 100_836, 610, 9_742, 9_724),
-        Release("ml-latest", "MovieLens latest full (changes over time)", "ml-latest",
-                LAYOUTS["csv"], 335.0, REDISTRIBUTION, True, None, None, None, stable=False),
-    )
-}
-
-
-def get_release(name: str) -> Release:
-    """The registry entry of ``name``; :class:`DataError` naming the known ones otherwise."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise DataError(
-            f"unknown data set {name!r}; known: {', '.join(REGISTRY)}"
-        ) from None
-
-
-# ---------------------------------------------------------------------- files of a release
-def check_member_names(names: list[str], archive: str) -> None:
-    """Reject an archive whose member paths could escape a folder they are extracted to.
-
-    Raises
-    ------
-    DataError
-        For an absolute path, a drive letter, a backslash path or any ``..`` component.
-    """
-    for name in names:
-        parts = PurePosixPath(name.replace("\\", "/")).parts
-        if (
-            name.startswith(("/", "\\"))
-            or re.match(r"^[A-Za-z]:", name)
-            or ".." in parts
-            or "\x00" in name
-        ):
-            raise DataError(
-                f"{archive}: unsafe member path {name!r} (it points outside the archive's "
-                "folder); the file is not a genuine MovieLens release"
-            )
-
-
-class ReleaseFiles:
-    """The files of a release, in its zip or in a folder laid out like it.
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``.zip`` file or a folder holding the release's files directly or in one sub-folder.
-
-    Attributes
-    ----------
-    layout : Layout
-        Recognised from the file names (``u.data``, ``ratings.dat`` with or without
-        ``users.dat``, ``ratings.csv``).
-    folder : str
-        Name of the folder the ratings sit in (a hint to the release's name).
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._zip: zipfile.ZipFile | None = None
-        if self.path.is_dir():
-            members = []
-            try:
-                for entry in sorted(self.path.iterdir()):
-                    if entry.is_file():
-                        members.append(entry.name)
-                    elif entry.is_dir():
-                        members.extend(f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
-                                       if f.is_file())
-            except OSError as exc:
-                raise os_error(exc, str(self.path)) from None
-            self.members = members
-        elif self.path.is_file():
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except PermissionError as exc:
-                raise os_error(exc, str(self.path)) from None
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DataError(
-                    f"{self.path}: not a readable zip file ({exc}); download the release again "
-                    "or pass a ratings file"
-                ) from None
-            self.members = [n for n in self._zip.namelist() if not n.endswith("/")]
-            check_member_names(self._zip.namelist(), str(self.path))
-        else:
-            raise DataError(f"{self.path}: no such file or folder; check the path")
-        self.layout, self._ratings = self._detect()
-        self.prefix = self._ratings.rpartition("/")[0]
-        self.folder = self.prefix.rpartition("/")[2] or (
-            self.path.stem if self._zip is not None else self.path.name
-        )
-
-    def _detect(self) -> tuple[Layout, str]:
-        for kind in ("ml-100k", "ml-1m", "ml-10m", "csv"):
-            layout = LAYOUTS[kind]
-            found = self._find(layout.ratings)
-            if found is None:
-                continue
-            if kind == "ml-1m" and self._find(layout.users or "", near=found) is None:
-                continue
-            return layout, found
-        raise DataError(
-            f"{self.path}: not a MovieLens release (no u.data, ratings.dat or ratings.csv "
-            "found); pass a ratings file instead"
-        )
-
-    def _find(self, filename: str, near: str | None = None) -> str | None:
-        if near is not None:
-            folder = near.rpartition("/")[0]
-            candidate = f"{folder}/{filename}" if folder else filename
-            return candidate if candidate in self.members else None
-        hits = [m for m in self.members if m.rpartition("/")[2] == filename]
-        return min(hits, key=lambda m: (m.count("/"), m)) if hits else None
-
-    def find(self, filename: str) -> str | None:
-        """Member path of ``filename`` in the ratings' folder, or None."""
-        return self._find(filename, near=self._ratings)
-
-    @property
-    def ratings_member(self) -> str:
-        return self._ratings
-
-    def open(self, member: str) -> IO[bytes]:
-        """A fresh binary stream of one member."""
-        if self._zip is not None:
-            return self._zip.open(member)
-        return open(self.path / member, "rb")
-
-    def read_text(self, member: str, encoding: str) -> str:
-        """The whole member as text (``encoding``, falling back to Latin-1)."""
-        with self.open(member) as stream:
-            raw = stream.read()
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            return raw.decode("latin-1")
-
-    def label(self, member: str) -> str:
-        """``archive.zip:member`` or the file's path, for messages."""
-        if self._zip is not None:
-            return f"{self.path}:{member}"
-        return str(self.path / member)
-
-    def testzip(self) -> str | None:
-        """First member whose CRC does not match, or None (folders: always None)."""
-        return self._zip.testzip() if self._zip is not None else None
-
-    def close(self) -> None:
-        if self._zip is not None:
-            self._zip.close()
-
-    def __enter__(self) -> "ReleaseFiles":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-# ---------------------------------------------------------------------- readers
 def parse_year(titles: pd.Series) -> pd.Series:
     """Year of release from titles ending in ``"(1995)"`` (or ``"(2006-2007)"``).
 
@@ -470,8 +165,10 @@ def read_users(files: ReleaseFiles) -> pd.DataFrame | None:
     return users[~users.index.duplicated(keep="last")]
 
 
-def _read_ratings_frame(files: ReleaseFiles, member: str | None = None
-                        ) -> tuple[pd.DataFrame, int, str]:
+def read_ratings_frame(files: ReleaseFiles, member: str | None = None
+                       ) -> tuple[pd.DataFrame, int, str]:
+    """The ratings of a release (or its ``member``, e.g. ``u1.base``) as read, before
+    validation: the frame, the line number of its first row, and its name for messages."""
     layout = files.layout
     member = member or files.ratings_member
     source = files.label(member)
@@ -528,10 +225,10 @@ def _read_release(
     side_info: bool,
 ) -> Ratings:
     with ReleaseFiles(path) as files:
-        release = REGISTRY.get(name or "") or _release_from_folder(files.folder)
+        release = REGISTRY.get(name or "") or release_from_folder(files.folder)
         scale = rating_scale or files.layout.rating_scale
         label = release.name if release is not None else (name or files.folder)
-        frame, first_line, source = _read_ratings_frame(files)
+        frame, first_line, source = read_ratings_frame(files)
         items = read_movies(files) if side_info else None
         users = read_users(files) if side_info else None
         columns = files.layout.columns
@@ -574,83 +271,3 @@ def _warn_dangling(
                 DanglingIdsWarning,
                 stacklevel=4,
             )
-
-
-def _release_from_folder(folder: str) -> Release | None:
-    for release in REGISTRY.values():
-        if folder.lower() in (release.folder.lower(), release.name):
-            return release
-    return None
-
-
-# ---------------------------------------------------------------------- ML-100K folds
-def load_predefined_split(
-    source: str | Path = "ml-100k",
-    fold: str = "u1",
-    *,
-    cache_dir: str | Path | None = None,
-    download: bool = True,
-    base_url: str | None = None,
-) -> tuple[Ratings, Ratings]:
-    """One of the official ML-100K train/test splits.
-
-    Parameters
-    ----------
-    source : str or Path
-        ``"ml-100k"`` (the cached download, fetched if missing and ``download``), or the
-        release's zip or folder.
-    fold : {"u1", "u2", "u3", "u4", "u5", "ua", "ub"}
-        ``uN`` are the five disjoint 80/20 folds; ``ua``/``ub`` hold out exactly 10 ratings
-        per user.
-
-    Returns
-    -------
-    train, test : Ratings
-        ``FOLD.base`` and ``FOLD.test``, sharing one id encoding (over ``u.data`` and both
-        files), with the movies and users attached.
-    """
-    if fold not in FOLDS:
-        raise DataError(f"unknown ML-100K fold {fold!r}; choose one of {', '.join(FOLDS)}")
-    path = Path(source)
-    if str(source) in REGISTRY and not path.exists():
-        if str(source) != "ml-100k":
-            raise DataError(f"{source} has no predefined splits; only ml-100k has u1..u5, ua, ub")
-        from recsys.data.download import ensure_archive
-
-        path = ensure_archive("ml-100k", cache_dir=cache_dir, download=download,
-                              base_url=base_url)
-    with ReleaseFiles(path) as files:
-        if files.layout.kind != "ml-100k":
-            raise DataError(f"{path}: not an ML-100K release (no u.data); folds need ML-100K")
-        parts = []
-        for suffix in ("base", "test"):
-            member = files.find(f"{fold}.{suffix}")
-            if member is None:
-                raise DataError(f"{path}: {fold}.{suffix} is missing from the release")
-            frame, first_line, src = _read_ratings_frame(files, member)
-            parts.append(Ratings.from_dataframe(
-                frame, rating_scale=files.layout.rating_scale, source=src,
-                first_line=first_line, name=f"ml-100k {fold}.{suffix}",
-            ))
-        full, _, _ = _read_ratings_frame(files)
-        user_ids = np.union1d(full["user"].to_numpy(),
-                              np.concatenate([p.user_ids for p in parts]))
-        item_ids = np.union1d(full["item"].to_numpy(),
-                              np.concatenate([p.item_ids for p in parts]))
-        items, users = read_movies(files), read_users(files)
-    out = []
-    for part in parts:
-        out.append(Ratings(
-            users=np.searchsorted(user_ids, part.user_ids)[part.users],
-            items=np.searchsorted(item_ids, part.item_ids)[part.items],
-            ratings=part.ratings,
-            user_ids=user_ids,
-            item_ids=item_ids,
-            timestamps=part.timestamps,
-            rating_scale=part.rating_scale,
-            item_info=items,
-            user_info=users,
-            name=part.name,
-        ))
-    return out[0], out[1]
-

@@ -67,7 +67,7 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def normalise_name(name: str) -> str:
-    """A column name without blanks, ``_`` and ``-``, in lower case (``"User_Id"`` -> ``"userid"``)."""
+    """A column name without blanks, ``_`` and ``-``, in lower case (``User_Id`` -> ``userid``)."""
     return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
