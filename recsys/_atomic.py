@@ -17,10 +17,38 @@ from typing import IO, Iterator
 __all__ = ["atomic_write"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _proc_umask() -> int | None:
+    """The umask as Linux reports it in ``/proc/self/status`` (4.7 and later), else None."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _new_file_mode(folder: Path) -> int:
+    """The permission bits a file newly created in ``folder`` gets (``0o666`` less the umask).
+
+    Never calls ``os.umask``: reading it that way sets it to 0 for a moment, process-wide, and
+    a file another thread creates meanwhile would be world-writable.
+    """
+    mask = _proc_umask()
+    if mask is not None:
+        return 0o666 & ~mask
+    # No /proc (macOS, Windows): let the system apply the umask to a throwaway file.
+    probe = folder / f".mode-probe.{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError:
+        return 0o644  # the usual umask 022
+    try:
+        return os.fstat(fd).st_mode & 0o777
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -36,7 +64,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb",
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, _new_file_mode(folder))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -38,3 +38,26 @@ def test_creates_missing_folders(tmp_path):
     with atomic_write(target) as handle:
         handle.write(b"x")
     assert target.read_bytes() == b"x"
+
+
+def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
+    """``os.umask`` sets the mask process-wide while it reads it (racing other threads'
+    file creation), so atomic_write never calls it; the mode is the normal one all the same,
+    from /proc or, where there is none, from a throwaway file."""
+    import recsys._atomic as atomic
+
+    mask = os.umask(0)
+    os.umask(mask)
+
+    def no_umask(*args):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(atomic.os, "umask", no_umask)
+    for proc in (True, False):
+        if not proc:
+            monkeypatch.setattr(atomic, "_proc_umask", lambda: None)
+        target = tmp_path / f"out{proc}.txt"
+        with atomic_write(target, "w", encoding="utf-8") as handle:
+            handle.write("x")
+        assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outFalse.txt", "outTrue.txt"]
