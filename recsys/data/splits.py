@@ -21,7 +21,7 @@ No (user, item) pair is ever on both sides: the input must hold each pair once (
 =============================  ======================================================
 
 (The fixed MovieLens-100k splits ``u1..u5``, ``ua``, ``ub`` are read by
-:func:`recsys.data.movielens.load_predefined_split`.)
+:func:`recsys.data.predefined_splits.load_predefined_split`.)
 """
 
 from __future__ import annotations
