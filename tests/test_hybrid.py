@@ -90,11 +90,26 @@ def test_unknown_ids_fall_back_to_mf_biases(fitted, split):
     assert frame.attrs["fallback"] and len(frame) == 3
 
 
+def _reads_the_ratings_it_predicts(model, pairs) -> bool:
+    """Whether ``model.predict_ratings`` looks at the ratings of the container it is given
+    (it must use only the pairs: the ratings are what it is asked to predict)."""
+    shuffled = pairs.subset(np.arange(len(pairs)))
+    shuffled.ratings = np.random.default_rng(1).permutation(pairs.ratings)
+    return not np.array_equal(model.predict_ratings(shuffled), model.predict_ratings(pairs))
+
+
+class _Leaky(HybridRecommender):
+    """A hybrid that peeks at the ratings it is asked to predict (target leakage)."""
+
+    def predict_ratings(self, ratings):
+        return super().predict_ratings(ratings) + 0.1 * (ratings.ratings - 3.0)
+
+
 def test_predictions_do_not_depend_on_test_ratings(fitted, split):
     test = split[1]
-    shuffled = test.subset(np.arange(len(test)))
-    shuffled.ratings = np.random.default_rng(1).permutation(test.ratings)
-    np.testing.assert_array_equal(fitted.predict_ratings(shuffled), fitted.predict_ratings(test))
+    assert not _reads_the_ratings_it_predicts(fitted, test)
+    leaky = _Leaky(**fitted.get_params()).fit(split[0])
+    assert _reads_the_ratings_it_predicts(leaky, test)  # the check catches a leak
 
 
 def test_out_of_fold_rows_never_see_their_own_rating(split):
@@ -165,3 +180,45 @@ def test_autorec_alone_learns_saves_and_falls_back(split, tmp_path):
     assert value[0] == pytest.approx(np.clip(model.global_mean_ + model.item_bias_[i], 1, 5))
     scores = model._score_users(np.array([train.users[0], -1]))
     assert scores.shape == (2, train.n_items) and np.isfinite(scores).all()
+
+
+def test_a_stop_request_is_honoured_within_one_base_model_epoch(split):
+    """``should_stop`` is asked after every epoch of every stage: a request made during the
+    first out-of-fold fit (long before the network's first epoch) ends the fit at the end of
+    the base model's epoch that is running, and leaves the hybrid unfitted."""
+    from recsys.models.progress import FitStopped
+
+    train = split[0]
+    asked = []
+    network_epochs = []
+
+    def should_stop() -> bool:
+        asked.append(len(asked))
+        return len(asked) >= 5  # during the first fold's matrix factorisation (mf_epochs=30)
+
+    model = small()
+    with pytest.raises(FitStopped):
+        model.fit(train, callback=lambda e, h: network_epochs.append(e), should_stop=should_stop)
+    assert len(asked) == 5  # stopped at the first check that said yes: nothing ran after it
+    assert network_epochs == []  # it stopped inside the out-of-fold stage
+    assert not model.is_fitted
+
+
+# small(): per fold, MF asks 30 times and AutoRec 50 (its bias baseline's 10 sweeps and 40
+# steps); two folds, then the final MF and AutoRec, then the network's epochs (from check 241)
+@pytest.mark.parametrize("stop_at, stage", [(20, "fold 1 MF"), (95, "fold 2 MF"),
+                                            (150, "fold 2 AutoRec"), (175, "final MF"),
+                                            (200, "final AutoRec"), (241, "network")])
+def test_every_stage_asks_whether_to_stop(split, stop_at, stage):
+    """The out-of-fold fits, the final base models and the network each ask after every
+    epoch: a request at any point stops the fit right there and leaves it unfitted."""
+    from recsys.models.progress import FitStopped
+
+    train = split[0]
+    asked, network_epochs = [], []
+    model = small()
+    with pytest.raises(FitStopped):
+        model.fit(train, callback=lambda e, h: network_epochs.append(e),
+                  should_stop=lambda: asked.append(1) or len(asked) >= stop_at)
+    assert len(asked) == stop_at and not model.is_fitted
+    assert (network_epochs == [0]) == (stage == "network")

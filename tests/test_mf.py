@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
+from recsys.data.synthetic import make_planted
 from recsys.errors import DivergenceError, RecsysError
 from recsys.models.mf import MatrixFactorization, choose_n_blocks
 
@@ -19,16 +20,6 @@ NOISE = 0.5
 
 def planted(seed: int = 0) -> Ratings:
     """36,000 ratings of 300 users x 200 items from a rank-3 biased model plus N(0, 0.5^2)."""
-    try:
-        from recsys.data.synthetic import make_planted
-    except ImportError:  # generate inline
-        rng = np.random.default_rng(seed)
-        P = rng.normal(0, 3 ** -0.25, (300, 3))
-        Q = rng.normal(0, 3 ** -0.25, (200, 3))
-        bu, bi = rng.normal(0, 0.5, 300), rng.normal(0, 0.5, 200)
-        u, i = np.nonzero(rng.random((300, 200)) < 0.6)
-        r = 3.5 + bu[u] + bi[i] + (P[u] * Q[i]).sum(1) + rng.normal(0, NOISE, len(u))
-        return Ratings.from_arrays(u, i, r, rating_scale=(r.min(), r.max()))
     return make_planted(n_users=300, n_items=200, n_ratings=36_000, n_factors=3, noise=NOISE,
                         random_state=seed)
 
@@ -144,18 +135,7 @@ def test_fallbacks_and_vectorised_scores_agree(split):
 def test_default_model_on_ml100k_u1():
     if not (ML100K / "u1.base").is_file():
         pytest.skip(f"ML-100k not found at {ML100K}")
-    try:
-        from recsys.data.predefined_splits import load_predefined_split
-    except ImportError:  # read the files directly
-        columns = ["user", "item", "rating", "timestamp"]
-        base = pd.read_csv(ML100K / "u1.base", sep="\t", names=columns)
-        test = pd.read_csv(ML100K / "u1.test", sep="\t", names=columns)
-        both = Ratings.from_dataframe(pd.concat([base, test], ignore_index=True),
-                                      rating_scale=(1, 5))
-        n = len(base)
-        train, held = both.subset(np.arange(n)), both.subset(np.arange(n, len(both)))
-    else:
-        train, held = load_predefined_split(ML100K, "u1", download=False)
+    train, held = load_predefined_split(ML100K, "u1", download=False)
     assert len(train) == 80_000 and len(held) == 20_000
     model = MatrixFactorization(random_state=0).fit(train)
     assert rmse(model, held) <= 0.93
