@@ -35,27 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _ml100k import ML100K, load_split  # noqa: E402
 
 from recsys.data.ratings import Ratings  # noqa: E402
+from recsys.data.synthetic import make_planted  # noqa: E402
 from recsys.models.mf import MatrixFactorization  # noqa: E402
 
 LR, REG = 0.005, 0.02  # Surprise's defaults, used by every system in the speed comparison
 
 
 def planted(n_users: int, n_items: int, n_ratings: int, seed: int = 0) -> Ratings:
-    """Synthetic ratings (recsys.data.synthetic when present, else a lean inline version)."""
-    try:
-        from recsys.data.synthetic import make_planted
-
-        return make_planted(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
-                            n_factors=10, noise=0.5, with_timestamps=False, random_state=seed)
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        users = rng.integers(0, n_users, n_ratings, dtype=np.int32)
-        items = np.minimum(rng.zipf(1.3, n_ratings) - 1, n_items - 1).astype(np.int32)
-        P = rng.normal(0, 10 ** -0.25, (n_users, 10)).astype(np.float32)
-        Q = rng.normal(0, 10 ** -0.25, (n_items, 10)).astype(np.float32)
-        r = 3.5 + np.einsum("ij,ij->i", P[users], Q[items]) + rng.normal(0, 0.5, n_ratings)
-        return Ratings(users, items, r.astype(np.float32), np.arange(n_users),
-                       np.arange(n_items), rating_scale=(float(r.min()), float(r.max())))
+    """Synthetic ratings of a planted rank-10 model plus noise (recsys.data.synthetic)."""
+    return make_planted(n_users=n_users, n_items=n_items, n_ratings=n_ratings, n_factors=10,
+                        noise=0.5, with_timestamps=False, random_state=seed)
 
 
 def holdout(data: Ratings, fraction: float = 0.1, seed: int = 0) -> tuple[Ratings, Ratings]:

@@ -114,9 +114,6 @@ class Standardizer:
     def transform(self, X: np.ndarray, dtype: str | np.dtype = np.float64) -> np.ndarray:
         return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(dtype)
 
-    def fit_transform(self, X: np.ndarray, dtype: str | np.dtype = np.float64) -> np.ndarray:
-        return self.fit(X).transform(X, dtype)
-
     @classmethod
     def from_arrays(cls, mean: Sequence[float], scale: Sequence[float]) -> "Standardizer":
         out = cls()

@@ -37,8 +37,11 @@ are prefetched.
 The estimator's kernels (:func:`epoch_kernel`, :func:`parallel_epoch_kernel`) are compiled
 for its number of factors: with the loop length known at compile time LLVM vectorises the
 dot product and the update whole (about 25% faster at 100 factors than the generic
-:func:`sgd_range`, which stays as the reference, as do :func:`sgd_block` and
-:func:`sgd_epoch_serial`).
+:func:`sgd_range`).
+
+:func:`sgd_step`, :func:`sgd_range`, :func:`sgd_block` and :func:`sgd_epoch_serial` are not used
+in fitting: they are the plain reference versions that ``tests/test_sgd_kernels.py`` compares
+the compiled kernels against.
 """
 
 from __future__ import annotations
