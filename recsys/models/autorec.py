@@ -225,7 +225,7 @@ class AutoRec(Estimator):
             validation = None  # nothing to score: no valid_rmse
         biases = BiasBaseline().fit(ratings, should_stop=progress.should_stop)
         self.user_bias_, self.item_bias_ = biases.user_bias_, biases.item_bias_
-        n_u, _n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
+        n_u, k = self.n_users_, int(self.n_hidden)
         f = np.float32
         lists = observed_lists(ratings)
         r_item = lists[2].astype(f)

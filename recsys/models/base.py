@@ -24,14 +24,17 @@ A subclass implements these hooks:
   an unknown user or item, which must fall back to what is known (biases, global mean);
 * ``_state()`` / ``_set_state(arrays)``: the learned arrays, for saving and loading (and
   ``_header_extra()`` / ``_load_header_extra(extra)`` for JSON facts);
-* optionally ``_score_users(u)`` (a fast (len(u), n_items) score block) and ``_item_vectors()``.
+* optionally ``_score_users(u)`` (a fast (len(u), n_items) score block) and ``_item_vectors()``
+  (the item embedding :meth:`similar_items` compares).
+
+Top-N lists and similar items (``recommend``, ``recommend_all``, ``similar_items``) come from
+:class:`recsys.models.topn.TopN`, built on the scores.
 
 Model files are written and read by :mod:`recsys.models.io`.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,11 +49,10 @@ from recsys.errors import (
     NotFittedError,
     ParameterError,
     RecsysError,
-    UnknownIdError,
-    short_repr,
 )
 from recsys.models.params import Params
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
+from recsys.models.topn import TopN
 
 __all__ = ["Estimator", "clone", "EpochCallback"]
 
@@ -69,14 +71,7 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
-def _count(name: str, value: Any) -> int:
-    """An integer argument that must be >= 1 (``n`` of recommend, ...)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ParameterError(f"{name} must be an integer >= 1, got {short_repr(value)}")
-    return int(value)
-
-
-class Estimator(Params):
+class Estimator(Params, TopN):
     """Base class of rating predictors (see the module docstring for the contract)."""
 
     _rating_scale_clip: ClassVar[bool] = True
@@ -322,177 +317,6 @@ class Estimator(Params):
                                           np.tile(items, len(block)))
             scores[start:start + step] = np.asarray(pairs).reshape(len(block), self.n_items_)
         return scores
-
-    # ------------------------------------------------------------------ recommendation
-    def _seen_mask_indices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, item) positions of the training items of each user in ``u`` (vectorised)."""
-        valid = u >= 0
-        starts = np.where(valid, self.seen_indptr_[np.maximum(u, 0)], 0)
-        lengths = np.where(valid, self.seen_indptr_[np.maximum(u, 0) + 1] - starts, 0)
-        rows = np.repeat(np.arange(len(u)), lengths)
-        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return rows, self.seen_items_[np.repeat(starts, lengths) + offsets]
-
-    def _top_n(
-        self, u: np.ndarray, n: int, exclude_seen: bool, min_item_ratings: int = 1
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``n`` item indices per user and their clipped predictions.
-
-        Items are ranked by the *unclipped* score, so that predictions above the top of the
-        scale still rank in order; items with fewer than ``min_item_ratings`` training ratings
-        (and seen items, with ``exclude_seen``) are left out and padded with ``-inf``.
-        """
-        scores = np.asarray(self._score_users(u), dtype=np.float64)
-        scores[:, self.item_counts_ < max(min_item_ratings, 1)] = -np.inf
-        if exclude_seen:
-            scores[self._seen_mask_indices(u)] = -np.inf
-        n = min(n, scores.shape[1])
-        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(top_scores, order, axis=1)
-        return top, np.where(np.isfinite(top_scores), self.clip(top_scores), -np.inf)
-
-    def recommend(
-        self, user: Any, n: int = 10, *, exclude_seen: bool = True, min_item_ratings: int = 1,
-        cold_start: bool = False,
-    ) -> pd.DataFrame:
-        """Top-``n`` items for one raw user id, by predicted rating.
-
-        Items the user rated in training are left out (``exclude_seen``), and so are items with
-        fewer than ``min_item_ratings`` training ratings (whose scores rest on little evidence).
-
-        A user the model learned nothing about (unknown id, or no training rating) raises
-        :class:`UnknownIdError`, unless ``cold_start`` is True: then the user gets the items
-        with the best non-personal score (biases / global mean), and the returned frame's
-        ``attrs["fallback"]`` is True.
-
-        Returns
-        -------
-        DataFrame with columns item, title, year, genres, prediction (best first).
-        """
-        self._check_fitted()
-        n = _count("n", n)
-        min_item_ratings = _count("min_item_ratings", min_item_ratings)
-        u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
-        if u[0] < 0 and not cold_start:
-            raise UnknownIdError(
-                f"unknown user {short_repr(user)}: this model has no training ratings from that "
-                "user; check the id, or pass cold_start=True for the best items by the biases "
-                "(non-personal)"
-            )
-        top, scores = self._top_n(u, n, exclude_seen, min_item_ratings)
-        keep = np.isfinite(scores[0])
-        frame = self._item_frame(top[0][keep])
-        frame["prediction"] = scores[0][keep]
-        frame.attrs["fallback"] = bool(u[0] < 0)
-        frame.attrs["user"] = user
-        return frame
-
-    def recommend_all(
-        self, users: Any | None = None, n: int = 10, *, batch_size: int = 512,
-        exclude_seen: bool = True, min_item_ratings: int = 1,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` raw item ids and scores for many users, scored in batches.
-
-        Returns
-        -------
-        items : ndarray, shape (n_users, n) of raw item ids
-        scores : ndarray, shape (n_users, n); ``-inf`` where fewer than ``n`` items remain
-        """
-        self._check_fitted()
-        n = _count("n", n)
-        batch_size = _count("batch_size", batch_size)
-        if users is None:
-            u_all = np.where(self.user_counts_ > 0, np.arange(self.n_users_), -1)
-        else:
-            u_all, _ = self.encode(users, np.repeat(self.item_ids_[:1], len(np.atleast_1d(users))))
-        tops, scores = [], []
-        for start in range(0, len(u_all), batch_size):
-            top, sc = self._top_n(
-                u_all[start : start + batch_size], n, exclude_seen, min_item_ratings
-            )
-            tops.append(top)
-            scores.append(sc)
-        top = np.concatenate(tops) if tops else np.zeros((0, n), dtype=np.int64)
-        return self.item_ids_[top], np.concatenate(scores) if scores else np.zeros((0, n))
-
-    def _item_vectors(self) -> np.ndarray | None:
-        """Item embedding used by :meth:`similar_items` (None if the model has none)."""
-        return None
-
-    def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
-        """The ``n`` items nearest to ``item`` (raw id or title) by cosine similarity of the
-        item factors.
-
-        Returns
-        -------
-        DataFrame with columns item, title, year, genres, similarity (most similar first).
-        """
-        self._check_fitted()
-        n = _count("n", n)
-        vectors = self._item_vectors()
-        if vectors is None:
-            raise RecsysError(
-                f"{type(self).__name__} has no item factors to compare: use a matrix "
-                "factorisation or hybrid model for similar items"
-            )
-        idx = self.resolve_item(item)
-        if self.item_counts_[idx] == 0:
-            raise UnknownIdError(
-                f"item {short_repr(item)} has no training ratings in this model, so it has no "
-                "learned factors to compare: pick an item the model was trained on"
-            )
-        vectors = np.asarray(vectors, dtype=np.float64)
-        norms = np.linalg.norm(vectors, axis=1)
-        norms[norms == 0] = 1.0
-        sims = vectors @ vectors[idx] / (norms * norms[idx])
-        sims[idx] = -np.inf
-        sims[self.item_counts_ == 0] = -np.inf
-        n = min(n, len(sims) - 1)
-        top = np.argpartition(-sims, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
-        top = top[np.argsort(-sims[top], kind="stable")]
-        top = top[np.isfinite(sims[top])]
-        frame = self._item_frame(top)
-        frame["similarity"] = sims[top]
-        frame.attrs["query"] = self.item_titles_[idx]
-        return frame
-
-    def resolve_item(self, query: Any) -> int:
-        """Dense index of an item given by raw id or by (part of) its title.
-
-        An exact id wins; then an exact title (case-insensitive); then titles containing the
-        query, the most-rated first. Raises :class:`UnknownIdError` when nothing matches.
-        """
-        self._check_fitted()
-        idx = int(lookup_ids(self._item_index(), [query])[0])
-        if idx >= 0:
-            return idx
-        text = str(query).strip().lower()
-        titles = pd.Series(self.item_titles_).str.lower()
-        exact = np.flatnonzero((titles == text).to_numpy())
-        candidates = exact if exact.size or not text else np.flatnonzero(
-            titles.str.contains(text, regex=False).to_numpy()
-        )
-        if candidates.size == 0:
-            raise UnknownIdError(
-                f"unknown item {short_repr(query)}: no item id or title in this model matches it; "
-                "check the id, or give part of the title"
-            )
-        return int(candidates[np.argmax(self.item_counts_[candidates])])
-
-    def _item_frame(self, idx: np.ndarray) -> pd.DataFrame:
-        years = self.item_years_[idx]
-        years = np.where(np.abs(years) <= 1e5, years, np.nan)  # NaN stays NaN: no year
-        return pd.DataFrame(
-            {
-                "item": self.item_ids_[idx],
-                "title": self.item_titles_[idx],
-                "year": pd.Series(np.round(years)).astype("Int64").to_numpy(),
-                "genres": self.item_genres_[idx],
-            }
-        )
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
