@@ -14,8 +14,8 @@ An edge goes to the module that an import executes by name: ``import recsys`` an
 parents a Python import also runs implicitly are not edges (every module would otherwise sit
 in a cycle with ``recsys/__init__.py``).
 
-The test checks the data layer (``recsys.data`` and ``recsys._atomic``) for now; call
-``import_problems(ROOT)`` without ``scope`` to check the whole package.
+Imports under ``if TYPE_CHECKING:`` are not edges: they never run (a module may name
+another's class in its annotations without depending on it at run time).
 """
 
 from __future__ import annotations
@@ -46,6 +46,27 @@ def _resolve(module: str, is_package: bool, level: int, target: str | None) -> s
     return ".".join(base + ([target] if target else []))
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``if typing.TYPE_CHECKING:``)."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those only type checkers read (``if TYPE_CHECKING:``
+    bodies; their ``else`` branches run and are kept)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if _is_type_checking(node):
+            stack.extend(node.orelse)
+            stack.append(node.test)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
 def _imports(module: str, path: Path, modules: dict[str, Path]
              ) -> tuple[set[str], list[tuple[str, str]]]:
     """Modules of the package that ``module`` imports, and the (module, name) pairs of names
@@ -55,7 +76,7 @@ def _imports(module: str, path: Path, modules: dict[str, Path]
     edges: set[str] = set()
     names: list[tuple[str, str]] = []
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in modules:
@@ -74,7 +95,7 @@ def _imports(module: str, path: Path, modules: dict[str, Path]
                 else:
                     edges.add(source)
                     names.append((source, alias.name))
-    for node in ast.walk(tree):  # ``alias._name`` on a module imported under ``alias``
+    for node in _runtime_nodes(tree):  # ``alias._name`` on a module imported under ``alias``
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                 and node.value.id in aliases):
             names.append((aliases[node.value.id], node.attr))
@@ -170,8 +191,8 @@ def import_problems(root: Path = ROOT, scope: tuple[str, ...] | None = None) -> 
     return problems
 
 
-def test_the_data_layer_has_no_import_cycles_and_no_private_imports():
-    assert import_problems(scope=("recsys.data", "recsys._atomic")) == []
+def test_the_package_has_no_import_cycles_and_no_private_imports():
+    assert import_problems() == []
 
 
 def test_the_checker_finds_cycles_and_private_imports(tmp_path):
@@ -183,6 +204,9 @@ def test_the_checker_finds_cycles_and_private_imports(tmp_path):
     (package / "sub" / "b.py").write_text("import pkg\nfrom pkg.sub.c import _hidden\n")
     (package / "sub" / "c.py").write_text("from . import d as dee\nx = dee._secret\n_hidden = 1\n")
     (package / "sub" / "d.py").write_text("from pkg.sub.c import x\n_secret = 2\n")
+    (package / "sub" / "e.py").write_text(  # a typing-only import is no edge
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.sub import f\n")
+    (package / "sub" / "f.py").write_text("from pkg.sub import e\n")
     problems = import_problems(package)
     assert "pkg.sub.b takes the private name _hidden from pkg.sub.c" in problems
     assert "pkg.sub.c takes the private name _secret from pkg.sub.d" in problems
