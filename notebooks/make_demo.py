@@ -36,7 +36,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from recsys import plots
+from recsys.evaluation import plots
 from recsys.data.loading import load
 from recsys.data.splits import holdout_split, validation_split
 from recsys.metrics import rmse
@@ -62,7 +62,7 @@ print(f"ratings per user: median {np.median(counts_user):.0f}, max {counts_user.
 print(f"ratings per movie: median {np.median(counts_item):.0f}, max {counts_item.max()}; "
       f"{(counts_item == 1).sum()} movies have a single rating")
 
-fig = plots._figure(10, 3.2)
+fig = plots.new_figure(10, 3.2)
 ax1, ax2 = fig.subplots(1, 2)
 values, freq = np.unique(ratings.ratings, return_counts=True)
 ax1.bar(values, freq, width=0.4)

@@ -24,8 +24,8 @@ from recsys.metrics import mae, rmse, topn_metrics
 from recsys.models.base import Estimator
 from recsys.models.io import load_model
 from recsys.errors import EvaluationError, EvaluationWarning
-from recsys.experiment import evaluate
-from recsys.report import Report
+from recsys.evaluation.experiment import evaluate
+from recsys.evaluation.report import Report
 
 __all__ = [
     "__version__",

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from recsys import plots
+from recsys.evaluation import plots
 from recsys.cli import main
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError, DivergenceError, NotFittedError, RecsysError

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from recsys.data.synthetic import make_planted
 from recsys.errors import EvaluationError
-from recsys.experiment import evaluate
-from recsys.report import improvement
+from recsys.evaluation.experiment import evaluate
+from recsys.evaluation.report import improvement
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 SMALL_MF = {"n_factors": 8, "n_epochs": 12, "lr": 0.02}
@@ -245,7 +245,7 @@ def test_topn_sample_keep_models_and_other_splits(planted):
 
 
 def test_plots_draw_without_a_display(tmp_path):
-    from recsys import plots
+    from recsys.evaluation import plots
 
     fig = plots.learning_curves({})
     assert plots.save_figure(fig, tmp_path / "empty.png").stat().st_size > 1000

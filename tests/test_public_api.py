@@ -57,8 +57,8 @@ def test_top_level_names():
 
 
 def test_evaluate_is_a_plain_function_and_report_the_report_class():
-    from recsys.experiment import evaluate
-    from recsys.report import Report
+    from recsys.evaluation.experiment import evaluate
+    from recsys.evaluation.report import Report
 
     assert inspect.isfunction(recsys.evaluate)
     assert recsys.evaluate is evaluate

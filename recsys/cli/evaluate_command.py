@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from recsys.cli._data_options import file_format_given, file_format_options, load_data
-from recsys.experiment import evaluate as run_evaluation
-from recsys.folds import SPLITS
+from recsys.evaluation.experiment import evaluate as run_evaluation
+from recsys.evaluation.folds import SPLITS
 
 DEFAULT_REPORT_DIR = "reports"  # ignored by git (.gitignore)
 
@@ -23,7 +23,8 @@ def _parse_models(ctx: click.Context, param: click.Parameter, value: str) -> lis
 
 
 class _Progress:
-    """A tqdm bar over the (model, fold) fits, fed by :func:`recsys.experiment.evaluate`."""
+    """A tqdm bar over the (model, fold) fits, fed by
+    :func:`recsys.evaluation.experiment.evaluate`."""
 
     def __init__(self) -> None:
         self.bar = None

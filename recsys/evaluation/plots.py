@@ -23,11 +23,13 @@ __all__ = [
     "error_distribution",
     "item_map",
     "decision_surface",
+    "new_figure",
     "save_figure",
 ]
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of ``width`` x ``height`` inches, drawn off screen (no pyplot state)."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -57,7 +59,7 @@ def learning_curves(
     }
     shown = {m: h for m, h in shown.items() if h}  # models with an RMSE curve to draw
     rows, cols = _grid(len(shown))
-    fig = _figure(4.2 * cols, 3.2 * rows)
+    fig = new_figure(4.2 * cols, 3.2 * rows)
     if not shown:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "no per-epoch history recorded", ha="center", va="center")
@@ -97,7 +99,7 @@ def error_distribution(
     shown = {m: e[np.isfinite(e)] for m, e in shown.items()}  # NaN/inf cannot be binned
     shown = {m: e for m, e in shown.items() if e.size}
     n = max(len(shown), 1)
-    fig = _figure(6.4, 0.6 + 1.6 * n)
+    fig = new_figure(6.4, 0.6 + 1.6 * n)
     if bins is None:
         bins = np.linspace(-4.5, 4.5, 73)
     if not shown:
@@ -135,7 +137,7 @@ def item_map(
         Point sizes grow with ``log(1 + weight)`` (e.g. rating counts).
     """
     coords = np.asarray(coords, dtype=np.float64)
-    fig = _figure(7.5, 6.0)
+    fig = new_figure(7.5, 6.0)
     ax = fig.add_subplot()
     sizes = 4.0 if weights is None else 2.0 + 6.0 * np.log1p(np.asarray(weights, dtype=float))
     ax.scatter(coords[:, 0], coords[:, 1], s=sizes, alpha=0.35, color="tab:blue", linewidths=0)
@@ -162,7 +164,7 @@ def decision_surface(
     xx, yy = np.meshgrid(grid, grid)
     zz = np.asarray(predict(np.column_stack([xx.ravel(), yy.ravel()])), dtype=float)
     zz = zz.reshape(xx.shape)
-    fig = _figure(5.2, 4.4)
+    fig = new_figure(5.2, 4.4)
     ax = fig.add_subplot()
     filled = ax.contourf(xx, yy, zz, levels=21, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.contour(xx, yy, zz, levels=[0.0], colors="k", linewidths=1.2)

@@ -3,7 +3,7 @@
 Accuracy of the predicted ratings (RMSE, MAE), the number of test ratings predicted by a
 fallback (user or item without training ratings), the top-``k`` figures (precision, recall,
 NDCG, hit rate, catalogue coverage) and the prediction time, as one
-:class:`~recsys.report.FoldResult`.
+:class:`~recsys.evaluation.report.FoldResult`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from recsys import metrics
 from recsys._random import make_rng
 from recsys.data.ratings import Ratings
 from recsys.models.base import Estimator
-from recsys.report import FoldResult
+from recsys.evaluation.report import FoldResult
 
 __all__ = ["relevant_test_users", "score_model"]
 

@@ -1,10 +1,10 @@
 """The evaluation report: per-fold results and their tables, markdown, JSON, plots and files.
 
-A :class:`Report` is what :func:`recsys.experiment.evaluate` returns: one :class:`FoldResult`
-per (model, fold), the settings and a description of the data. From these it derives the summary
-table (mean and sample standard deviation over folds), the improvement in RMSE over the two
-reference models within each fold (:func:`improvement`, the Netflix Prize measure), the
-markdown and JSON documents, and it writes them with the plots into a folder.
+A :class:`Report` is what :func:`recsys.evaluation.experiment.evaluate` returns: one
+:class:`FoldResult` per (model, fold), the settings and a description of the data. From these
+it derives the summary table (mean and sample standard deviation over folds), the improvement
+in RMSE over the two reference models within each fold (:func:`improvement`, the Netflix Prize
+measure), the markdown and JSON documents, and it writes them with the plots into a folder.
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ class Report:
 
     def _save(self, directory: Path) -> dict[str, Path]:
         # here, not at the top, so that ``import recsys`` does not load matplotlib
-        from recsys.plots import error_distribution, learning_curves, save_figure
+        from recsys.evaluation.plots import error_distribution, learning_curves, save_figure
 
         directory.mkdir(parents=True, exist_ok=True)
         written = {

@@ -4,7 +4,7 @@
 into one or more (train, test) folds, fits every requested model on the training side and scores
 the test side exactly once per fit. Two reference models are always fitted as well: the global
 mean ``mu`` and the bias baseline ``mu + b_u + b_i``. The figures go into a
-:class:`~recsys.report.Report`, which formats and saves them.
+:class:`~recsys.evaluation.report.Report`, which formats and saves them.
 
 Figures per model and fold
 --------------------------
@@ -12,7 +12,7 @@ Figures per model and fold
   ``RMSE = sqrt(1/|T| sum (r - r_hat)^2)``, ``MAE = 1/|T| sum |r - r_hat|``;
 * improvement over a reference (the Netflix Prize measure), in percent:
   ``100 (RMSE_ref - RMSE) / RMSE_ref``, for the global mean and the bias baseline, computed
-  within each fold and then averaged (by the report, :func:`recsys.report.improvement`);
+  within each fold and then averaged (by the report, :func:`recsys.evaluation.report.improvement`);
 * top-``k`` lists (training items excluded) against the relevant test items (test rating
   ``>= threshold``): precision@k, recall@k, NDCG@k and hit rate, averaged over test users with
   at least one relevant item (a seeded sample of ``topn_users`` of them on large data sets);
@@ -41,11 +41,11 @@ from recsys._version import __version__
 from recsys.data.ratings import Ratings
 from recsys.data.splits import validation_split
 from recsys.errors import EvaluationError, EvaluationWarning, RecsysError
-from recsys.folds import Fold, prepare_folds
+from recsys.evaluation.folds import Fold, prepare_folds
 from recsys.models.base import Estimator
 from recsys.models.registry import MODELS, make_model
-from recsys.report import REFERENCE_MODELS, FoldResult, Report
-from recsys.scoring import relevant_test_users, score_model
+from recsys.evaluation.report import REFERENCE_MODELS, FoldResult, Report
+from recsys.evaluation.scoring import relevant_test_users, score_model
 
 __all__ = ["evaluate", "ProgressCallback"]
 
