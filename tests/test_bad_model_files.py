@@ -216,6 +216,33 @@ def test_arrays_missing_or_of_the_wrong_shape_or_type(files, tmp_path, change, f
     refused(write(tmp_path, pack(header, arrays)), "incomplete or damaged", fragment)
 
 
+def test_a_hybrids_damaged_base_model_is_named(files, tmp_path):
+    header, arrays = unpack(files["hybrid"])
+    arrays["state/mf/state/user_factors"] = arrays["state/mf/state/user_factors"][:, :1]
+    refused(write(tmp_path, pack(header, arrays)), "incomplete or damaged", "base model 'mf/'",
+            "'user_factors' has shape")
+    header, arrays = unpack(files["hybrid"])
+    arrays.pop("state/ar/header")
+    refused(write(tmp_path, pack(header, arrays)), "base model 'ar/'", "without a recsys header")
+
+
+def test_format_1_files_load_under_todays_setting_names(files, tmp_path):
+    """Format 1 called MatrixFactorization's patience ``early_stopping``; its hybrids kept the
+    base models' arrays loose (``mf_user_factors``), which this version refuses by name."""
+    header, arrays = unpack(files["mf"])
+    header["format_version"] = 1
+    header["params"]["early_stopping"] = header["params"].pop("patience")
+    for old, new in ((0, None), (None, None), (4, 4)):
+        header["params"]["early_stopping"] = old
+        assert load_model(write(tmp_path, pack(header, arrays))).patience == new
+    header, arrays = unpack(files["hybrid"])
+    header["format_version"] = 1
+    for key in [k for k in arrays if k.startswith("state/mf/")]:
+        arrays.pop(key)
+    arrays["state/mf_user_factors"] = np.zeros((12, 2), dtype=np.float32)
+    refused(write(tmp_path, pack(header, arrays)), "model format 1", "fit it again")
+
+
 def test_hybrid_network_weights_that_do_not_chain(files, tmp_path):
     header, arrays = unpack(files["hybrid"])
     arrays["state/net_weights1"] = arrays["state/net_weights1"][:-1]

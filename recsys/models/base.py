@@ -325,6 +325,12 @@ class Estimator(Params, TopN):
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """The settings a file of an older ``format_version`` stored, under today's names
+        (a subclass that renamed a setting maps the old name here)."""
+        return params
+
     def _header_extra(self) -> dict[str, Any]:
         """Extra JSON-serialisable facts a subclass wants in the header."""
         return {}

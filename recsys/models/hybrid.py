@@ -442,6 +442,9 @@ class HybridRecommender(Estimator):
         self.item_side_ = state_array(arrays, "item_side", (n_i, len(self.item_side_names_)))
         self.user_logn_ = state_array(arrays, "user_logn", (n_u,))
         self.item_logn_ = state_array(arrays, "item_logn", (n_i,))
+        if "mf/header" not in arrays and "mf_user_factors" in arrays:
+            raise ValueError("a hybrid of model format 1, whose base models this recsys no "
+                             "longer reads: fit it again")
         common = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
         for attr, prefix, cls in self._BASES:
             setattr(self, attr, None)

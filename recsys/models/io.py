@@ -355,7 +355,7 @@ def _new_model(header: Mapping[str, Any], source: str) -> Estimator:
     try:
         if not isinstance(params, dict):
             raise TypeError("the settings are not a mapping")
-        model = cls(**params)
+        model = cls(**cls._upgrade_params(params, header["format_version"]))
         model._validate_params()
     except (TypeError, ValueError) as exc:
         raise ModelFileError(

@@ -212,6 +212,14 @@ class MatrixFactorization(Estimator):
         self.n_threads = n_threads
         self.verbose = verbose
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """Format 1 called ``patience`` ``early_stopping`` (0 or None: off)."""
+        if format_version < 2 and "early_stopping" in params:
+            params = dict(params)
+            params["patience"] = params.pop("early_stopping") or None
+        return params
+
     # ------------------------------------------------------------------ checks
     def _validate_params(self) -> None:
         """Check every setting's type and range (one-line ParameterError naming it)."""
