@@ -228,6 +228,32 @@ def test_the_first_ctrl_c_stops_the_fit_at_the_end_of_the_epoch(ratings_csv, tmp
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
+def test_a_ctrl_c_during_evaluate_stops_at_the_end_of_the_epoch(ratings_csv, tmp_path,
+                                                                 monkeypatch):
+    """The evaluate command watches Ctrl-C as fit does: the first press is noted, the fit
+    that is running stops at its epoch's end (should_stop), exit 130 and no report."""
+    from recsys.models.mf import MatrixFactorization
+
+    epochs_run = []
+
+    def epochs_with_a_ctrl_c(self, train, validation, progress):
+        for epoch in range(5):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # noted by the handler, not raised
+                time.sleep(0.05)
+            epochs_run.append(epoch)
+            progress.epoch_done(epoch, {"train_rmse": [1.0]})
+
+    monkeypatch.setattr(MatrixFactorization, "_fit", epochs_with_a_ctrl_c)
+    out = tmp_path / "report"
+    result = run("evaluate", "--data", ratings_csv, "--models", "mf", "-o", out)
+    assert_one_clean_error(result, 130, "interrupted during the evaluation", "no report")
+    assert "stopping at the end of this epoch" in result.stderr
+    assert epochs_run == [0, 1]
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
 def test_ctrl_c_while_saving_keeps_the_previous_model(ratings_csv, model_file, tmp_path,
                                                      monkeypatch):
     import recsys._atomic

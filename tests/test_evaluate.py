@@ -267,3 +267,17 @@ def test_plots_draw_without_a_display(tmp_path):
         plots.save_figure(bad, target)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "keep.png", "none.png"]
+
+
+def test_a_stop_request_ends_the_evaluation_within_one_epoch():
+    from recsys.models.progress import FitStopped
+
+    data = make_planted(n_users=40, n_items=30, n_ratings=600, random_state=0)
+    asked, epochs = [], []
+    # the mean asks once, the bias baseline after each of its 10 sweeps, then MF each epoch
+    with pytest.raises(FitStopped):
+        evaluate(data, models="mf", model_params={"mf": {"n_epochs": 50}},
+                 progress=lambda done, total, label: epochs.append(label),
+                 should_stop=lambda: asked.append(1) or len(asked) >= 1 + 10 + 3)
+    assert len(asked) == 14  # nothing ran after the "yes" in MF's third epoch
+    assert epochs[-1] == "mf on holdout: epoch 3"

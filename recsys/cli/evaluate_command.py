@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from recsys.cli._data_options import file_format_given, file_format_options, load_data
+from recsys.cli.interrupts import Interrupted, ctrl_c_watch
 from recsys.evaluation.experiment import evaluate as run_evaluation
 from recsys.evaluation.folds import SPLITS
 
@@ -85,12 +86,17 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
     if file_format_given(file_format):
         data = load_data(data, file_format)
     progress = _Progress()
-    try:
-        report = run_evaluation(data=data, split=split, models=models, seed=seed,
-                                threshold=threshold, k=k, progress=progress,
-                                validation=validation, topn_users=topn_users)
-    finally:
-        progress.close()
+    with ctrl_c_watch() as pressed:
+        try:
+            report = run_evaluation(data=data, split=split, models=models, seed=seed,
+                                    threshold=threshold, k=k, progress=progress,
+                                    validation=validation, topn_users=topn_users,
+                                    should_stop=pressed.is_set)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted during the evaluation; no report was "
+                              "written") from None
+        finally:
+            progress.close()
     click.echo(report.to_markdown(), nl=False)
     written = report.save(output)
     click.echo(f"wrote {', '.join(str(p) for p in written.values())}")

@@ -1,10 +1,17 @@
-"""Ctrl-C on the command line: the exception that ends a command with exit code 130."""
+"""Ctrl-C on the command line: a first press asks the fit to stop at the end of its epoch;
+:class:`Interrupted` ends the command with exit code 130."""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 import click
 
-__all__ = ["Interrupted", "INTERRUPTED_EXIT_CODE"]
+__all__ = ["Interrupted", "INTERRUPTED_EXIT_CODE", "ctrl_c_watch"]
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -13,3 +20,33 @@ class Interrupted(click.ClickException):
     """Ctrl-C: one line on stderr and exit code 130."""
 
     exit_code = INTERRUPTED_EXIT_CODE
+
+
+@contextmanager
+def ctrl_c_watch() -> Iterator[threading.Event]:
+    """Turn the first Ctrl-C (SIGINT) during a fit into a request to stop after the epoch.
+
+    Python would raise ``KeyboardInterrupt`` wherever the signal lands, and during a fit that
+    is often inside numba's just-in-time compiler (a ctypes callback), where the exception is
+    swallowed or becomes another error. So the first Ctrl-C only sets the event that is
+    yielded and says so; the command passes ``pressed.is_set`` as the fit's ``should_stop``,
+    and the fit stops at the end of the epoch of whatever stage is training. A second Ctrl-C
+    raises at once.
+    """
+    pressed = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+        sys.stderr.write("stopping at the end of this epoch (Ctrl-C again to stop at once)\n")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C keeps Python's own behaviour
+        yield pressed
+        return
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import signal
 import sys
-import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ import click
 import pandas as pd
 
 from recsys._atomic import atomic_write
-from recsys.cli.interrupts import Interrupted
 from recsys.cli._data_options import file_format_options, load_data
+from recsys.cli.interrupts import Interrupted, ctrl_c_watch
 from recsys.errors import RecsysError, UnknownIdError
 
 DEFAULT_MODEL_FILE = "model.npz"
@@ -63,35 +61,6 @@ def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None)
     if not sizes or min(sizes) < 1:
         raise click.BadParameter("expected positive layer sizes like 32,16")
     return sizes
-
-
-@contextmanager
-def _ctrl_c_watch():
-    """Turn the first Ctrl-C (SIGINT) during a fit into a request to stop after the epoch.
-
-    Python would raise ``KeyboardInterrupt`` wherever the signal lands, and during a fit that
-    is often inside numba's just-in-time compiler (a ctypes callback), where the exception is
-    swallowed or becomes another error. So the first Ctrl-C only sets the event that is
-    yielded and says so; the fit's per-epoch callback raises ``KeyboardInterrupt`` at the next
-    epoch boundary. A second Ctrl-C raises at once.
-    """
-    pressed = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if pressed.is_set():
-            raise KeyboardInterrupt
-        pressed.set()
-        sys.stderr.write("stopping at the end of this epoch (Ctrl-C again to stop at once)\n")
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread: Ctrl-C keeps Python's own behaviour
-        yield pressed
-        return
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _epoch_progress(total: int | None, label: str):
@@ -165,7 +134,7 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
     label = f"{model_name} on {ratings.name}"
     bar, show_epoch = _epoch_progress(total if isinstance(total, int) else None, label)
     start = time.perf_counter()
-    with _ctrl_c_watch() as pressed:
+    with ctrl_c_watch() as pressed:
 
         def callback(epoch: int, history: dict) -> None:
             if pressed.is_set():  # Ctrl-C was pressed during this epoch

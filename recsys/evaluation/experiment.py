@@ -42,10 +42,11 @@ from recsys.data.ratings import Ratings
 from recsys.data.splits import validation_split
 from recsys.errors import EvaluationError, EvaluationWarning, RecsysError
 from recsys.evaluation.folds import Fold, prepare_folds
-from recsys.models.base import Estimator
-from recsys.models.registry import MODELS, make_model
 from recsys.evaluation.report import REFERENCE_MODELS, FoldResult, Report
 from recsys.evaluation.scoring import relevant_test_users, score_model
+from recsys.models.base import Estimator
+from recsys.models.progress import StopCheck
+from recsys.models.registry import MODELS, make_model
 
 __all__ = ["evaluate", "ProgressCallback"]
 
@@ -127,6 +128,7 @@ class _Settings:
     validation: float
     topn_users: int | None
     keep_models: bool
+    should_stop: StopCheck | None = None
 
 
 # ---------------------------------------------------------------------------------- progress
@@ -174,12 +176,13 @@ def _fit_model(
     train: Ratings,
     valid: Ratings | None,
     callback: Callable[[int, dict], None] | None = None,
+    should_stop: StopCheck | None = None,
 ) -> tuple[Estimator, float]:
     """A new model ``name`` (seeded with ``seed``, see :func:`_seeded_params`) fitted on
     ``train``, and the seconds the fit took."""
     model = make_model(name, **_seeded_params(name, params, seed))
     start = time.perf_counter()
-    model.fit(train, validation=valid, callback=callback)
+    model.fit(train, validation=valid, callback=callback, should_stop=should_stop)
     return model, time.perf_counter() - start
 
 
@@ -202,7 +205,7 @@ def _fit_and_score(
     try:
         model, fit_seconds = _fit_model(name, settings.model_params.get(name, {}),
                                         settings.seed, fit_on, valid,
-                                        ticker.epoch_callback(label))
+                                        ticker.epoch_callback(label), settings.should_stop)
         result = score_model(model, name, fold, test, settings.threshold, settings.k, users,
                              fit_seconds=fit_seconds, n_train=int(len(fit_on)))
     except RecsysError as exc:
@@ -272,6 +275,7 @@ def evaluate(
     validation: float = 0.1,
     topn_users: int | None = 1000,
     keep_models: bool = False,
+    should_stop: StopCheck | None = None,
 ) -> Report:
     """Fit each model on the training side of every fold and score the test side once.
 
@@ -305,6 +309,9 @@ def evaluate(
         for every user is the costly part on large data sets.
     keep_models : bool
         Keep the fitted models of the last fold in ``Report.fitted`` (by name).
+    should_stop : callable, optional
+        Passed to every fit (see :mod:`recsys.models.progress`): when it answers True the
+        evaluation ends with :class:`~recsys.models.progress.FitStopped` within one epoch.
 
     Returns
     -------
@@ -324,7 +331,7 @@ def evaluate(
     settings = _Settings(names=names, model_params=model_params, seed=seed,
                          threshold=threshold, k=_cap_k(k_requested, int(info["n_items"])),
                          validation=validation, topn_users=topn_users,
-                         keep_models=keep_models)
+                         keep_models=keep_models, should_stop=should_stop)
 
     ticker = _Ticker(progress, total=len(triples) * len(names))
     results: list[FoldResult] = []

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,8 +73,6 @@ def _id_array(values: np.ndarray) -> np.ndarray:
 
 class Estimator(Params, TopN):
     """Base class of rating predictors (see the module docstring for the contract)."""
-
-    _rating_scale_clip: ClassVar[bool] = True
 
     def _validate_params(self) -> None:
         """Check every setting's type and range (one-line ParameterError naming it)."""
