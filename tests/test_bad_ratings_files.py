@@ -227,8 +227,11 @@ def test_non_utf8_bytes_after_the_sniffed_head(tmp_path):
 
 @pytest.mark.parametrize("end", [b"\r\n", b"\r"], ids=["crlf", "cr"])
 @pytest.mark.parametrize("head", [b"userId,movieId,rating", b""], ids=["header", "no-header"])
-def test_windows_and_old_mac_line_ends(tmp_path, end, head):
-    lines = ([head] if head else []) + [b"1,10,4", b"2,10,3.5", b"alice,20,5"]
+@pytest.mark.parametrize("blank", [0, 2], ids=["", "blank-lines-first"])
+def test_windows_and_old_mac_line_ends(tmp_path, end, head, blank):
+    """Blank lines before the data are skipped, and with bare CR line ends no rating is lost
+    (pandas, skipping rows, merged a CR-ended line with the next: the first rating vanished)."""
+    lines = [b""] * blank + ([head] if head else []) + [b"1,10,4", b"2,10,3.5", b"alice,20,5"]
     r = load(write(tmp_path, "w.csv", end.join(lines) + end))
     assert len(r) == 3 and sorted(r.user_ids.tolist()) == ["1", "2", "alice"]
     assert sorted(r.ratings.tolist()) == [3.5, 4.0, 5.0]

@@ -236,6 +236,13 @@ def read_delimited(
         if sep != ",":
             kwargs["quoting"] = csv.QUOTE_NONE
 
+    with opener() as stream:
+        head = stream.read(1 << 16)
+    if b"\r" in head and b"\n" not in head:
+        # old-Mac line ends: told nothing, pandas' C parser merges a line that ends in a bare
+        # CR with the next one while it skips rows, and a rating is silently lost
+        kwargs["lineterminator"] = "\r"
+
     def _read(types: dict | None) -> pd.DataFrame:
         with opener() as stream, warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # 1e300 -> float32 inf: validated
