@@ -209,13 +209,15 @@ def test_the_first_ctrl_c_stops_the_fit_at_the_end_of_the_epoch(ratings_csv, tmp
 
     epochs_run = []
 
-    def fit_with_a_ctrl_c(self, train, validation=None, callback=None, **hooks):
+    def fit_with_a_ctrl_c(self, train, validation=None, callback=None, should_stop=None):
         for epoch in range(5):
             if epoch == 1:
                 os.kill(os.getpid(), signal.SIGINT)  # noted by the handler, not raised
                 time.sleep(0.05)
             epochs_run.append(epoch)
             callback(epoch, {"train_rmse": [1.0]})
+            if should_stop():  # as Estimator.fit asks after every epoch
+                raise KeyboardInterrupt
         return self
 
     monkeypatch.setattr(MatrixFactorization, "fit", fit_with_a_ctrl_c)

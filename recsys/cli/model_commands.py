@@ -135,14 +135,8 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
     bar, show_epoch = _epoch_progress(total if isinstance(total, int) else None, label)
     start = time.perf_counter()
     with ctrl_c_watch() as pressed:
-
-        def callback(epoch: int, history: dict) -> None:
-            if pressed.is_set():  # Ctrl-C was pressed during this epoch
-                raise KeyboardInterrupt
-            show_epoch(epoch, history)
-
-        try:
-            model.fit(train, validation=valid, callback=callback, should_stop=pressed.is_set)
+        try:  # a first Ctrl-C stops the fit at the end of the epoch that is running
+            model.fit(train, validation=valid, callback=show_epoch, should_stop=pressed.is_set)
             if pressed.is_set():
                 raise KeyboardInterrupt
         except BaseException as exc:
