@@ -12,7 +12,8 @@ from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.data.synthetic import make_planted
 from recsys.errors import DivergenceError, RecsysError
-from recsys.models.mf import MatrixFactorization, choose_n_blocks
+from recsys.models._blocks import choose_n_blocks
+from recsys.models.mf import MatrixFactorization
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 NOISE = 0.5

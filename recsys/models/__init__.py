@@ -6,8 +6,9 @@ Where things live (one job a module):
   similar items, save); ``params``: settings from the constructor; ``progress``: the per-epoch
   callback and stop requests;
 * ``baseline``, ``mf``, ``autorec``, ``hybrid``: the rating models; ``mlp``: the tanh network
-  on arrays; their numba kernels in the private modules beside them (``_sgd``, ``_backprop``,
-  ``_bookkeeping``) and the setting checks in ``_checks``;
+  on arrays; beside them, private modules for their numba kernels (``_sgd`` and the FPSGD
+  grid ``_blocks`` for MF, ``_backprop``, ``_bookkeeping``) and the setting checks
+  (``_checks``);
 * ``io``: model files (writing, and reading without trusting them);
 * ``registry``: model names for the command line and the evaluation runner.
 

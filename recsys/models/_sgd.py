@@ -25,8 +25,8 @@ One SGD step on rating ``(u, i, r)`` moves every parameter against its gradient 
 
 Epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into ``B``
 blocks each, giving a ``B x B`` grid of rating blocks (``B`` chosen in
-:mod:`recsys.models.mf` so one block's factor rows fit in a core's L2; ``B = 1`` is a plain
-global shuffle), and blocks run in a fresh random order each epoch. With several threads,
+:mod:`recsys.models._blocks` so one block's factor rows fit in a core's L2; ``B = 1`` is a
+plain global shuffle), and blocks run in a fresh random order each epoch. With several threads,
 each runs :func:`parallel_epoch_kernel` and takes blocks that share no user and no item with
 any block in flight (a spin lock on a small int64 array guards that bookkeeping), so the
 updates need no locks and never race. A block's ratings are shuffled in place (forward

@@ -14,13 +14,19 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _sgd
+from recsys.models._blocks import (
+    PREFETCH_MIN_BYTES,
+    balanced_blocks,
+    choose_n_blocks,
+    parallel_epoch,
+    resolve_threads,
+)
 from recsys.models.base import Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
@@ -28,72 +34,6 @@ from recsys.models.progress import FitProgress
 __all__ = ["MatrixFactorization"]
 
 logger = logging.getLogger(__name__)
-
-# Factor rows of one block (users + items) should fit in about this many bytes of cache.
-_BLOCK_CACHE_BYTES = 1 << 20
-# ... but a block should hold at least this many ratings on average.
-_MIN_BLOCK_RATINGS = 1024
-# ... and one thread runs at most this many blocks per side.
-_MAX_SERIAL_BLOCKS = 16
-# Prefetch the factor rows of upcoming ratings when the factor matrices are larger than this:
-# from L2 too, since a row is 7 cache lines that would each miss L1 (0: always; measured at
-# 100 factors, ML-100k's 1 MB of factors: 2 threads +25%, 1 thread +1.5%).
-_PREFETCH_MIN_BYTES = 0
-
-
-def _resolve_threads(n_threads: int | None) -> int:
-    """``None`` or ``<= 0`` means all cores numba may use; never more than that."""
-    limit = int(numba.config.NUMBA_NUM_THREADS)
-    if n_threads is None or n_threads <= 0:
-        return limit
-    return max(1, min(int(n_threads), limit))
-
-
-def _balanced_blocks(counts: np.ndarray, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
-    """Assign rows to ``n_blocks`` blocks at random, with about equal numbers of ratings."""
-    order = rng.permutation(len(counts))
-    cum = np.cumsum(counts[order]) - counts[order]
-    total = max(int(counts.sum()), 1)
-    blocks = np.empty(len(counts), dtype=np.int64)
-    blocks[order] = np.minimum(cum * n_blocks // total, n_blocks - 1)
-    return blocks
-
-
-def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
-                    n_threads: int) -> int:
-    """Grid size ``B`` for FPSGD. Large enough that one block's factor rows (users + items)
-    fit in about ``_BLOCK_CACHE_BYTES`` of cache, so a pass over a block runs from the core's
-    cache instead of memory; for one thread that is all (1, a plain global shuffle, when every
-    factor fits). With several threads at least ``4 * n_threads``, so a free block is nearly
-    always there to take, and at most ``8 * n_threads`` (threads scan the grid for a free
-    block). Never so large that blocks hold few ratings (nor below ``2 * n_threads``)."""
-    bytes_needed = (n_users + n_items) * n_factors * 4
-    by_cache = math.ceil(bytes_needed / _BLOCK_CACHE_BYTES)
-    by_size = int(math.sqrt(n_ratings / _MIN_BLOCK_RATINGS))
-    if n_threads <= 1:
-        return int(max(1, min(by_cache, by_size, _MAX_SERIAL_BLOCKS)))
-    n_blocks = max(4 * n_threads, by_cache)
-    cap = max(2 * n_threads, min(8 * n_threads, by_size))
-    return int(min(n_blocks, cap))
-
-
-def _parallel_epoch(pool: ThreadPoolExecutor, n_threads: int, kernel: Any, order: np.ndarray,
-                    n_blocks: int, args: tuple, sse: np.ndarray) -> float:
-    """One FPSGD epoch on ``n_threads`` threads (this one and ``n_threads - 1`` of ``pool``):
-    each runs :func:`recsys.models._sgd.parallel_epoch_kernel`, which takes free blocks of
-    ``order`` until none is left. There is no barrier inside an epoch, so a thread slowed
-    down by other processes never stalls the others while some block can still run."""
-    users, items, values, indptr = args[:4]
-    claim = _sgd.new_claim(n_blocks, len(order))
-    call = (users, items, values, indptr, order, n_blocks, claim, *args[4:], sse)
-    futures = [pool.submit(kernel, *call) for _ in range(n_threads - 1)]
-    try:
-        kernel(*call)
-    finally:
-        for future in futures:
-            future.result()
-    return float(sse.sum())
-
 
 class MatrixFactorization(Estimator):
     r"""Biased matrix factorisation by per-rating SGD (BellKor; Funk with ``biased=False``).
@@ -249,7 +189,7 @@ class MatrixFactorization(Estimator):
         drives early stopping; without it, early stopping carves ``valid_size`` of the
         training ratings.
         """
-        n_threads = _resolve_threads(self.n_threads)
+        n_threads = resolve_threads(self.n_threads)
         setup = self._setup(ratings, validation, n_threads)
         self._fit_epochs(setup, ratings, n_threads, progress)
 
@@ -285,7 +225,7 @@ class MatrixFactorization(Estimator):
                 lr, lr_b = dtype(self.lr * step), dtype(lr_b0 * step)
                 reg, reg_b = dtype(self.reg), dtype(self.reg_bias)
                 if pool is not None:
-                    sse = _parallel_epoch(
+                    sse = parallel_epoch(
                         pool, n_threads, parallel_kernel, rng.permutation(nonempty), n_blocks,
                         (users, items, values, indptr, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
                          biased, seed, epoch, prefetch), block_sse,
@@ -358,9 +298,9 @@ class MatrixFactorization(Estimator):
 
         n_blocks = choose_n_blocks(len(train), n_users, n_items, k, n_threads)
         if n_blocks > 1:
-            user_block = _balanced_blocks(np.bincount(train.users, minlength=n_users),
+            user_block = balanced_blocks(np.bincount(train.users, minlength=n_users),
                                           n_blocks, rng)
-            item_block = _balanced_blocks(np.bincount(train.items, minlength=n_items),
+            item_block = balanced_blocks(np.bincount(train.items, minlength=n_items),
                                           n_blocks, rng)
             users, items, values, indptr = _sgd.block_partition(
                 train.users, train.items, train.ratings, user_block, item_block, n_blocks)
@@ -371,7 +311,7 @@ class MatrixFactorization(Estimator):
             "rng": rng, "train": train, "validation": validation, "k": k,
             "mu": dtype(self.mu_), "P": P, "Q": Q, "bu": np.zeros(n_users, dtype=dtype),
             "bi": np.zeros(n_items, dtype=dtype), "seed": seed,
-            "prefetch": (n_users + n_items) * k * 4 > _PREFETCH_MIN_BYTES,
+            "prefetch": (n_users + n_items) * k * 4 > PREFETCH_MIN_BYTES,
             "n_blocks": n_blocks, "indptr": indptr, "users": users, "items": items,
             "values": values,
         }
