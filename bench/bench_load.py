@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.data.synthetic import make_planted
+
 N_USERS, N_ITEMS, N_MOVIES = 162_541, 59_047, 62_423  # ML-25M's shape
 
 CHILD = r"""
@@ -73,26 +75,12 @@ print(json.dumps({"wall_s": wall, "peak_mib": peak / 1024, "baseline_mib": base 
 
 def generate(n_rows: int, seed: int = 0) -> pd.DataFrame:
     """userId, movieId, rating (half stars), timestamp: ML-25M-like, no duplicate pairs."""
-    try:
-        from recsys.data.synthetic import make_planted
-    except ImportError:
-        make_planted = None
-    if make_planted is not None:
-        r = make_planted(n_users=N_USERS, n_items=N_ITEMS, n_ratings=n_rows, n_factors=10,
-                         random_state=seed)
-        rating = np.clip(np.round(r.ratings * 2) / 2, 0.5, 5.0).astype(np.float32)
-        return pd.DataFrame({"userId": r.user_ids[r.users].astype(np.int32),
-                             "movieId": r.item_ids[r.items].astype(np.int32),
-                             "rating": rating, "timestamp": r.timestamps})
-    rng = np.random.default_rng(seed)
-    keys = np.unique(rng.integers(0, N_USERS * N_ITEMS, size=int(n_rows * 1.05)))
-    keys = rng.permutation(keys)[:n_rows]
-    return pd.DataFrame({
-        "userId": (keys // N_ITEMS + 1).astype(np.int32),
-        "movieId": (keys % N_ITEMS + 1).astype(np.int32),
-        "rating": (rng.integers(1, 11, size=len(keys)) / 2).astype(np.float32),
-        "timestamp": rng.integers(789_652_009, 1_574_327_703, size=len(keys)),
-    })
+    r = make_planted(n_users=N_USERS, n_items=N_ITEMS, n_ratings=n_rows, n_factors=10,
+                     random_state=seed)
+    rating = np.clip(np.round(r.ratings * 2) / 2, 0.5, 5.0).astype(np.float32)
+    return pd.DataFrame({"userId": r.user_ids[r.users].astype(np.int32),
+                         "movieId": r.item_ids[r.items].astype(np.int32),
+                         "rating": rating, "timestamp": r.timestamps})
 
 
 def write_release(folder: Path, n_rows: int) -> Path:
