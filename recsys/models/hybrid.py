@@ -74,6 +74,7 @@ class HybridRecommender(Estimator):
         Early stopping of the network (see :class:`MLP`; None runs every epoch), on
         ``validation`` if given, else on a ``valid_size`` fraction of the out-of-fold rows.
     valid_size : float
+        That fraction (at least one row, never all of them).
     n_folds : int
         Folds for the out-of-fold base predictions (``n_folds + 1`` fits of each base model).
     mf_factors, mf_epochs, mf_lr, mf_reg : int, int, float, float or None
