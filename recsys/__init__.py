@@ -26,6 +26,7 @@ from recsys.models.io import load_model
 from recsys.errors import EvaluationError, EvaluationWarning
 from recsys.evaluation.experiment import evaluate
 from recsys.evaluation.report import Report
+from recsys.tuning import TuneResult, tune
 
 __all__ = [
     "__version__",
@@ -39,6 +40,8 @@ __all__ = [
     "topn_metrics",
     "evaluate",
     "Report",
+    "tune",
+    "TuneResult",
     "Estimator",
     "load_model",
     "RecsysError",

@@ -1,0 +1,97 @@
+"""The default search space of each model, set around the model's own defaults.
+
+Rates and weights vary log-uniformly over a band around the constructor's default (read from
+the class, so the band follows the defaults when they are re-chosen), sizes log-uniformly over
+fixed integer ranges. The trials of a model that stops early (``patience``) get a generous
+epoch cap and a short patience; the refit then runs the chosen number of epochs.
+
+=============  ===============================================================================
+``mf``         ``n_factors`` one of 16, 32, 64, 128, 256, ``lr`` default/4-x4, ``reg`` default/10-x4, ``reg_bias``
+               default/10-x10, ``init_std`` default/10-x3; epochs by early stopping (patience 4)
+``baseline``   ``reg_user``, ``reg_item`` default/10-x10 (10 closed-form sweeps)
+``hybrid``     ``hidden`` (16), (16, 8), (32, 16); ``lr`` default/4-x4, ``weight_decay``
+               1e-6-1e-3, ``mf_factors`` 16-128 (powers of 2), ``mf_reg`` and ``ar_reg`` around the
+               defaults; the network's epochs by early stopping (patience 2)
+=============  ===============================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recsys.errors import ParameterError
+from recsys.tuning.space import Choice, LogUniform, SearchSpace
+
+__all__ = ["default_space", "TUNABLE_MODELS"]
+
+TUNABLE_MODELS = ("mf", "baseline", "hybrid")
+
+FACTOR_COUNTS = (16, 32, 64, 128, 256)
+"""The factor counts tried: a few, because matrix factorisation's SGD kernel is compiled for
+each factor count (about 1.5 s the first time, then cached on disk); 50 distinct counts would
+spend more time compiling than learning."""
+
+
+def _defaults(model: str) -> dict[str, Any]:
+    from recsys.models.registry import model_class
+
+    return model_class(model)().get_params()
+
+
+def _around(default: float, below: float, above: float) -> LogUniform:
+    return LogUniform(default / below, default * above)
+
+
+def _mf_space() -> SearchSpace:
+    d = _defaults("mf")
+    return SearchSpace(
+        {
+            "n_factors": Choice(FACTOR_COUNTS),
+            "lr": _around(d["lr"], 4, 4),
+            "reg": _around(d["reg"], 10, 4),
+            "reg_bias": _around(d["reg_bias"], 10, 10),
+            "init_std": _around(d["init_std"], 10, 3),
+        },
+        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 100), "patience": 4},
+    )
+
+
+def _baseline_space() -> SearchSpace:
+    d = _defaults("baseline")
+    return SearchSpace({"reg_user": _around(d["reg_user"], 10, 10),
+                        "reg_item": _around(d["reg_item"], 10, 10)})
+
+
+def _hybrid_space() -> SearchSpace:
+    d = _defaults("hybrid")
+    mf_reg = d["mf_reg"] if d["mf_reg"] is not None else _defaults("mf")["reg"]
+    return SearchSpace(
+        {
+            "hidden": Choice(((16,), (16, 8), (32, 16))),
+            "lr": _around(d["lr"], 4, 4),
+            "weight_decay": LogUniform(1e-6, 1e-3),
+            "mf_factors": Choice(FACTOR_COUNTS[:-1]),
+            "mf_reg": _around(mf_reg, 4, 4),
+            "ar_reg": _around(d["ar_reg"], 5, 5),
+        },
+        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 20), "patience": 2},
+    )
+
+
+_SPACES = {"mf": _mf_space, "baseline": _baseline_space, "hybrid": _hybrid_space}
+
+
+def default_space(model: str) -> SearchSpace:
+    """The search space :func:`recsys.tune` uses for ``model`` when none is given.
+
+    Raises
+    ------
+    ParameterError
+        ``model`` has nothing to tune (``"mean"``) or is unknown.
+    """
+    if model not in _SPACES:
+        from recsys.models.registry import MODELS
+
+        what = "has no settings to tune" if model in MODELS else "is not a known model"
+        raise ParameterError(f"model {model!r} {what}; tune one of {', '.join(TUNABLE_MODELS)}")
+    return _SPACES[model]()
