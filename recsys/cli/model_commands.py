@@ -51,6 +51,31 @@ def _model_params(model_name: str, options: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _model_for_fit(model_name: str | None, params_file: str | None,
+                   options: dict[str, Any]) -> tuple[str, Any]:
+    """The model ``fit`` trains: from the options alone, or from a settings file with the
+    options given on the command line overriding it (every setting checked before the data is
+    read)."""
+    from recsys.models.registry import make_model
+
+    if params_file is None:
+        name = model_name or "mf"
+        return name, make_model(name, **_model_params(name, options))
+    from recsys.tuning.params_file import build_model, read_params
+
+    saved = read_params(params_file)
+    if saved.model is not None and model_name is not None and saved.model != model_name:
+        raise RecsysError(f"{params_file} holds settings of --model {saved.model}, not "
+                          f"{model_name}: drop --model, or give a settings file of {model_name}")
+    name = model_name or saved.model or "mf"
+    given = dict(options)
+    seed_source = click.get_current_context().get_parameter_source("seed")
+    if "random_state" in saved.params and seed_source is click.core.ParameterSource.DEFAULT:
+        given["seed"] = None  # the file's seed, unless --seed is given
+    settings = {**saved.params, **_model_params(name, given)}
+    return name, build_model(name, settings, source=str(params_file))
+
+
 def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
@@ -86,8 +111,12 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--data", "data", default=None, metavar="NAME|PATH",
               help="Data set name (see `recsys data list`), release folder/zip or ratings file. "
                    "Default: the bundled ml-latest-small.")
-@click.option("--model", "model_name", default="mf", show_default=True,
-              type=click.Choice(["mean", "baseline", "mf", "hybrid"]), help="Model to fit.")
+@click.option("--model", "model_name", default=None,
+              type=click.Choice(["mean", "baseline", "mf", "hybrid"]),
+              help="Model to fit (default: the --params file's model, else mf).")
+@click.option("--params", "params_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="Settings file written by `recsys tune` (JSON); options "
+                                   "given here override its settings.")
 @click.option("--factors", type=click.IntRange(1, 10_000), help="Number of latent factors.")
 @click.option("--epochs", type=click.IntRange(1, 100_000), help="Training epochs.")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), help="SGD learning rate.")
@@ -103,8 +132,8 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               default=DEFAULT_MODEL_FILE, show_default=True, help="Model file to write.")
 @file_format_options
-def fit(data: str | None, model_name: str, validation: float, output: str,
-        file_format: dict[str, Any], **options: Any) -> None:
+def fit(data: str | None, model_name: str | None, params_file: str | None, validation: float,
+        output: str, file_format: dict[str, Any], **options: Any) -> None:
     """Fit a model on a ratings data set and save it to one file.
 
     \b
@@ -112,11 +141,11 @@ def fit(data: str | None, model_name: str, validation: float, output: str,
       recsys fit                                   # MF on the bundled data -> model.npz
       recsys fit --data ml-100k --factors 100 --epochs 60 -o ml100k.npz
       recsys fit --model hybrid --hidden 32,16
+      recsys fit --params best.json --validation 0   # settings found by `recsys tune`
     """
     from recsys.data.splits import validation_split
-    from recsys.models.registry import make_model
 
-    model = make_model(model_name, **_model_params(model_name, options))
+    model_name, model = _model_for_fit(model_name, params_file, options)
     ratings = load_data(data, file_format)
     if validation > 0:
         train, valid = validation_split(ratings, valid_size=validation,
