@@ -86,5 +86,6 @@ def test_unknown_user_gets_item_bias():
     item = data.item_ids[0]
     pred, fell_back = model.predict(["nobody"], [item], return_fallback=True)
     assert fell_back[0]
-    expected = model.clip(model.global_mean_ + model.item_bias_[0])
+    # mu + b_i, learned in model units (recsys.models.scaling) and mapped back to ratings
+    expected = model.clip(model.rating_map_.to_ratings(model.model_mean_ + model.item_bias_[0]))
     assert pred[0] == pytest.approx(float(expected), abs=1e-5)

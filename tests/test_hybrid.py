@@ -84,7 +84,9 @@ def test_unknown_ids_fall_back_to_mf_biases(fitted, split):
     pred, fell_back = fitted.predict([999999, 100], [item, "no-such-item"], return_fallback=True)
     assert fell_back.tolist() == [True, True]
     i = fitted.encode([100], [item])[1][0]
-    assert pred[0] == pytest.approx(np.clip(fitted.mf_.mu_ + fitted.mf_.item_bias_[i], 1, 5))
+    mf = fitted.mf_  # mu + b_i in MF's model units, mapped back through MF's and the hybrid's
+    fallback = fitted.rating_map_.to_ratings(mf.rating_map_.to_ratings(mf.mu_ + mf.item_bias_[i]))
+    assert pred[0] == pytest.approx(np.clip(fallback, 1, 5))
     assert np.all(np.isfinite(pred))
     frame = fitted.recommend(999999, n=3, cold_start=True)
     assert frame.attrs["fallback"] and len(frame) == 3

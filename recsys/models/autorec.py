@@ -23,6 +23,7 @@ without training ratings fall back to ``mu + b_u + b_i`` (regularised biases).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -174,6 +175,10 @@ class AutoRec(Estimator):
         Each item's hidden code ``x^(1)``.
     user_bias_, item_bias_ : ndarray of float32
         The fallback's biases (of a :class:`BiasBaseline` fitted on the same ratings).
+    input_offset_ : float
+        The network sees ratings in model units plus this offset, which puts the lowest rating
+        at 1 so that an unobserved entry (0) stays below every rating (on 1-5 data: the stars
+        themselves).
     """
 
     def __init__(
@@ -225,9 +230,13 @@ class AutoRec(Estimator):
             validation = None  # nothing to score: no valid_rmse
         biases = BiasBaseline().fit(ratings, should_stop=progress.should_stop)
         self.user_bias_, self.item_bias_ = biases.user_bias_, biases.item_bias_
+        # the network's inputs and outputs are model units shifted so that the lowest rating
+        # is 1: an unobserved entry (0) stays below every rating, as stars are on 1-5 data
+        self.input_offset_ = 1.0 - self.model_scale_[0]
         n_u, k = self.n_users_, int(self.n_hidden)
         f = np.float32
-        lists = observed_lists(ratings)
+        lists = observed_lists(dataclasses.replace(
+            ratings, ratings=ratings.ratings + np.float32(self.input_offset_)))
         r_item = lists[2].astype(f)
 
         rng = np.random.default_rng(self.random_state)
@@ -235,7 +244,7 @@ class AutoRec(Estimator):
         W1[1:] = rng.normal(0, 1 / np.sqrt(n_u + 1), size=(n_u, k))
         W2 = np.zeros((k + 1, n_u), dtype=f)
         W2[1:] = rng.normal(0, 1 / np.sqrt(k + 1), size=(k, n_u))
-        W2[0] = self.global_mean_
+        W2[0] = self.model_mean_ + self.input_offset_
         params = [W1, W2]
         m = [np.zeros_like(W) for W in params]
         v = [np.zeros_like(W) for W in params]
@@ -243,7 +252,7 @@ class AutoRec(Estimator):
         self.history_ = {"step": [], "train_rmse": []}
         if validation is not None:
             self.history_["valid_rmse"] = []
-        low, high = self.rating_scale_
+        low, high = (x + self.input_offset_ for x in self.model_scale_)
         # a reconstruction error of several times the whole rating range means the steps
         # are exploding (a mean predictor's error is at most the range)
         limit = 5.0 * max(float(high - low), abs(float(high)), 1.0)
@@ -266,18 +275,18 @@ class AutoRec(Estimator):
                         or not np.isfinite(W2).all()):
                     what = ("weights became NaN/inf" if not np.isfinite(train) or
                             not np.isfinite(W1).all() or not np.isfinite(W2).all() else
-                            f"training RMSE {train:.3g} exceeds {limit:g}")
+                            f"training RMSE {self.in_rating_units(train):.3g} exceeds "
+                            f"{self.in_rating_units(limit):g}")
                     raise DivergenceError(
                         f"AutoRec diverged at step {step} ({what}): lower lr (now {self.lr:g})"
                     )
                 self._finish(W1, W2, lists)
                 self.history_["step"].append(step)
-                self.history_["train_rmse"].append(train)
+                self.history_["train_rmse"].append(self.in_rating_units(train))
                 if validation is not None:
-                    pred = self.predict_ratings(validation)
-                    self.history_["valid_rmse"].append(
-                        float(np.sqrt(np.mean((pred - validation.ratings) ** 2)))
-                    )
+                    pred = self._predict_in_model_units(validation)
+                    self.history_["valid_rmse"].append(self.in_rating_units(
+                        float(np.sqrt(np.mean((pred - validation.ratings) ** 2)))))
                 if self.verbose:
                     line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items()
                                      if k != "step")
@@ -298,14 +307,15 @@ class AutoRec(Estimator):
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``x_u^(2)`` of item ``i``; unknown user or item: ``mu + b_u + b_i``."""
+        """``x_u^(2)`` of item ``i`` (less the input offset); unknown user or item:
+        ``mu + b_u + b_i``."""
         u = np.asarray(u, dtype=np.int64)
         i = np.asarray(i, dtype=np.int64)
         known = (u >= 0) & (i >= 0)
         uu, ii = np.maximum(u, 0), np.maximum(i, 0)
         bu = np.where(u >= 0, self.user_bias_[uu], 0.0)
         bi = np.where(i >= 0, self.item_bias_[ii], 0.0)
-        pred = self.global_mean_ + bu + bi
+        pred = self.model_mean_ + bu + bi
         if known.any():
             pred = pred.astype(np.float64)
             ku, ki = uu[known], ii[known]
@@ -315,15 +325,15 @@ class AutoRec(Estimator):
                 net[start:start + 8192] = np.einsum(
                     "nk,kn->n", self.hidden_[ci].astype(np.float64),
                     self.weights2_[1:, cu].astype(np.float64))
-            pred[known] = net + self.weights2_[0, ku]
+            pred[known] = net + self.weights2_[0, ku] - self.input_offset_
         return pred
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=np.int64)
         uu = np.maximum(u, 0)
         scores = (self.hidden_ @ self.weights2_[1:, uu] + self.weights2_[0, uu]).T.astype(
-            np.float64)
-        fallback = self.global_mean_ + self.item_bias_[None, :].astype(np.float64)
+            np.float64) - self.input_offset_
+        fallback = self.model_mean_ + self.item_bias_[None, :].astype(np.float64)
         scores[u < 0] = np.broadcast_to(fallback, (int((u < 0).sum()), self.n_items_))
         return scores
 
@@ -332,7 +342,8 @@ class AutoRec(Estimator):
 
     def _state(self) -> dict[str, Any]:
         return {"weights1": self.weights1_, "weights2": self.weights2_, "hidden": self.hidden_,
-                "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+                "user_bias": self.user_bias_, "item_bias": self.item_bias_,
+                "input_offset": np.array(self.input_offset_, dtype=np.float64)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
@@ -341,3 +352,6 @@ class AutoRec(Estimator):
         self.hidden_ = state_array(arrays, "hidden", (n_i, k))
         self.user_bias_ = state_array(arrays, "user_bias", (n_u,))
         self.item_bias_ = state_array(arrays, "item_bias", (n_i,))
+        # files before model units fed raw ratings: no offset
+        self.input_offset_ = float(state_array(arrays, "input_offset", (), np.float64)) \
+            if "input_offset" in arrays else 0.0

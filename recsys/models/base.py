@@ -10,9 +10,16 @@ Conventions (scikit-learn's):
 
 :meth:`Estimator.fit` is a template: it checks the settings (``_validate_params``), records what
 prediction needs from the training data (id maps, counts, seen items, item metadata), checks
-that ``validation`` shares the training data's id maps, then calls the subclass's ``_fit``. If
-anything fails or is interrupted, the model forgets all learned state, so a half-trained model
-can be neither used nor saved.
+that ``validation`` shares the training data's id maps, maps the ratings to *model units*
+(:mod:`recsys.models.scaling`: ``z = (r - c) / s``, so that every setting means the same on
+any rating scale), then calls the subclass's ``_fit`` with the mapped ratings. If anything
+fails or is interrupted, the model forgets all learned state, so a half-trained model can be
+neither used nor saved.
+
+A model works in model units throughout: ``_fit`` sees them, ``_predict_indices`` returns them,
+and its fallbacks use ``model_mean_`` and ``model_scale_`` (the training mean and the rating
+scale in model units); the base class maps every prediction back to ratings. Its ``history_``
+records errors in rating units (``in_rating_units``).
 
 A subclass implements these hooks:
 
@@ -20,8 +27,9 @@ A subclass implements these hooks:
 * ``_fit(ratings, validation, progress)``: learn, appending per-epoch figures to
   ``self.history_`` and calling ``progress.epoch_done(epoch, history)`` after each epoch
   (see :mod:`recsys.models.progress`);
-* ``_predict_indices(u, i)``: raw (unclipped) predictions for dense indices where ``-1`` marks
-  an unknown user or item, which must fall back to what is known (biases, global mean);
+* ``_predict_indices(u, i)``: unclipped predictions in model units for dense indices where
+  ``-1`` marks an unknown user or item, which must fall back to what is known (biases, the
+  training mean ``model_mean_``);
 * ``_state()`` / ``_set_state(arrays)``: the learned arrays, for saving and loading (and
   ``_header_extra()`` / ``_load_header_extra(extra)`` for JSON facts);
 * optionally ``_score_users(u)`` (a fast (len(u), n_items) score block) and ``_item_vectors()``
@@ -52,6 +60,7 @@ from recsys.errors import (
 )
 from recsys.models.params import Params
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
+from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
 
 __all__ = ["Estimator", "clone", "EpochCallback"]
@@ -115,7 +124,10 @@ class Estimator(Params, TopN):
             self._validate_params()
             self._remember_data(ratings)
             self._check_validation(validation)
-            self._fit(ratings, validation, FitProgress(callback, should_stop))
+            self.rating_map_ = RatingMap.of(ratings)
+            self._fit(self.rating_map_.apply(ratings),
+                      None if validation is None else self.rating_map_.apply(validation),
+                      FitProgress(callback, should_stop))
         except BaseException:
             self._forget()
             raise
@@ -228,6 +240,32 @@ class Estimator(Params, TopN):
         low, high = self.rating_scale_
         return np.clip(values, low, high)
 
+    # ------------------------------------------------------------------ model units
+    @property
+    def model_mean_(self) -> float:
+        """The mean training rating in model units (0 for a model fitted by this version)."""
+        return float(self.rating_map_.to_model(float(self.global_mean_)))
+
+    @property
+    def model_scale_(self) -> tuple[float, float]:
+        """The rating scale ``(low, high)`` in model units."""
+        low, high = self.rating_scale_
+        return (float(self.rating_map_.to_model(float(low))),
+                float(self.rating_map_.to_model(float(high))))
+
+    def in_rating_units(self, error: float) -> float:
+        """An error (RMSE, MAE) measured in model units, in rating units."""
+        return float(error) * self.rating_map_.spread
+
+    def _predict_in_model_units(self, ratings: Ratings) -> np.ndarray:
+        """Clipped predictions in model units for a container in model units that shares the
+        id maps (the validation part a ``_fit`` is given)."""
+        u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
+        i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
+        z = np.asarray(self._predict_indices(u, i), dtype=np.float64)
+        z = np.where(np.isnan(z), self.model_mean_, z)
+        return np.clip(z, *self.model_scale_)
+
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -257,15 +295,16 @@ class Estimator(Params, TopN):
             return pred, (u < 0) | (i < 0) | broken
         return pred
 
-    def _finite(self, raw: np.ndarray, clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions (clipped unless ``clip`` is False), with the global mean wherever ``raw``
-        is NaN (a safety net: fitting and loading refuse non-finite parameters, but a product
-        of huge finite ones can still overflow). Returns the predictions and where the net
-        caught."""
-        broken = np.isnan(raw)
+    def _finite(self, z: np.ndarray, clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Model-unit predictions ``z`` as ratings (clipped unless ``clip`` is False), with the
+        global mean wherever ``z`` is NaN (a safety net: fitting and loading refuse non-finite
+        parameters, but a product of huge finite ones can still overflow). Returns the
+        predictions and where the net caught."""
+        broken = np.isnan(z)
         if broken.any():
-            raw = np.where(broken, self.global_mean_, raw)
-        return (self.clip(raw) if clip else raw), broken
+            z = np.where(broken, self.model_mean_, z)
+        ratings = self.rating_map_.to_ratings(z)
+        return (self.clip(ratings) if clip else ratings), broken
 
     def predict_indices(self, users: np.ndarray, items: np.ndarray, *,
                         clip: bool = True) -> np.ndarray:
@@ -296,11 +335,11 @@ class Estimator(Params, TopN):
         return self.predict_indices(ratings.users, ratings.items)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        """Unclipped scores of every item for each dense user index in ``users`` (``-1``
-        allowed: the non-personal scores), shape ``(len(users), n_items)``."""
+        """Unclipped predicted ratings of every item for each dense user index in ``users``
+        (``-1`` allowed: the non-personal scores), shape ``(len(users), n_items)``."""
         self._check_fitted()
-        return np.asarray(self._score_users(np.asarray(users, dtype=np.int64)),
-                          dtype=np.float64)
+        z = np.asarray(self._score_users(np.asarray(users, dtype=np.int64)), dtype=np.float64)
+        return self.rating_map_.to_ratings(z)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores of every item for each user index in ``u`` (``-1`` allowed), shape
@@ -360,6 +399,7 @@ class Estimator(Params, TopN):
             "data_name": self.data_name_,
             "rating_scale": list(self.rating_scale_),
             "global_mean": self.global_mean_,
+            "rating_map": [self.rating_map_.center, self.rating_map_.spread],
             "history": self.history_,
             "extra": self._header_extra(),
         }

@@ -41,20 +41,19 @@ class GlobalMean(Estimator):
     def _fit(self, ratings: Ratings, validation: Ratings | None,
              progress: FitProgress) -> None:
         """Learn ``mu`` (mean of the training ratings)."""
-        self.history_ = {"train_rmse": [rmse(ratings.ratings,
-                                              np.full(len(ratings), self.global_mean_))]}
+        train = rmse(ratings.ratings, np.full(len(ratings), self.model_mean_))
+        self.history_ = {"train_rmse": [self.in_rating_units(train)]}
         if validation is not None:
-            self.history_["valid_rmse"] = [
-                rmse(validation.ratings, self.predict_ratings(validation))
-            ]
+            valid = rmse(validation.ratings, self._predict_in_model_units(validation))
+            self.history_["valid_rmse"] = [self.in_rating_units(valid)]
         self.n_epochs_ = 1
         progress.epoch_done(0, self.history_)
 
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return np.full(np.shape(u), self.global_mean_, dtype=np.float64)
+        return np.full(np.shape(u), self.model_mean_, dtype=np.float64)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
-        return np.full((len(u), self.n_items_), self.global_mean_, dtype=np.float64)
+        return np.full((len(u), self.n_items_), self.model_mean_, dtype=np.float64)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {}
@@ -92,6 +91,7 @@ class BiasBaseline(Estimator):
     Attributes
     ----------
     user_bias_, item_bias_ : ndarray of float32
+        In model units (see :mod:`recsys.models.scaling`).
     history_ : dict with ``"train_rmse"`` (and ``"valid_rmse"`` when a validation set is given)
     n_epochs_ : int
     """
@@ -116,7 +116,7 @@ class BiasBaseline(Estimator):
              progress: FitProgress) -> None:
         """Fit the biases by alternating closed-form updates."""
         users, items = ratings.users, ratings.items
-        r = ratings.ratings.astype(np.float64) - self.global_mean_
+        r = ratings.ratings.astype(np.float64) - self.model_mean_
         n_u, n_i = self.user_counts_.astype(np.float64), self.item_counts_.astype(np.float64)
         b_u = np.zeros(self.n_users_)
         b_i = np.zeros(self.n_items_)
@@ -134,11 +134,11 @@ class BiasBaseline(Estimator):
             b_u[n_u == 0] = 0.0
             self.user_bias_ = b_u.astype(np.float32)
             self.item_bias_ = b_i.astype(np.float32)
-            self.history_["train_rmse"].append(rmse(r, b_u[users] + b_i[items]))
+            self.history_["train_rmse"].append(
+                self.in_rating_units(rmse(r, b_u[users] + b_i[items])))
             if validation is not None:
-                self.history_["valid_rmse"].append(
-                    rmse(validation.ratings, self.predict_ratings(validation))
-                )
+                valid = rmse(validation.ratings, self._predict_in_model_units(validation))
+                self.history_["valid_rmse"].append(self.in_rating_units(valid))
             if self.verbose:
                 line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items())
                 logger.info("BiasBaseline epoch %d: %s", epoch + 1, line)
@@ -151,12 +151,12 @@ class BiasBaseline(Estimator):
         i = np.asarray(i)
         bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0)
         bi = np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0)
-        return self.global_mean_ + bu.astype(np.float64) + bi
+        return self.model_mean_ + bu.astype(np.float64) + bi
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u)
         bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0).astype(np.float64)
-        return self.global_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
+        return self.model_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
 
     def _state(self) -> dict[str, Any]:
         return {"user_bias": self.user_bias_, "item_bias": self.item_bias_,

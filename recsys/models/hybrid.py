@@ -18,7 +18,8 @@ correction to the plain average of the base predictions::
     r_hat = base + c * x^(L),     base = (r_hat_MF + r_hat_AutoRec) / 2
 
 with ``c = 1`` for a linear output unit and ``c = high - low`` of the rating scale for a tanh
-output (whose targets ``(r - base) / c`` then lie in ``[-1, 1]``).
+output (whose targets ``(r - base) / c`` then lie in ``[-1, 1]``), all in model units
+(:mod:`recsys.models.scaling`; the base models are fitted on the hybrid's model units).
 
 Leakage guard. The network must see base predictions as they will be at test time: made by
 models that did *not* see the rating. So the training ratings are cut into ``n_folds`` parts;
@@ -212,7 +213,7 @@ class HybridRecommender(Estimator):
 
     # ------------------------------------------------------------------ features
     def _target_scale(self) -> float:
-        low, high = self.rating_scale_
+        low, high = self.model_scale_
         return float(high - low) if self.output == "tanh" else 1.0
 
     def _raw_features(
@@ -312,8 +313,9 @@ class HybridRecommender(Estimator):
         self.history_ = {"train_rmse": [], "valid_rmse": []}
 
         def relay(epoch: int, history: dict) -> None:
-            self.history_["train_rmse"].append(float(np.sqrt(history["train_mse"][-1])) * scale)
-            self.history_["valid_rmse"].append(float(np.sqrt(history["valid_mse"][-1])) * scale)
+            for name in ("train", "valid"):
+                error = float(np.sqrt(history[f"{name}_mse"][-1])) * scale
+                self.history_[f"{name}_rmse"].append(self.in_rating_units(error))
             self._log(f"network epoch {epoch + 1}: train_rmse {self.history_['train_rmse'][-1]:.4f}"
                       f", valid_rmse {self.history_['valid_rmse'][-1]:.4f}")
             progress.epoch_done(epoch, self.history_)
@@ -366,7 +368,7 @@ class HybridRecommender(Estimator):
             base[fold == f] = b
             if self.verbose:
                 self._log(f"fold {f + 1}/{k}: out-of-fold RMSE "
-                          f"{np.sqrt(np.mean((b - part.ratings) ** 2)):.4f}")
+                          f"{self.in_rating_units(np.sqrt(np.mean((b - part.ratings) ** 2))):.4f}")
         return X, base
 
     def _features_for(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -428,6 +430,8 @@ class HybridRecommender(Estimator):
         }
         for l, W in enumerate(self.net_.weights_, start=1):
             state[f"net_weights{l}"] = W
+        state["net_target"] = np.array([self.net_.target_center_[0],
+                                        self.net_.target_spread_[0]])
         # each base model whole, less the record of the training data it shares with the
         # hybrid (fitted on the same ratings): loading puts the hybrid's record back
         for attr, prefix, _ in self._BASES:
@@ -476,4 +480,9 @@ class HybridRecommender(Estimator):
             raise ValueError(f"{n_layers} network weight arrays for {len(sizes) - 1} layers")
         weights = [state_array(arrays, f"net_weights{l}", (sizes[l - 1] + 1, sizes[l]),
                                np.float64) for l in range(1, len(sizes))]
-        self.net_ = MLP(hidden=self.hidden, output=self.output).set_weights(weights)
+        target = (state_array(arrays, "net_target", (2,), np.float64)
+                  if "net_target" in arrays else np.array([0.0, 1.0]))
+        if not target[1] > 0:
+            raise ValueError("array 'net_target' holds a spread <= 0")
+        self.net_ = MLP(hidden=self.hidden, output=self.output).set_weights(
+            weights, target_center=target[0], target_spread=target[1])

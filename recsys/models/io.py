@@ -39,6 +39,7 @@ from numpy.lib import format as npy
 from recsys._atomic import atomic_write
 from recsys.errors import ModelFileError, short_repr
 from recsys.models.registry import FILE_CLASSES, class_named
+from recsys.models.scaling import RatingMap
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from recsys.models.base import Estimator
@@ -294,6 +295,13 @@ def _restore_header(model: Estimator, header: Mapping[str, Any]) -> None:
                       ("extra", dict)):
         if key in header and not isinstance(header[key], kind):
             raise ValueError(f"header field {key!r} must be a {kind.__name__}")
+    mapping = header.get("rating_map", [0.0, 1.0])  # files before model units: identity
+    if not isinstance(mapping, list) or len(mapping) != 2:
+        raise ValueError("header field 'rating_map' must be [center, spread]")
+    center, spread = (_header_number({"rating_map": v}, "rating_map") for v in mapping)
+    if not spread > 0:
+        raise ValueError(f"header field 'rating_map' has a spread of {spread} (must be > 0)")
+    model.rating_map_ = RatingMap(center, spread)
     model.data_fingerprint_ = header.get("data_fingerprint", "")
     model.data_name_ = header.get("data_name", "")
     model.history_ = header.get("history", {})

@@ -107,6 +107,11 @@ class MatrixFactorization(Estimator):
     user_bias_, item_bias_ : ndarray of float32 (zeros when not biased)
     mu_ : float
         The ``mu`` used by the model (mean of the ratings it was fitted on; 0 when not biased).
+
+    All of these are in model units (:mod:`recsys.models.scaling`): the model learns
+    ``z = (r - c) / s`` and predicts ``c + s z_hat``, so ``lr``, ``reg`` and ``init_std`` mean the
+    same on any rating scale (``s`` is 1 on the 1-5 scale the defaults were tuned on). With
+    ``biased=False`` the model is Funk's ``p_u . q_i`` on ratings centred on their mean.
     history_ : dict
         ``"train_rmse"`` (RMSE of the errors met during each epoch, before each step) and
         ``"valid_rmse"`` (clipped predictions after each epoch) when there is a validation set.
@@ -213,7 +218,8 @@ class MatrixFactorization(Estimator):
             history["valid_rmse"] = []
         self.history_ = history
         lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
-        best = (math.inf, -1, None)
+        best = (math.inf, -1, None)  # best validation RMSE (model units), its epoch, parameters
+        first_rmse = math.inf  # the first epoch's training RMSE (model units)
         n_run = 0
         pool = ThreadPoolExecutor(n_threads - 1, thread_name_prefix="recsys-sgd") \
             if n_threads > 1 else None
@@ -237,18 +243,19 @@ class MatrixFactorization(Estimator):
                     sse = float(block_sse.sum())
                 n_run = epoch + 1
                 train_rmse = math.sqrt(sse / len(values)) if math.isfinite(sse) else math.inf
-                history["train_rmse"].append(train_rmse)
+                first_rmse = train_rmse if epoch == 0 else first_rmse
+                history["train_rmse"].append(self.in_rating_units(train_rmse))
                 # a non-finite parameter shows in the next epoch's errors; the parameters
                 # themselves are scanned only when someone may read them
                 exposed = epoch == n_epochs - 1 or validation is not None \
                     or progress.callback is not None
-                self._check_divergence(epoch, history["train_rmse"][0], train_rmse,
-                                       scale_range, (P, Q, bu, bi), exposed)
+                self._check_divergence(epoch, first_rmse, train_rmse, scale_range,
+                                       (P, Q, bu, bi), exposed)
                 self.user_factors_, self.item_factors_ = P, Q
                 self.user_bias_, self.item_bias_ = bu, bi
                 if validation is not None:
                     valid_rmse = self._rmse_of(validation)
-                    history["valid_rmse"].append(valid_rmse)
+                    history["valid_rmse"].append(self.in_rating_units(valid_rmse))
                     if valid_rmse < best[0] - 1e-6:
                         best = (valid_rmse, epoch, (P.copy(), Q.copy(), bu.copy(), bi.copy())
                                 if patience else None)
@@ -325,7 +332,7 @@ class MatrixFactorization(Estimator):
             not scan or all(math.isfinite(float(a.sum())) for a in params))
         if finite and train_rmse <= 3.0 * scale_range and (epoch == 0 or train_rmse <= 10 * first):
             return
-        what = "NaN/inf" if not finite else f"{train_rmse:.3g}"
+        what = "NaN/inf" if not finite else f"{self.in_rating_units(train_rmse):.3g}"
         raise DivergenceError(
             f"matrix factorisation diverged at epoch {epoch + 1} (training RMSE {what}): "
             f"lower lr (now {self.lr:g}"
@@ -334,27 +341,27 @@ class MatrixFactorization(Estimator):
         )
 
     def _rmse_of(self, ratings: Ratings) -> float:
-        """RMSE of clipped predictions on a split that shares the id maps."""
-        low, high = self.rating_scale_
+        """RMSE of clipped predictions on a split that shares the id maps (model units)."""
+        low, high = self.model_scale_
         u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1).astype(np.int32)
         i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1).astype(np.int32)
         sse = _sgd.squared_error_clipped(
             u, i, ratings.ratings, np.float32(self.mu_), self.user_bias_, self.item_bias_,
-            self.user_factors_, self.item_factors_, bool(self.biased), float(self.global_mean_),
+            self.user_factors_, self.item_factors_, bool(self.biased), self.model_mean_,
             float(low), float(high),
         )
         return math.sqrt(sse / max(len(ratings), 1))
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """Raw predictions; unknown user -> ``mu + b_i``, unknown item -> ``mu + b_u``, both
-        -> ``mu`` (the global mean for an unbiased model)."""
+        """Predictions in model units; unknown user -> ``mu + b_i``, unknown item ->
+        ``mu + b_u``, both -> ``mu`` (the training mean for an unbiased model)."""
         shape = np.shape(u)
         u = np.ascontiguousarray(np.ravel(u), dtype=np.int32)
         i = np.ascontiguousarray(np.ravel(i), dtype=np.int32)
         out = _sgd.predict_pairs(
             u, i, np.float32(self.mu_), self.user_bias_, self.item_bias_, self.user_factors_,
-            self.item_factors_, bool(self.biased), float(self.global_mean_),
+            self.item_factors_, bool(self.biased), self.model_mean_,
         )
         return out.reshape(shape)
 
@@ -370,7 +377,7 @@ class MatrixFactorization(Estimator):
             scores += self.mu_ + self.item_bias_[None, :]
             scores += np.where(known, self.user_bias_[safe], 0.0)[:, None]
         else:
-            scores[~known] = self.global_mean_
+            scores[~known] = self.model_mean_
         return scores
 
     def _item_vectors(self) -> np.ndarray:

@@ -15,6 +15,12 @@ order every epoch (``batch_size=1``), or mini-batches as an option. Per example 
 
 with ``eta_t = lr / (1 + lr_decay t)`` in epoch ``t`` and weight decay ``lambda`` on all but the
 bias weights. The kernels are in :mod:`recsys.models._backprop`.
+
+Scale-free targets: with a linear output the network learns ``y_z = (y - c) / s`` (``c`` and
+``s`` the training targets' mean and standard deviation, per output) and predicts
+``c + s x^(L)``, so ``lr`` and ``weight_decay`` mean the same whatever the targets' units, and
+fitting ``a + b y`` (``b > 0``) predicts ``a + b`` times what fitting ``y`` predicts. A tanh
+output takes its targets as they are (they must lie in ``[-1, 1]``).
 """
 
 from __future__ import annotations
@@ -72,7 +78,9 @@ class MLP(Params):
         ``weights_[l - 1][i, j] = w_ij^(l)``, row 0 the bias weights. Views of one flat buffer
         that the numba kernels update in place.
     history_ : dict
-        ``train_mse`` (and ``valid_mse``) per epoch.
+        ``train_mse`` (and ``valid_mse``) per epoch, in the targets' units.
+    target_center_, target_spread_ : ndarray
+        ``c`` and ``s`` of the targets (0 and 1 for a tanh output).
     n_epochs_ : int
         Epochs actually run (early stopping may end sooner).
     """
@@ -135,8 +143,10 @@ class MLP(Params):
             W[0] = 0.0
             W[1:] = rng.normal(0.0, self.init_scale / np.sqrt(fan_in), size=W[1:].shape)
 
-    def set_weights(self, weights: Sequence[np.ndarray]) -> "MLP":
-        """Install weights (a list of ``(d^(l-1)+1, d^(l))`` arrays): used by loading."""
+    def set_weights(self, weights: Sequence[np.ndarray], target_center: Any = 0.0,
+                    target_spread: Any = 1.0) -> "MLP":
+        """Install weights (a list of ``(d^(l-1)+1, d^(l))`` arrays) and the targets' ``c`` and
+        ``s`` (see the module docstring): used by loading."""
         weights = [np.asarray(W) for W in weights]
         if not weights:
             raise ValueError("need at least one weight matrix")
@@ -149,6 +159,11 @@ class MLP(Params):
         self._w_off, self._x_off, self._d_off = bp.layout(self._sizes)
         dtype = np.dtype(self.dtype)
         self._set_flat(np.concatenate([W.astype(dtype).ravel() for W in weights]))
+        d_out = int(self._sizes[-1])
+        self.target_center_ = np.broadcast_to(np.asarray(target_center, np.float64),
+                                              (d_out,)).copy()
+        self.target_spread_ = np.broadcast_to(np.asarray(target_spread, np.float64),
+                                              (d_out,)).copy()
         self.history_ = getattr(self, "history_", {})
         return self
 
@@ -220,8 +235,8 @@ class MLP(Params):
 
     def _forget(self) -> None:
         """Drop the learned state: a network whose fit failed can be neither used nor saved."""
-        for name in ("weights_", "history_", "n_epochs_", "_w", "_sizes", "_w_off", "_x_off",
-                     "_d_off"):
+        for name in ("weights_", "history_", "n_epochs_", "target_center_", "target_spread_",
+                     "_w", "_sizes", "_w_off", "_x_off", "_d_off"):
             self.__dict__.pop(name, None)
 
     def _fit(self, X: Any, y: Any, X_valid: Any | None, y_valid: Any | None,
@@ -243,10 +258,14 @@ class MLP(Params):
             X, y = X[perm[n_valid:]], y[perm[n_valid:]]
         elif X_valid is not None:
             X_valid, y_valid = self._check_xy(X_valid, y_valid, "validation")
+        self._fit_target_scale(y)
+        y = self._to_network(y)
+        y_valid = None if y_valid is None else self._to_network(y_valid)
         self._build(X.shape[1], y.shape[1])
         self._init_weights(rng)
-        # divergence reference: the error before training, or the targets' variance
-        start = max(self._mse(X, y), float(np.mean((y - y.mean(axis=0)) ** 2)))
+        # divergence reference (network units): the error before training, or the targets'
+        # variance
+        start = max(self._network_mse(X, y), float(np.mean((y - y.mean(axis=0)) ** 2)))
         self.history_: dict[str, list[float]] = {"train_mse": []}
         if X_valid is not None:
             self.history_["valid_mse"] = []
@@ -261,16 +280,17 @@ class MLP(Params):
                     f"lower lr (now {self.lr:g})"
                 )
             with np.errstate(over="ignore", invalid="ignore"):
-                train_mse = self._mse(X, y)
+                train_mse = self._network_mse(X, y)
             if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
                 raise DivergenceError(
                     f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
                     f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
                 )
-            self.history_["train_mse"].append(train_mse)
+            self.history_["train_mse"].append(self._network_mse(X, y, in_target_units=True))
             if X_valid is not None:
-                valid = self._mse(X_valid, y_valid)
-                self.history_["valid_mse"].append(valid)
+                valid = self._network_mse(X_valid, y_valid)
+                self.history_["valid_mse"].append(
+                    self._network_mse(X_valid, y_valid, in_target_units=True))
                 if valid < best - 1e-12:
                     best, best_w, since = valid, self._w.copy(), 0
                 else:
@@ -283,6 +303,23 @@ class MLP(Params):
             self._w[:] = best_w
         self.n_epochs_ = len(self.history_["train_mse"])
         return self
+
+    def _fit_target_scale(self, y: np.ndarray) -> None:
+        """``c`` and ``s`` of the training targets (a linear output only; see the module
+        docstring); a constant target gets ``s = 1``."""
+        d_out = y.shape[1]
+        if self.output == "linear":
+            center = y.astype(np.float64).mean(axis=0)
+            spread = y.astype(np.float64).std(axis=0)
+            spread = np.where(spread > 1e-12 * np.maximum(np.abs(center), 1.0), spread, 1.0)
+        else:
+            center, spread = np.zeros(d_out), np.ones(d_out)
+        self.target_center_, self.target_spread_ = center, spread
+
+    def _to_network(self, y: np.ndarray) -> np.ndarray:
+        """Targets in the network's units, ``(y - c) / s``, in the network's dtype."""
+        z = (y.astype(np.float64) - self.target_center_) / self.target_spread_
+        return np.ascontiguousarray(z.astype(np.dtype(self.dtype)))
 
     def _epoch(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, eta: float,
                linear: bool) -> float:
@@ -307,8 +344,8 @@ class MLP(Params):
         self._check_fitted()
         X, y = self._check_xy(X, y, "training")
         order = np.random.default_rng(random_state).permutation(len(X)).astype(np.int64)
-        total = self._epoch(X, y, order, float(self.lr if lr is None else lr),
-                            self.output == "linear")
+        total = self._epoch(X, self._to_network(y), order,
+                            float(self.lr if lr is None else lr), self.output == "linear")
         return float(total) / max(len(X), 1)
 
     # ------------------------------------------------------------------ prediction
@@ -331,13 +368,23 @@ class MLP(Params):
         return outputs
 
     def predict(self, X: Any) -> np.ndarray:
-        """Network output ``x^(L)``: shape (n,) for one output unit, else (n, d^(L))."""
-        out = self.forward(X)[-1][:, 1:]
+        """Predictions ``c + s x^(L)`` in the targets' units: shape (n,) for one output unit,
+        else (n, d^(L))."""
+        out = self.forward(X)[-1][:, 1:].astype(np.float64)
+        out = self.target_center_ + self.target_spread_ * out
         return out[:, 0] if out.shape[1] == 1 else out
 
+    def _network_mse(self, X: np.ndarray, y_network: np.ndarray,
+                     in_target_units: bool = False) -> float:
+        """Mean squared error against targets in network units, in those units or (with
+        ``in_target_units``) in the targets' own."""
+        diff = self.forward(X)[-1][:, 1:].astype(np.float64) - y_network
+        if in_target_units:
+            diff = diff * self.target_spread_
+        return float(np.mean(diff ** 2))
+
     def _mse(self, X: np.ndarray, y: np.ndarray) -> float:
-        pred = self.forward(X)[-1][:, 1:]
-        return float(np.mean((pred.astype(np.float64) - y) ** 2))
+        return float(np.mean((np.reshape(self.predict(X), y.shape) - y) ** 2))
 
     def mse(self, X: Any, y: Any) -> float:
         """Mean squared error on ``(X, y)`` (lower is better): what training minimises."""

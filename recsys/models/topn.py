@@ -51,7 +51,7 @@ class TopN:
         scale still rank in order; items with fewer than ``min_item_ratings`` training ratings
         (and seen items, with ``exclude_seen``) are left out and padded with ``-inf``.
         """
-        scores = np.asarray(self._score_users(u), dtype=np.float64)
+        scores = self.score_users(u)
         scores[:, self.item_counts_ < max(min_item_ratings, 1)] = -np.inf
         if exclude_seen:
             scores[self._seen_mask_indices(u)] = -np.inf
