@@ -144,28 +144,49 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
       recsys fit --params best.json --validation 0   # settings found by `recsys tune`
     """
     from recsys.data.splits import validation_split
+    from recsys.metrics import rmse
+    from recsys.models.selection import choose_epochs, refit
 
     model_name, model = _model_for_fit(model_name, params_file, options)
     ratings = load_data(data, file_format)
+    label = f"{model_name} on {ratings.name}"
     if validation > 0:
         train, valid = validation_split(ratings, valid_size=validation,
                                         random_state=options["seed"])
-        held_out = f"{len(valid):,} held out for validation"
+        click.echo(f"fitting {type(model).__name__} on {ratings.name}: epochs chosen on "
+                   f"{len(valid):,} held-out ratings, then refitted on all "
+                   f"{len(ratings):,}", err=True)
     else:
         train, valid = ratings, None
-        held_out = "no validation part"
-    click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(train):,} ratings; "
-               f"{held_out})", err=True)
+        click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(ratings):,} "
+                   "ratings; no validation part)", err=True)
     if model_name == "hybrid":
         click.echo("the hybrid first fits its factor model and autoencoder out of fold; the "
                    "bar then follows the network's epochs", err=True)
-    total = getattr(model, "n_epochs", None)
-    label = f"{model_name} on {ratings.name}"
-    bar, show_epoch = _epoch_progress(total if isinstance(total, int) else None, label)
     start = time.perf_counter()
+    selection = None
     with ctrl_c_watch() as pressed:
         try:  # a first Ctrl-C stops the fit at the end of the epoch that is running
-            model.fit(train, validation=valid, callback=show_epoch, should_stop=pressed.is_set)
+            if valid is not None:
+                bar, show_epoch = _epoch_bar(model, f"{label}, choosing epochs")
+                try:
+                    selection = choose_epochs(model, train, valid, callback=show_epoch,
+                                              should_stop=pressed.is_set)
+                finally:
+                    bar.close()
+                bar, show_epoch = _epoch_bar(model, f"{label}, refit on all",
+                                             selection.settings)
+                try:
+                    model = refit(model, ratings, selection, callback=show_epoch,
+                                  should_stop=pressed.is_set)
+                finally:
+                    bar.close()
+            else:
+                bar, show_epoch = _epoch_bar(model, label)
+                try:
+                    model.fit(ratings, callback=show_epoch, should_stop=pressed.is_set)
+                finally:
+                    bar.close()
             if pressed.is_set():
                 raise KeyboardInterrupt
         except BaseException as exc:
@@ -175,15 +196,14 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
             if isinstance(exc, RecsysError):
                 raise RecsysError(f"{exc} ({output} was not written)") from None
             raise
-        finally:
-            bar.close()
         seconds = time.perf_counter() - start
-        from recsys.metrics import rmse
-
-        train_rmse = rmse(train.ratings, model.predict_ratings(train))
-        scores = f"train RMSE {train_rmse:.4f}"
-        if valid is not None:
-            scores += f", validation RMSE {rmse(valid.ratings, model.predict_ratings(valid)):.4f}"
+        scores = f"train RMSE {rmse(ratings.ratings, model.predict_ratings(ratings)):.4f}"
+        if selection is not None:
+            chosen = ", ".join(f"{k}={v}" for k, v in selection.settings.items()
+                               if v is not None)
+            scores = (f"validation RMSE {selection.valid_rmse:.4f} (bias baseline "
+                      f"{selection.baseline_rmse:.4f})"
+                      + (f", chose {chosen}" if chosen else "") + f"; {scores} after the refit")
         try:
             if pressed.is_set():
                 raise KeyboardInterrupt
@@ -191,10 +211,22 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
     click.echo(
-        f"fitted {type(model).__name__} on {ratings.name} ({len(train):,} ratings, "
+        f"fitted {type(model).__name__} on {ratings.name} ({len(ratings):,} ratings, "
         f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "
         f"{scores}; wrote {path}"
     )
+    if selection is not None and not selection.beats_baseline and model_name != "baseline":
+        click.echo(
+            f"Warning: on the validation part {type(model).__name__} (RMSE "
+            f"{selection.valid_rmse:.4f}) is no better than the bias baseline "
+            f"({selection.baseline_rmse:.4f}); try `recsys tune --model {model_name}` or "
+            "--model baseline", err=True)
+
+
+def _epoch_bar(model: Any, label: str, settings: dict[str, Any] | None = None):
+    """A progress bar over the epochs the model (with ``settings``) will run at most."""
+    total = (settings or {}).get("n_epochs", getattr(model, "n_epochs", None))
+    return _epoch_progress(total if isinstance(total, int) else None, label)
 
 
 def _load_model(path: str):

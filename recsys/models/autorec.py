@@ -35,7 +35,7 @@ from recsys.errors import DivergenceError
 from recsys.models import _checks as checks
 from recsys.models.base import Estimator
 from recsys.models.baseline import BiasBaseline
-from recsys.models.io import state_array
+from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
 __all__ = ["AutoRec", "autorec_gradient", "observed_lists"]
@@ -161,6 +161,10 @@ class AutoRec(Estimator):
     eval_every : int
         Record train (and validation) RMSE every this many steps (and call ``callback``).
         A stop request (``should_stop``) is honoured after any step.
+    patience : int or None
+        Early stopping: with a validation set, stop when its RMSE has not improved for this
+        many evaluations (``eval_every`` steps each) and keep the best weights; None runs every
+        step.
     random_state : int or None
         Seed of the initial weights.
     verbose : bool
@@ -190,6 +194,7 @@ class AutoRec(Estimator):
         beta1: float = 0.9,
         beta2: float = 0.999,
         eval_every: int = 50,
+        patience: int | None = None,
         random_state: int | None = None,
         verbose: bool = False,
     ) -> None:
@@ -200,6 +205,7 @@ class AutoRec(Estimator):
         self.beta1 = beta1
         self.beta2 = beta2
         self.eval_every = eval_every
+        self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
 
@@ -208,6 +214,7 @@ class AutoRec(Estimator):
         checks.integer(owner, "n_hidden", self.n_hidden, 1, 100_000)
         checks.integer(owner, "n_steps", self.n_steps, 1)
         checks.integer(owner, "eval_every", self.eval_every, 1)
+        checks.patience(owner, self.patience)
         checks.number(owner, "reg", self.reg, 0.0)
         checks.number(owner, "lr", self.lr, 0.0, strict=True)
         for name in ("beta1", "beta2"):
@@ -256,6 +263,8 @@ class AutoRec(Estimator):
         # a reconstruction error of several times the whole rating range means the steps
         # are exploding (a mean predictor's error is at most the range)
         limit = 5.0 * max(float(high - low), abs(float(high)), 1.0)
+        patience = None if self.patience is None or validation is None else int(self.patience)
+        best = (np.inf, 0, None)  # validation RMSE, step, weights
         for step in range(1, int(self.n_steps) + 1):
             with np.errstate(over="ignore", invalid="ignore"):
                 _, G1, G2, out = autorec_gradient(W1, W2, lists, reg)
@@ -285,16 +294,37 @@ class AutoRec(Estimator):
                 self.history_["train_rmse"].append(self.in_rating_units(train))
                 if validation is not None:
                     pred = self._predict_in_model_units(validation)
-                    self.history_["valid_rmse"].append(self.in_rating_units(
-                        float(np.sqrt(np.mean((pred - validation.ratings) ** 2)))))
+                    valid = float(np.sqrt(np.mean((pred - validation.ratings) ** 2)))
+                    self.history_["valid_rmse"].append(self.in_rating_units(valid))
+                    if valid < best[0] - 1e-9:
+                        best = (valid, step, (W1.copy(), W2.copy()) if patience else None)
                 if self.verbose:
                     line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in self.history_.items()
                                      if k != "step")
                     logger.info("AutoRec step %d: %s", step, line)
                 progress.epoch_done(len(self.history_["step"]) - 1, self.history_)
+                evaluations_since_best = sum(1 for s in self.history_["step"] if s > best[1])
+                if patience is not None and evaluations_since_best >= patience:
+                    break
             else:
                 progress.check_stop()
-        self.n_steps_ = int(self.n_steps)
+        self.n_steps_ = step
+        self.best_step_ = best[1] if validation is not None else step
+        if best[2] is not None:
+            self._finish(*best[2], lists)
+
+    def validation_settings(self) -> dict[str, Any]:
+        """Early stopping for a fit that chooses the steps on a validation part: an
+        evaluation every 10 steps (or ``eval_every`` if fewer), patience 3 evaluations unless
+        ``patience`` is set."""
+        return {"eval_every": min(int(self.eval_every), 10),
+                "patience": 3 if self.patience is None else self.patience}
+
+    def refit_settings(self) -> dict[str, Any]:
+        """The steps the validation chose (the best evaluation), for a refit on all ratings."""
+        if not self.history_.get("valid_rmse"):
+            return {}
+        return {"n_steps": int(self.best_step_), "patience": None}
 
     def _finish(self, W1, W2, lists) -> None:
         """Store the weights and each item's hidden code ``x^(1)`` (what prediction needs)."""
@@ -343,7 +373,8 @@ class AutoRec(Estimator):
     def _state(self) -> dict[str, Any]:
         return {"weights1": self.weights1_, "weights2": self.weights2_, "hidden": self.hidden_,
                 "user_bias": self.user_bias_, "item_bias": self.item_bias_,
-                "input_offset": np.array(self.input_offset_, dtype=np.float64)}
+                "input_offset": np.array(self.input_offset_, dtype=np.float64),
+                "steps": np.array([self.n_steps_, self.best_step_], dtype=np.int64)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         n_u, n_i, k = self.n_users_, self.n_items_, int(self.n_hidden)
@@ -352,6 +383,10 @@ class AutoRec(Estimator):
         self.hidden_ = state_array(arrays, "hidden", (n_i, k))
         self.user_bias_ = state_array(arrays, "user_bias", (n_u,))
         self.item_bias_ = state_array(arrays, "item_bias", (n_i,))
+        if "steps" in arrays:
+            self.n_steps_, self.best_step_ = state_ints(arrays, "steps", 2, low=1)
+        else:  # files before early stopping: every step ran
+            self.n_steps_ = self.best_step_ = int(self.n_steps)
         # files before model units fed raw ratings: no offset
         self.input_offset_ = float(state_array(arrays, "input_offset", (), np.float64)) \
             if "input_offset" in arrays else 0.0

@@ -63,7 +63,12 @@ from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
 
-__all__ = ["Estimator", "clone", "EpochCallback"]
+__all__ = ["Estimator", "clone", "EpochCallback", "SELECTION_PATIENCE"]
+
+SELECTION_PATIENCE = 10
+"""Epochs without a better validation error before a fit that chooses its epochs on a
+validation part (:mod:`recsys.models.selection`) stops, for models whose own ``patience`` is
+None."""
 
 
 def _text_array(values: Any) -> np.ndarray:
@@ -368,6 +373,17 @@ class Estimator(Params, TopN):
         (a subclass that renamed a setting maps the old name here)."""
         return params
 
+    # ------------------------------------------------------------------ choosing epochs
+    def validation_settings(self) -> dict[str, Any]:
+        """Settings for a fit that chooses the number of epochs on a validation part (early
+        stopping); ``{}`` for a model without epochs to choose."""
+        return {}
+
+    def refit_settings(self) -> dict[str, Any]:
+        """After a fit with a validation part: the settings that repeat the epochs it chose
+        (without early stopping), for a refit on all the training ratings."""
+        return {}
+
     def _header_extra(self) -> dict[str, Any]:
         """Extra JSON-serialisable facts a subclass wants in the header."""
         return {}
@@ -401,6 +417,7 @@ class Estimator(Params, TopN):
             "global_mean": self.global_mean_,
             "rating_map": [self.rating_map_.center, self.rating_map_.spread],
             "history": self.history_,
+            "selection": getattr(self, "selection_", None),
             "extra": self._header_extra(),
         }
         arrays = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}

@@ -50,7 +50,7 @@ from recsys.errors import DataError, DivergenceError
 from recsys.features import Standardizer, item_features, log_counts, user_features
 from recsys.models import _checks as checks
 from recsys.models.autorec import AutoRec
-from recsys.models.base import Estimator
+from recsys.models.base import SELECTION_PATIENCE, Estimator
 from recsys.models.io import model_from_arrays, state_array
 from recsys.models.mf import MatrixFactorization
 from recsys.models.mlp import MLP
@@ -84,6 +84,11 @@ class HybridRecommender(Estimator):
     use_autorec : bool
         Blend an I-AutoRec in (otherwise the network sees MF only).
     ar_hidden, ar_reg, ar_steps, ar_lr : AutoRec settings.
+    base_patience : int or None
+        With a validation set: the final MF and AutoRec stop early on it, after this many
+        epochs (AutoRec: evaluations of 10 steps) without a better validation RMSE, and keep
+        their best; :meth:`refit_settings` then reports the epochs they chose. None: they run
+        ``mf_epochs`` / ``ar_steps``.
     use_side : bool
         Feed genres, year and user demographics.
     use_factors : bool
@@ -119,6 +124,7 @@ class HybridRecommender(Estimator):
         ar_reg: float = 500.0,
         ar_steps: int = 200,
         ar_lr: float = 0.003,
+        base_patience: int | None = None,
         use_side: bool = True,
         use_factors: bool = False,
         random_state: int | None = None,
@@ -143,6 +149,7 @@ class HybridRecommender(Estimator):
         self.ar_reg = ar_reg
         self.ar_steps = ar_steps
         self.ar_lr = ar_lr
+        self.base_patience = base_patience
         self.use_side = use_side
         self.use_factors = use_factors
         self.random_state = random_state
@@ -192,13 +199,22 @@ class HybridRecommender(Estimator):
         checks.number(owner, "ar_reg", self.ar_reg, 0.0)
         checks.integer(owner, "ar_steps", self.ar_steps, 1)
         checks.number(owner, "ar_lr", self.ar_lr, 0.0, strict=True)
+        checks.patience(owner, self.base_patience, "base_patience")
         checks.seed(owner, "random_state", self.random_state)
 
-    def _fit_base(self, model: Estimator, ratings: Ratings, progress: FitProgress) -> Estimator:
-        """Fit a base model (a stop request honoured after each of its epochs); its divergence
-        is reported with the hybrid's setting names."""
+    def _fit_base(self, model: Estimator, ratings: Ratings, progress: FitProgress,
+                  validation: Ratings | None = None) -> Estimator:
+        """Fit a base model (a stop request honoured after each of its epochs; with
+        ``validation`` and ``base_patience``, early stopping on it); its divergence is
+        reported with the hybrid's setting names."""
+        if validation is not None and len(validation) and self.base_patience is not None:
+            early = model.validation_settings()
+            early["patience"] = int(self.base_patience)
+            model = model.set_params(**early)
+        else:
+            validation = None
         try:
-            return model.fit(ratings, should_stop=progress.should_stop)
+            return model.fit(ratings, validation=validation, should_stop=progress.should_stop)
         except DivergenceError:
             if isinstance(model, MatrixFactorization):
                 advice = (f"its matrix factorisation diverged: lower mf_lr (now {model.lr:g}) "
@@ -283,8 +299,8 @@ class HybridRecommender(Estimator):
         X, base = self._out_of_fold(ratings, fold, seeds, progress)
 
         # 2. the base models used for prediction, fitted on all training ratings
-        self.mf_ = self._fit_base(self._new_mf(int(seeds[-3])), ratings, progress)
-        self.ar_ = (self._fit_base(self._new_ar(int(seeds[-2])), ratings, progress)
+        self.mf_ = self._fit_base(self._new_mf(int(seeds[-3])), ratings, progress, validation)
+        self.ar_ = (self._fit_base(self._new_ar(int(seeds[-2])), ratings, progress, validation)
                     if self.use_autorec else None)
 
         # 3. the blending network on standardised out-of-fold features
@@ -383,6 +399,28 @@ class HybridRecommender(Estimator):
         X, base = self._raw_features(self.mf_, self.ar_, np.where(keep, u, 0),
                                      np.where(keep, i, 0))
         return X, base, keep
+
+    # ------------------------------------------------------------------ choosing epochs
+    def validation_settings(self) -> dict[str, Any]:
+        """Early stopping of the network (``patience``, 2 if None) and of the final base
+        models (``base_patience``, :data:`~recsys.models.base.SELECTION_PATIENCE` if None)."""
+        return {"patience": 2 if self.patience is None else self.patience,
+                "base_patience": (SELECTION_PATIENCE if self.base_patience is None
+                                  else self.base_patience)}
+
+    def refit_settings(self) -> dict[str, Any]:
+        """The network's best epoch and the base models' chosen epochs, for a refit on all
+        the ratings (no early stopping)."""
+        valid = self.history_.get("valid_rmse")
+        if not valid:
+            return {}
+        chosen: dict[str, Any] = {"n_epochs": int(np.argmin(valid)) + 1, "patience": None,
+                                  "base_patience": None}
+        if self.mf_.history_.get("valid_rmse"):
+            chosen["mf_epochs"] = self.mf_.refit_settings()["n_epochs"]
+        if self.ar_ is not None and self.ar_.history_.get("valid_rmse"):
+            chosen["ar_steps"] = self.ar_.refit_settings()["n_steps"]
+        return chosen
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:

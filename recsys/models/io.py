@@ -302,6 +302,11 @@ def _restore_header(model: Estimator, header: Mapping[str, Any]) -> None:
     if not spread > 0:
         raise ValueError(f"header field 'rating_map' has a spread of {spread} (must be > 0)")
     model.rating_map_ = RatingMap(center, spread)
+    selection = header.get("selection")
+    if selection is not None:
+        if not isinstance(selection, dict):
+            raise ValueError("header field 'selection' must be a mapping")
+        model.selection_ = selection
     model.data_fingerprint_ = header.get("data_fingerprint", "")
     model.data_name_ = header.get("data_name", "")
     model.history_ = header.get("history", {})

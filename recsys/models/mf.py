@@ -27,7 +27,7 @@ from recsys.models._blocks import (
     parallel_epoch,
     resolve_threads,
 )
-from recsys.models.base import Estimator
+from recsys.models.base import SELECTION_PATIENCE, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -322,6 +322,18 @@ class MatrixFactorization(Estimator):
             "n_blocks": n_blocks, "indptr": indptr, "users": users, "items": items,
             "values": values,
         }
+
+    def validation_settings(self) -> dict[str, Any]:
+        """Early stopping for a fit that chooses the epochs on a validation part:
+        ``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`."""
+        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience}
+
+    def refit_settings(self) -> dict[str, Any]:
+        """The epochs the validation chose (its best epoch), for a refit on all ratings."""
+        valid = self.history_.get("valid_rmse")
+        if not valid:
+            return {}
+        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     def _check_divergence(self, epoch: int, first: float, train_rmse: float,
                           scale_range: float, params: tuple[np.ndarray, ...],
