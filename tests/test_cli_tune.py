@@ -10,25 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli import assert_one_clean_error, run
 from _ratings_files import write_random_ratings
-from click.testing import CliRunner
 
 import recsys
-from recsys.cli import main
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_clean_error(result, code: int, *words: str) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
