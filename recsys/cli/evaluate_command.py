@@ -11,6 +11,7 @@ from recsys.cli._data_options import file_format_given, file_format_options, loa
 from recsys.cli.interrupts import Interrupted, ctrl_c_watch
 from recsys.evaluation.experiment import evaluate as run_evaluation
 from recsys.evaluation.folds import SPLITS
+from recsys.evaluation.nested import DEFAULT_HYBRID_TRIALS, DEFAULT_TRIALS
 
 DEFAULT_REPORT_DIR = "reports"  # ignored by git (.gitignore)
 
@@ -64,7 +65,17 @@ class _Progress:
               help="Length of the top-N lists.")
 @click.option("--validation", type=click.FloatRange(0, 0.9, max_open=True), default=0.1,
               show_default=True,
-              help="Share of each training side held out for the learning curves (0 = none).")
+              help="Share of each training side carved off to choose the epochs (then refit on "
+                   "the whole side) and to compare the trials of --tune (0 = none).")
+@click.option("--tune", "tune", is_flag=True,
+              help="Tune baseline, mf and hybrid inside each fold's training side (recsys "
+                   "tune, seeded), then score the refitted best on the test side once.")
+@click.option("--trials", type=click.IntRange(1, None), default=None,
+              help=f"Trials per model and fold with --tune [default: {DEFAULT_TRIALS}].")
+@click.option("--hybrid-trials", type=click.IntRange(1, None), default=None,
+              help="Trials of the hybrid's network per fold with --tune (each a whole hybrid "
+                   f"fit; its base MF settings come from the fold's MF search) "
+                   f"[default: {DEFAULT_HYBRID_TRIALS}].")
 @click.option("--topn-users", type=click.IntRange(1, None), default=1000, show_default=True,
               help="Top-N figures over at most this many test users (a seeded sample).")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, writable=True),
@@ -72,7 +83,8 @@ class _Progress:
               help="Report folder (report.json, report.md, PNG plots).")
 @file_format_options
 def evaluate(data: str | None, split: str, models: list[str], seed: int, threshold: float,
-             k: int, validation: float, topn_users: int, output: str,
+             k: int, validation: float, tune: bool, trials: int | None,
+             hybrid_trials: int | None, topn_users: int, output: str,
              file_format: dict[str, Any]) -> None:
     """Compare models: RMSE, MAE, improvement over the global mean and the bias baseline,
     precision/recall/NDCG@k and coverage. Test ratings are scored once, after fitting.
@@ -82,7 +94,14 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
       recsys evaluate                                  # bundled data, random 80/20 holdout
       recsys evaluate --data ml-100k --split all-folds -o report-ml100k
       recsys evaluate --models baseline,mf --split kfold
+      recsys evaluate --data ml-100k --split all-folds --tune --trials 30
     """
+    if not tune and (trials is not None or hybrid_trials is not None):
+        raise click.UsageError("--trials and --hybrid-trials set the budget of --tune: add "
+                               "--tune, or leave them out")
+    if tune and validation <= 0:
+        raise click.UsageError("--tune compares its trials on a validation part of each "
+                               "training side: give --validation > 0 (e.g. 0.1)")
     if file_format_given(file_format):
         data = load_data(data, file_format)
     progress = _Progress()
@@ -91,7 +110,9 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
             report = run_evaluation(data=data, split=split, models=models, seed=seed,
                                     threshold=threshold, k=k, progress=progress,
                                     validation=validation, topn_users=topn_users,
-                                    should_stop=pressed.is_set)
+                                    should_stop=pressed.is_set,
+                                    tune=(trials or DEFAULT_TRIALS) if tune else False,
+                                    hybrid_trials=hybrid_trials or DEFAULT_HYBRID_TRIALS)
         except KeyboardInterrupt:
             raise Interrupted("interrupted during the evaluation; no report was "
                               "written") from None

@@ -21,9 +21,15 @@ Figures per model and fold
 
 With several folds the report gives the mean and the (sample) standard deviation of each column.
 
-The learning curves come from each model's ``history_``: by default 10 % of the *training* side
-is held out as a validation set (``validation=0.1``), so ``valid_rmse`` per epoch is observed
-without touching the test ratings. ``validation=0`` trains on the whole training side.
+Every setting is chosen inside the fold's *training* side (:mod:`recsys.evaluation.nested`):
+by default (``validation=0.1``) 10 % of it is carved off, the epochs of every learner are chosen
+by early stopping on that carve, and the model is refitted on the whole training side with them;
+the learning curves show the choosing fit (``valid_rmse`` per epoch, observed without touching
+the test ratings). ``validation=0`` fits every model on the whole training side with its own
+settings. ``tune=N`` runs :func:`recsys.tune` (``N`` trials) on each fold's training side for
+every tunable model (baseline, mf, hybrid; the hybrid with ``hybrid_trials`` trials of its
+network settings, its base MF settings from the MF search of the same fold) and scores the
+refitted best; the report records per fold what was chosen.
 """
 
 from __future__ import annotations
@@ -39,9 +45,12 @@ import numpy as np
 
 from recsys._version import __version__
 from recsys.data.ratings import Ratings
-from recsys.data.splits import validation_split
 from recsys.errors import EvaluationError, EvaluationWarning, RecsysError
 from recsys.evaluation.folds import Fold, prepare_folds
+from recsys.evaluation.nested import (
+    DEFAULT_HYBRID_TRIALS, DEFAULT_TRIALS, TUNABLE_MODELS, Fitted, fit_choosing_epochs,
+    tune_and_fit,
+)
 from recsys.evaluation.report import REFERENCE_MODELS, FoldResult, Report
 from recsys.evaluation.scoring import relevant_test_users, score_model
 from recsys.models.base import Estimator
@@ -82,6 +91,29 @@ def _check_counts(k: Any, topn_users: Any, validation: float) -> int:
     if not 0 <= validation < 1:
         raise EvaluationError(f"validation must be a share in [0, 1), got {validation!r}")
     return int(k)
+
+
+def _check_tune(tune: Any, hybrid_trials: Any, validation: float) -> int:
+    """Trials per tunable model and fold (0: no tuning), once ``tune`` and
+    ``hybrid_trials`` are known to be valid."""
+    if tune is True:
+        tune = DEFAULT_TRIALS
+    elif tune is False or tune is None:
+        tune = 0
+    elif isinstance(tune, bool) or not isinstance(tune, (int, np.integer)) or tune < 1:
+        raise EvaluationError(
+            f"tune must be True, False or a number of trials >= 1, got {tune!r} "
+            "(--trials on the command line)")
+    if isinstance(hybrid_trials, bool) or not isinstance(hybrid_trials, (int, np.integer)) \
+            or hybrid_trials < 1:
+        raise EvaluationError(
+            f"hybrid_trials must be a whole number >= 1, got {hybrid_trials!r} "
+            "(--hybrid-trials on the command line)")
+    if tune and validation <= 0:
+        raise EvaluationError(
+            "tuning compares its trials on a validation part of each fold's training side: "
+            "give a validation share > 0 (--validation 0.1), or do not tune")
+    return int(tune)
 
 
 def _check_model_params(
@@ -129,6 +161,11 @@ class _Settings:
     topn_users: int | None
     keep_models: bool
     should_stop: StopCheck | None = None
+    tune_trials: int = 0  # per tunable model and fold; 0: no tuning
+    hybrid_trials: int = DEFAULT_HYBRID_TRIALS
+
+    def tunes(self, name: str) -> bool:
+        return bool(self.tune_trials) and name in TUNABLE_MODELS
 
 
 # ---------------------------------------------------------------------------------- progress
@@ -142,16 +179,16 @@ class _Ticker:
         if self.progress is not None:
             self.progress(self.done, self.total, label)
 
-    def epoch_callback(self, label: str) -> Callable[[int, dict], None] | None:
-        """A model ``callback(epoch, history)`` that forwards each epoch, or None."""
+    def labeller(self, label: str) -> Callable[[str], None] | None:
+        """``show(text)``: tell ``progress`` that ``label: text`` is running, or None."""
         if self.progress is None:
             return None
         progress, done, total = self.progress, self.done, self.total
 
-        def callback(epoch: int, history: dict) -> None:
-            progress(done, total, f"{label}: epoch {epoch + 1}")
+        def show(text: str) -> None:
+            progress(done, total, f"{label}: {text}")
 
-        return callback
+        return show
 
     def finished_one(self) -> None:
         self.done += 1
@@ -170,20 +207,21 @@ def _seeded_params(name: str, params: dict[str, Any], seed: int) -> dict[str, An
 
 
 def _fit_model(
-    name: str,
-    params: dict[str, Any],
-    seed: int,
-    train: Ratings,
-    valid: Ratings | None,
-    callback: Callable[[int, dict], None] | None = None,
-    should_stop: StopCheck | None = None,
-) -> tuple[Estimator, float]:
-    """A new model ``name`` (seeded with ``seed``, see :func:`_seeded_params`) fitted on
-    ``train``, and the seconds the fit took."""
-    model = make_model(name, **_seeded_params(name, params, seed))
-    start = time.perf_counter()
-    model.fit(train, validation=valid, callback=callback, should_stop=should_stop)
-    return model, time.perf_counter() - start
+    name: str, train: Ratings, settings: _Settings, label: Callable[[str], None] | None,
+    mf_search: Any = None,
+) -> Fitted:
+    """A new model ``name`` (seeded with ``settings.seed``, see :func:`_seeded_params`)
+    fitted on the whole training side ``train``, its settings chosen inside ``train`` only:
+    tuned (``settings.tune_trials``), or its epochs by validation (``settings.validation``);
+    see :mod:`recsys.evaluation.nested`."""
+    params = _seeded_params(name, settings.model_params.get(name, {}), settings.seed)
+    if settings.tunes(name):
+        trials = settings.hybrid_trials if name == "hybrid" else settings.tune_trials
+        return tune_and_fit(name, params, train, trials, settings.validation, settings.seed,
+                            mf_search=mf_search, label=label,
+                            should_stop=settings.should_stop)
+    return fit_choosing_epochs(name, params, train, settings.validation, settings.seed,
+                               label=label, should_stop=settings.should_stop)
 
 
 def _in_context(exc: RecsysError, where: str) -> RecsysError:
@@ -194,24 +232,41 @@ def _in_context(exc: RecsysError, where: str) -> RecsysError:
         return exc
 
 
+def _mf_search(train: Ratings, settings: _Settings, label: Callable[[str], None] | None):
+    """The MF search of a fold, for the hybrid's base MF when MF itself is not evaluated."""
+    params = _seeded_params("mf", {}, settings.seed)
+    return tune_and_fit("mf", params, train, settings.tune_trials, settings.validation,
+                        settings.seed, label=label, should_stop=settings.should_stop).tuned
+
+
 def _fit_and_score(
-    name: str, fold: str, fit_on: Ratings, valid: Ratings | None, test: Ratings,
-    users: np.ndarray, settings: _Settings, ticker: _Ticker,
+    name: str, fold: str, train: Ratings, test: Ratings, users: np.ndarray,
+    settings: _Settings, ticker: _Ticker, searches: dict[str, Any],
 ) -> tuple[Estimator, FoldResult]:
-    """One model fitted on one fold and scored on its test side; a :class:`RecsysError`
-    says which model and fold it was."""
+    """One model fitted on one fold's training side and scored once on its test side; a
+    :class:`RecsysError` says which model and fold it was. ``searches`` holds the fold's
+    finished searches by model name (the hybrid's base MF settings come from ``mf``'s)."""
     label = f"{name} on {fold}"
     ticker.starting(label)
+    show = ticker.labeller(label)
     try:
-        model, fit_seconds = _fit_model(name, settings.model_params.get(name, {}),
-                                        settings.seed, fit_on, valid,
-                                        ticker.epoch_callback(label), settings.should_stop)
-        result = score_model(model, name, fold, test, settings.threshold, settings.k, users,
-                             fit_seconds=fit_seconds, n_train=int(len(fit_on)))
+        mf_search = None
+        if name == "hybrid" and settings.tunes(name):
+            mf_search = searches.get("mf")
+            if mf_search is None:
+                mf_search = searches["mf"] = _mf_search(train, settings,
+                                                        ticker.labeller(f"mf for {label}"))
+        fitted = _fit_model(name, train, settings, show, mf_search)
+        if fitted.tuned is not None:
+            searches[name] = fitted.tuned
+        result = score_model(fitted.model, name, fold, test, settings.threshold, settings.k,
+                             users, fit_seconds=fitted.seconds, n_train=int(len(train)))
     except RecsysError as exc:
         raise _in_context(exc, label) from None
+    result.history = fitted.history
+    result.chosen = fitted.chosen
     ticker.finished_one()
-    return model, result
+    return fitted.model, result
 
 
 # ---------------------------------------------------------------------------------- one fold
@@ -220,14 +275,12 @@ def _evaluate_fold(
 ) -> tuple[list[FoldResult], dict[str, Estimator], bool]:
     """Every model fitted and scored on one fold: the results, the fitted models by name (when
     ``settings.keep_models``, else none), and whether any test rating is relevant."""
-    fit_on, valid = train, None
-    if settings.validation > 0:
-        fit_on, valid = validation_split(train, valid_size=settings.validation,
-                                         random_state=settings.seed)
     users = relevant_test_users(test, settings.threshold, settings.topn_users, settings.seed)
     results, fitted = [], {}
+    searches: dict[str, Any] = {}
     for name in settings.names:
-        model, result = _fit_and_score(name, fold, fit_on, valid, test, users, settings, ticker)
+        model, result = _fit_and_score(name, fold, train, test, users, settings, ticker,
+                                       searches)
         results.append(result)
         if settings.keep_models:
             fitted[name] = model
@@ -276,6 +329,8 @@ def evaluate(
     topn_users: int | None = 1000,
     keep_models: bool = False,
     should_stop: StopCheck | None = None,
+    tune: bool | int = False,
+    hybrid_trials: int = DEFAULT_HYBRID_TRIALS,
 ) -> Report:
     """Fit each model on the training side of every fold and score the test side once.
 
@@ -302,7 +357,10 @@ def evaluate(
     progress : callable, optional
         ``progress(done, total, label)``; see :data:`ProgressCallback`.
     validation : float
-        Share of each training side held out to record ``valid_rmse`` per epoch (0 = none).
+        Share of each training side carved off to choose the epochs of every learner by early
+        stopping (then the model is refitted on the whole training side), and to compare the
+        trials when tuning; its per-epoch ``valid_rmse`` makes the learning curves. 0: every
+        model is fitted on the whole training side with its own settings.
     topn_users : int or None
         Top-N figures use at most this many test users (a seeded random sample of those with
         a relevant item, the same for every model); None uses them all. Scoring every item
@@ -312,6 +370,16 @@ def evaluate(
     should_stop : callable, optional
         Passed to every fit (see :mod:`recsys.models.progress`): when it answers True the
         evaluation ends with :class:`~recsys.models.progress.FitStopped` within one epoch.
+    tune : bool or int
+        Tune each tunable model (baseline, mf, hybrid) on each fold's training side only
+        (:func:`recsys.tune`, seeded by ``seed``, trials compared on a ``validation`` carve of
+        it) and score the best settings refitted on the whole training side. An integer is the
+        number of trials per model and fold; True is
+        :data:`~recsys.evaluation.nested.DEFAULT_TRIALS`. The report records per fold what
+        was chosen (``Report.chosen()``).
+    hybrid_trials : int
+        Trials of the hybrid per fold when tuning (each is a whole hybrid fit): only its
+        network settings are searched; its base MF settings are the MF search's of the fold.
 
     Returns
     -------
@@ -321,9 +389,10 @@ def evaluate(
     ------
     EvaluationError
         Unknown split or model, an official ML-100k fold asked of another data set, or bad
-        ``threshold`` / ``k`` / ``validation``.
+        ``threshold`` / ``k`` / ``validation`` / ``tune`` / ``hybrid_trials``.
     """
     k_requested = _check_counts(k, topn_users, validation)
+    tune_trials = _check_tune(tune, hybrid_trials, validation)
     names = _model_list(models)
     model_params = _check_model_params(model_params, names)
     triples, info = prepare_folds(data, split, seed)
@@ -331,7 +400,8 @@ def evaluate(
     settings = _Settings(names=names, model_params=model_params, seed=seed,
                          threshold=threshold, k=_cap_k(k_requested, int(info["n_items"])),
                          validation=validation, topn_users=topn_users,
-                         keep_models=keep_models, should_stop=should_stop)
+                         keep_models=keep_models, should_stop=should_stop,
+                         tune_trials=tune_trials, hybrid_trials=int(hybrid_trials))
 
     ticker = _Ticker(progress, total=len(triples) * len(names))
     results: list[FoldResult] = []
@@ -365,6 +435,8 @@ def _assemble_report(
             "validation": float(settings.validation),
             "topn_users": None if settings.topn_users is None else int(settings.topn_users),
             "model_params": settings.model_params,
+            "tune_trials": settings.tune_trials,
+            "hybrid_trials": settings.hybrid_trials if settings.tune_trials else None,
         },
         data=info,
         package_version=__version__,

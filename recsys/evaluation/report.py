@@ -71,6 +71,9 @@ class FoldResult:
     n_fallback: int
     params: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
+    chosen: dict[str, Any] = field(default_factory=dict)
+    """What was chosen on the fold's training side (tuned settings, or epochs by validation);
+    see :mod:`recsys.evaluation.nested`."""
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def figures(self) -> dict[str, Any]:
@@ -207,9 +210,16 @@ class Report:
             topn += f" (at most {s['topn_users']} test users)"
         valid = float(s.get("validation", 0) or 0)
         hold_out = (
-            f"{100 * valid:g} % of each training side held out for the learning curves"
-            if valid else "no validation hold-out"
+            f"epochs chosen on a {100 * valid:g} % validation carve of each training side, "
+            "then refitted on the whole training side" if valid
+            else "every model fitted on the whole training side with its own settings"
         )
+        if s.get("tune_trials"):
+            hold_out = (
+                f"settings tuned inside each fold's training side ({s['tune_trials']} trials "
+                f"per model, {s.get('hybrid_trials')} for the hybrid's network, compared on a "
+                f"{100 * valid:g} % validation carve), the best refitted on the whole training "
+                "side; the test side scored once")
         return " ".join([
             f"Data: {d.get('name')} ({d.get('n_ratings')} ratings, {d.get('n_users')} users,",
             f"{d.get('n_items')} items, fingerprint {d.get('fingerprint')}).",
@@ -234,6 +244,13 @@ class Report:
                     f"{_fmt(row.fit_seconds, 2)} |"
                 )
             parts.append("")
+        chosen = self.chosen()
+        if chosen:
+            from recsys.evaluation.nested import describe_chosen
+
+            parts += ["## Settings chosen per fold (on its training side only)", ""]
+            parts += [f"- {key}: {describe_chosen(value)}" for key, value in chosen.items()]
+            parts.append("")
         parts += ["## Plots", "", "![learning curves](learning_curves.png)", "",
                   "![prediction errors](errors.png)", ""]
         return "\n".join(parts)
@@ -246,6 +263,12 @@ class Report:
             if r.model not in out and r.history:
                 out[r.model] = r.history
         return out
+
+    def chosen(self) -> dict[str, dict[str, Any]]:
+        """``{"model/fold": what was chosen on that fold's training side}``, for every fit
+        that chose something (tuned settings or epochs by validation)."""
+        return {f"{r.model}/{r.fold}": r.chosen for r in self.results
+                if r.chosen.get("how") in ("tuned", "epochs by validation")}
 
     def errors(self) -> dict[str, np.ndarray]:
         """Prediction errors ``r_hat - r`` of each model, all folds together."""
@@ -295,6 +318,7 @@ class Report:
             ],
             "params": {r.model: r.params for r in self.results},
             "history": {f"{r.model}/{r.fold}": r.history for r in self.results if r.history},
+            "chosen": self.chosen(),
             "errors": errors,
         }
 
