@@ -1,158 +1,132 @@
-"""Tune and measure the hybrid (MF + I-AutoRec blended by a tanh network) on ML-100k u1..u5
-and on ml-latest-small; prints RMSE overall and by user activity.
+"""The README's "Results" table: bias, MF and the hybrid on ML-100k u1..u5, defaults vs tuned,
+with every setting chosen inside that fold's ``uN.base`` (nested evaluation).
 
-Settings were chosen on a validation split carved from u1.base (``--tune`` reruns that
-comparison; no test rating is used in it). The default run fits BiasBaseline, MF (the project's
-defaults) and the hybrid on each uN.base, scores uN.test once, and prints the RMSE overall and
-by user activity (the user's number of training ratings).
+For each fold ``uN`` this runs :func:`recsys.evaluate` on the official split (what
+``recsys evaluate --data ML100K --split uN`` does), twice:
 
-Run by hand::
+* **defaults**: each model's own settings; the epochs of every learner are chosen by early
+  stopping on a seeded 10 % carve of ``uN.base``, then the model is refitted on all of
+  ``uN.base``;
+* **tuned** (``--trials``, default 30): :func:`recsys.tune` on ``uN.base`` only (its trials
+  compared on a seeded 10 % carve of it) for the bias baseline and MF, the best refitted on all
+  of ``uN.base``; the hybrid searches its network settings (``--hybrid-trials``, default 4,
+  each a whole hybrid fit) with its base MF settings taken from the MF search of the same fold.
 
-    python bench/tune_hybrid.py --latest        # u1..u5 and ml-latest-small
-    python bench/tune_hybrid.py --tune          # the validation grid on u1.base
+``uN.test`` is read by the runner and scored once per model, after that model's settings were
+chosen and it was refitted; nothing chosen on one fold is used on another (``u1.base`` is
+``u2.test`` + ... + ``u5.test``, so a choice made on ``u1.base`` and used on u2..u5 would have
+seen their test ratings). A fold's line is printed only once its evaluation is finished. The
+settings each fold chose are printed with it (they come from the reports' ``chosen``).
+
+Run by hand (about 25 minutes for everything on a 2-core machine, most of it the hybrid)::
+
+    python bench/tune_hybrid.py                          # u1..u5, defaults and tuned
+    python bench/tune_hybrid.py --folds u1 --no-hybrid   # quick: bias and MF on u1
+    python bench/tune_hybrid.py --json results.json      # also keep every figure
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from recsys.data.predefined_splits import load_predefined_split
-from recsys.data.ratings import Ratings
-from recsys.models.baseline import BiasBaseline
-from recsys.models.hybrid import HybridRecommender
-from recsys.models.mf import MatrixFactorization
+import recsys
+from _ml100k import ML100K, load_split
 
-ROOT = Path(__file__).resolve().parents[1]
-ML100K = ROOT.parent / "shared" / "datasets" / "ml-100k"
-LATEST = ROOT / "data" / "ml-latest-small"
-
-def ml100k_split(name: str, folder: Path = ML100K) -> tuple[Ratings, Ratings]:
-    """Official split ``name`` (u1..u5) as (train, test) sharing one id map (library reader)."""
-    return load_predefined_split(folder, name, download=False)
-
-
-def latest_small(seed: int = 0, test_size: float = 0.1) -> tuple[Ratings, Ratings]:
-    """ml-latest-small with a seeded random 90/10 split."""
-    frame = pd.read_csv(LATEST / "ratings.csv").rename(
-        columns={"userId": "user", "movieId": "item"})
-    movies = pd.read_csv(LATEST / "movies.csv")
-    year = movies["title"].str.extract(r"\((\d{4})\)\s*$")[0].astype(float)
-    item_info = pd.DataFrame(
-        {"title": movies["title"].to_numpy(), "genres": movies["genres"].to_numpy(),
-         "year": year.to_numpy()}, index=pd.Index(movies["movieId"].to_numpy(), name="item"))
-    data = Ratings.from_dataframe(frame, rating_scale=(0.5, 5), item_info=item_info,
-                                  name="ml-latest-small")
-    perm = np.random.default_rng(seed).permutation(len(data))
-    n_test = int(round(test_size * len(data)))
-    return data.subset(np.sort(perm[n_test:])), data.subset(np.sort(perm[:n_test]))
-
-
-# ---------------------------------------------------------------------- measuring
 GROUPS = (("< 20", 0, 19), ("20-100", 20, 100), ("> 100", 101, 10**9))
-
-# Chosen on a validation split carved at random (10%, seed 0) from u1.base, see --tune.
-CHOSEN = dict(hidden=(32, 16), n_folds=3, lr=0.002, use_side=True, use_factors=False)
-
-TUNE_GRID = [
-    dict(CHOSEN),
-    dict(CHOSEN, n_folds=5),
-    dict(CHOSEN, use_side=False),
-    dict(CHOSEN, use_factors=True),
-    dict(CHOSEN, hidden=(16,)),
-    dict(CHOSEN, lr=0.001),
-]
+NAMES = {"baseline": "BiasBaseline", "mf": "MF", "hybrid": "Hybrid"}
 
 
-def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - truth) ** 2)))
+def run_fold(fold: str, models: tuple[str, ...], tune: int | bool, hybrid_trials: int,
+             seed: int) -> recsys.evaluation.report.Report:
+    """One nested evaluation of ``fold`` (settings chosen inside ``uN.base``)."""
+    return recsys.evaluate(data=ML100K, split=fold, models=models, seed=seed, tune=tune,
+                           hybrid_trials=hybrid_trials, validation=0.1)
 
 
-def models(seed: int = 0, **hybrid: object) -> dict[str, object]:
-    return {
-        "BiasBaseline": BiasBaseline(),
-        "MF": MatrixFactorization(random_state=seed),
-        "Hybrid": HybridRecommender(random_state=seed, **hybrid),
-    }
-
-
-def evaluate(train: Ratings, test: Ratings, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Fit the three models on ``train``; RMSE on ``test`` overall and by user activity."""
+def by_activity(report, fold: str) -> dict[str, dict[str, float]]:
+    """Test RMSE of each model by the user's number of training ratings."""
+    train, test = load_split(fold)
     counts = train.user_counts()[test.users]
-    out: dict[str, dict[str, float]] = {}
-    for name, model in models(seed, **CHOSEN).items():
-        start = time.perf_counter()
-        model.fit(train)
-        pred = model.predict_ratings(test)
-        row = {"all": rmse(pred, test.ratings), "seconds": time.perf_counter() - start}
-        for label, low, high in GROUPS:
-            mask = (counts >= low) & (counts <= high)
-            row[label] = rmse(pred[mask], test.ratings[mask]) if mask.any() else float("nan")
-            row[f"n {label}"] = int(mask.sum())
-        out[name] = row
+    out = {}
+    for r in report.results:
+        if r.model == "mean" or r.errors.size != counts.size:
+            continue
+        err = r.errors.astype(np.float64)
+        out[r.model] = {label: float(np.sqrt(np.mean(err[(counts >= lo) & (counts <= hi)] ** 2)))
+                        for label, lo, hi in GROUPS}
+        out[r.model]["n"] = {label: int(((counts >= lo) & (counts <= hi)).sum())
+                             for label, lo, hi in GROUPS}
     return out
-
-
-def print_by_activity(title: str, results: dict[str, dict[str, float]]) -> None:
-    first = next(iter(results.values()))
-    heads = [f"{label} (n={first[f'n {label}']})" for label, _, _ in GROUPS]
-    print(f"\n{title}\n")
-    print("| model | all | " + " | ".join(heads) + " | fit s |")
-    print("| --- | ---: | " + " | ".join("---:" for _ in heads) + " | ---: |")
-    for name, row in results.items():
-        cells = " | ".join(f"{row[label]:.4f}" for label, _, _ in GROUPS)
-        print(f"| {name} | {row['all']:.4f} | {cells} | {row['seconds']:.0f} |", flush=True)
-
-
-def tune() -> None:
-    """Compare the grid on a validation split of u1.base (the test file is not read)."""
-    train, _ = ml100k_split("u1")  # only u1.base ratings are used below
-    perm = np.random.default_rng(0).permutation(len(train))
-    n_valid = len(train) // 10
-    fit, valid = train.subset(np.sort(perm[n_valid:])), train.subset(np.sort(perm[:n_valid]))
-    print("| validation RMSE (u1.base carve) | setting |\n| ---: | --- |")
-    for params in TUNE_GRID:
-        model = HybridRecommender(random_state=0, **params).fit(fit)
-        print(f"| {rmse(model.predict_ratings(valid), valid.ratings):.4f} | {params} |",
-              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
-    parser.add_argument("--latest", action="store_true", help="also ml-latest-small 90/10")
-    parser.add_argument("--no-100k", action="store_true")
-    parser.add_argument("--tune", action="store_true", help="validation grid on u1.base only")
+    parser.add_argument("--trials", type=int, default=30, help="trials per model and fold")
+    parser.add_argument("--hybrid-trials", type=int, default=4)
+    parser.add_argument("--no-hybrid", action="store_true")
+    parser.add_argument("--no-defaults", action="store_true")
+    parser.add_argument("--no-tuned", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write every figure to this file")
     args = parser.parse_args()
-    if args.tune:
-        tune()
-        return
-    summary = []
-    if not args.no_100k:
-        if not ML100K.is_dir():
-            sys.exit(f"ML-100k not found at {ML100K}")
-        for fold in args.folds.split(","):
-            train, test = ml100k_split(fold)
-            results = evaluate(train, test)
-            print_by_activity(f"ML-100k {fold} (test RMSE by the user's training ratings)",
-                              results)
-            summary.append((fold, {k: v["all"] for k, v in results.items()}))
-        print("\n| fold | BiasBaseline | MF | Hybrid | Hybrid beats MF |")
-        print("| --- | ---: | ---: | ---: | --- |")
-        for fold, row in summary:
-            print(f"| {fold} | {row['BiasBaseline']:.4f} | {row['MF']:.4f} | "
-                  f"{row['Hybrid']:.4f} | {row['Hybrid'] < row['MF']} |")
-        means = {k: np.mean([row[k] for _, row in summary]) for k in summary[0][1]}
-        print(f"| mean | {means['BiasBaseline']:.4f} | {means['MF']:.4f} | "
-              f"{means['Hybrid']:.4f} | |")
-    if args.latest:
-        train, test = latest_small(seed=0)
-        print_by_activity("ml-latest-small, seeded 90/10 split (seed 0)", evaluate(train, test))
+    if not ML100K.is_dir():
+        sys.exit(f"ML-100k not found at {ML100K}")
+    models = ("baseline", "mf") if args.no_hybrid else ("baseline", "mf", "hybrid")
+    variants = [v for v, skip in (("defaults", args.no_defaults), ("tuned", args.no_tuned))
+                if not skip]
+    folds = args.folds.split(",")
+    rmse: dict[tuple[str, str], dict[str, float]] = {}  # (variant, model) -> fold -> RMSE
+    keep: dict = {"seconds": {}, "chosen": {}, "activity": {}}
+    for fold in folds:
+        for variant in variants:
+            start = time.perf_counter()
+            report = run_fold(fold, models, args.trials if variant == "tuned" else False,
+                              args.hybrid_trials, args.seed)
+            seconds = time.perf_counter() - start
+            keep["seconds"][f"{variant}/{fold}"] = seconds
+            keep["chosen"][f"{variant}/{fold}"] = report.chosen()
+            for r in report.results:
+                rmse.setdefault((variant, r.model), {})[fold] = r.rmse
+            figures = ", ".join(f"{NAMES.get(r.model, r.model)} {r.rmse:.4f}"
+                                for r in report.results)
+            print(f"{fold} {variant} ({seconds:.0f} s): {figures}", flush=True)
+            for key, record in report.chosen().items():
+                from recsys.evaluation.nested import describe_chosen
+
+                print(f"    {key}: {describe_chosen(record)}", flush=True)
+            if fold == "u1":
+                keep["activity"][variant] = by_activity(report, fold)
+
+    print(f"\n| model | settings | " + " | ".join(folds) + f" | mean | vs bias ({reference}) |")
+    print("| --- | --- |" + " ---: |" * (len(folds) + 2))
+    reference = "defaults" if "defaults" in variants else variants[0]
+    bias = np.mean([rmse[(reference, "baseline")][f] for f in folds])  # "vs bias" against the default bias baseline
+    for variant in variants:
+        for model in ("mean", *models):
+            row = rmse[(variant, model)]
+            mean = float(np.mean([row[f] for f in folds]))
+            vs = 100 * (bias - mean) / bias
+            cells = " | ".join(f"{row[f]:.4f}" for f in folds)
+            print(f"| {NAMES.get(model, 'global mean')} | {variant} | {cells} | {mean:.4f} | "
+                  f"{vs:.1f} % |")
+    for variant, table in keep["activity"].items():
+        print(f"\nu1 {variant}, test RMSE by the user's number of training ratings")
+        first = next(iter(table.values()))["n"]
+        print("| model | " + " | ".join(f"{g} ({first[g]:,})" for g, _, _ in GROUPS) + " |")
+        print("| --- |" + " ---: |" * len(GROUPS))
+        for model, row in table.items():
+            print(f"| {NAMES[model]} | " + " | ".join(f"{row[g]:.4f}" for g, _, _ in GROUPS)
+                  + " |")
+    if args.json:
+        keep["rmse"] = {f"{v}/{m}": row for (v, m), row in rmse.items()}
+        with open(args.json, "w") as fh:
+            json.dump(keep, fh, indent=1, default=str)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ The validation ratings are carved at random from ML-100k ``u1.base`` (never from
 every configuration of the grid is trained once for up to ``--max-epochs`` epochs on the rest,
 and the validation RMSE after each epoch gives the best epoch count for free (the step-size
 schedule ``lr / (1 + decay * t)`` does not depend on the total). The table of the best
-configurations is printed, then the chosen setting is refitted on each full ``uN.base`` and
-scored on ``uN.test`` (the test files are read only for that final report).
+configurations and the chosen setting are printed. No test figure is printed here: ``u1.base``
+is ``u2.test`` + ... + ``u5.test``, so a setting chosen on it and scored on u2..u5 would have
+seen their test ratings. Test figures with every setting chosen inside each fold's own
+``uN.base`` come from ``bench/tune_hybrid.py`` (``recsys evaluate --tune``).
 
 Run by hand::
 
-    python bench/tune_mf.py                # coarse grid + u1..u5 test RMSE of the winner
+    python bench/tune_mf.py                # coarse grid, validation RMSE only
     python bench/tune_mf.py --grid fine    # a finer grid around the coarse winner
     python bench/tune_mf.py --grid quick   # a smoke run
 """
@@ -28,11 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _ml100k import ML100K, load_split  # noqa: E402
 
 from recsys.models.mf import MatrixFactorization  # noqa: E402
-
-
-def rmse(model: MatrixFactorization, data) -> float:
-    pred = model.predict_ratings(data)
-    return float(np.sqrt(np.mean((pred - data.ratings) ** 2)))
 
 
 def main() -> None:
@@ -87,14 +84,8 @@ def main() -> None:
     print(f"\nchosen: {chosen}")
     defaults = MatrixFactorization().get_params()
     print("current defaults: " + ", ".join(f"{k}={defaults[k]}" for k in chosen))
-    for label, setting in (("chosen", chosen), ("defaults", {})):
-        scores = []
-        for split in ("u1", "u2", "u3", "u4", "u5"):
-            train, test = load_split(split)
-            model = MatrixFactorization(random_state=args.seed, **setting).fit(train)
-            scores.append(rmse(model, test))
-        print(f"{label}: test RMSE u1..u5 = " + ", ".join(f"{s:.4f}" for s in scores)
-              + f"; u1 {scores[0]:.4f}, mean {np.mean(scores):.4f}")
+    print("test figures, each setting chosen inside its own fold's uN.base: "
+          "python bench/tune_hybrid.py")
 
 
 if __name__ == "__main__":
