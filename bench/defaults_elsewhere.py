@@ -309,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                         "fits": {f"{n}/{h}": v for (n, h), v in fitted.items()}}
         if key == "planted-1-10":
             results[key]["noise_floor"] = planted_noise_floor()
-        log(f"{key} done; the table so far:\n{table(results)}")
+        log(f"{key} done; the table so far:\n{table(results)}\n" + "\n".join(goals(results)))
+        if args.json is not None:  # after every data set, so a stopped run keeps its rows
+            save(args.json, command, time.perf_counter() - start, results)
     seconds = time.perf_counter() - start
 
     print(f"\n`{command.strip()}`: {seconds / 60:.1f} min wall time; MF {args.mf_trials}, "
@@ -330,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key:13s} {what:16s} {entry['seconds']:7.1f} s  valid "
                   f"{valid if valid is None else round(valid, 4)}{extra}  {entry['settings']}")
     if args.json is not None:
-        args.json.write_text(json.dumps({"command": command, "seconds": seconds,
-                                         "results": results}, indent=1, default=str))
+        save(args.json, command, seconds, results)
     return 0
+
+
+def save(path: Path, command: str, seconds: float, results: dict[str, Any]) -> None:
+    path.write_text(json.dumps({"command": command, "seconds": seconds, "results": results},
+                               indent=1, default=str))
 
 
 if __name__ == "__main__":

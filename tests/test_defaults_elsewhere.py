@@ -142,3 +142,14 @@ def test_the_table_and_goals_read_the_results(bench):
     assert "| pure noise | 1-5 | 9 / 1 | 1.0000 | 0.9000 (+10.0 %) | 1.0200 (-2.0 %) |" in text
     checks = bench.goals(results)
     assert checks[0].startswith("ok") and checks[1].startswith("FAIL")
+
+
+def test_results_are_saved_as_json(bench, tmp_path):
+    import json
+
+    fits = {"baseline/tuned": {"test_rmse": 1.0, "settings": {"hidden": (16, 8)}}}
+    results = {"noise": {"title": "t", "scale": (1.0, 5.0), "n_train": 9, "n_test": 1,
+                         "fits": fits}}
+    bench.save(tmp_path / "r.json", "cmd", 1.5, results)
+    back = json.loads((tmp_path / "r.json").read_text())
+    assert back["results"]["noise"]["fits"]["baseline/tuned"]["settings"]["hidden"] == [16, 8]
