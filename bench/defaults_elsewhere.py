@@ -194,8 +194,13 @@ def fit_all(train: Ratings, trials: dict[str, int], hybrid_params: dict[str, Any
         if trials.get(name, 0) <= 0:
             continue
         start = time.perf_counter()
+        def progress(trial: Any, best: Any, name: str = name) -> None:
+            if name == "hybrid":  # each hybrid trial is minutes: say where the search is
+                log(f"{label}: hybrid trial {trial.number} {trial.status} in "
+                    f"{trial.seconds:.0f} s, validation RMSE {trial.valid_rmse:.4f}")
+
         result = recsys.tune(train, model=name, n_trials=trials[name], valid_size=0.1,
-                             seed=SEED, n_threads=1,
+                             seed=SEED, n_threads=1, progress=progress,
                              params=hybrid_params if name == "hybrid" else None)
         statuses = [t.status for t in result.trials]
         fitted[(name, "tuned")] = {
