@@ -40,7 +40,8 @@ from recsys.tuning.space import Choice, LogUniform
 from recsys.tuning.spaces import TUNABLE_MODELS
 
 __all__ = ["Fitted", "fit_choosing_epochs", "tune_and_fit", "hybrid_network_space",
-           "hybrid_base_params", "describe_chosen", "DEFAULT_TRIALS", "DEFAULT_HYBRID_TRIALS", "TUNABLE_MODELS"]
+           "hybrid_base_params", "describe_chosen", "DEFAULT_TRIALS", "DEFAULT_HYBRID_TRIALS",
+           "TUNABLE_MODELS"]
 
 DEFAULT_TRIALS = 30
 """Trials per model and fold of ``evaluate(tune=True)`` (``recsys evaluate --tune``)."""
