@@ -2,9 +2,11 @@
 
 Where things live (one job a module):
 
-* ``base``: the estimator contract (:class:`Estimator`: fit template, predict, recommend,
-  similar items, save); ``params``: settings from the constructor; ``progress``: the per-epoch
-  callback and stop requests;
+* ``base``: the estimator contract (:class:`Estimator`: fit template, ids, predict);
+  ``params``: settings from the constructor; ``progress``: the per-epoch callback and stop
+  requests; ``topn``: recommend and similar items; ``persistence``: what a model file holds;
+  ``scaling``: model units (scale-free learning); ``selection``: epochs chosen on a
+  validation part, then a refit on all the ratings;
 * ``baseline``, ``mf``, ``autorec``, ``hybrid``: the rating models; ``mlp``: the tanh network
   on arrays; beside them, private modules for their numba kernels (``_sgd`` and the FPSGD
   grid ``_blocks`` for MF, ``_backprop``, ``_bookkeeping``) and the setting checks

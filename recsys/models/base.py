@@ -38,27 +38,25 @@ A subclass implements these hooks:
 Top-N lists and similar items (``recommend``, ``recommend_all``, ``similar_items``) come from
 :class:`recsys.models.topn.TopN`, built on the scores.
 
-Model files are written and read by :mod:`recsys.models.io`.
+What a model file holds comes from :class:`recsys.models.persistence.Persistent` (the
+``_state`` / ``_set_state`` hooks); files are written and read by :mod:`recsys.models.io`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsys._version import __version__
 from recsys.data.ratings import Ratings, lookup_ids
 from recsys.errors import (
-    ModelFileError,
     NotFittedError,
     ParameterError,
     RecsysError,
 )
 from recsys.models.params import Params
+from recsys.models.persistence import Persistent
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
@@ -85,7 +83,7 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
-class Estimator(Params, TopN):
+class Estimator(Params, TopN, Persistent):
     """Base class of rating predictors (see the module docstring for the contract)."""
 
     def _validate_params(self) -> None:
@@ -360,19 +358,6 @@ class Estimator(Params, TopN):
             scores[start:start + step] = np.asarray(pairs).reshape(len(block), self.n_items_)
         return scores
 
-    # ------------------------------------------------------------------ persistence
-    def _state(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def _upgrade_params(cls, params: dict[str, Any], format_version: int) -> dict[str, Any]:
-        """The settings a file of an older ``format_version`` stored, under today's names
-        (a subclass that renamed a setting maps the old name here)."""
-        return params
-
     # ------------------------------------------------------------------ choosing epochs
     def validation_settings(self) -> dict[str, Any]:
         """Settings for a fit that chooses the number of epochs on a validation part (early
@@ -383,92 +368,6 @@ class Estimator(Params, TopN):
         """After a fit with a validation part: the settings that repeat the epochs it chose
         (without early stopping), for a refit on all the training ratings."""
         return {}
-
-    def _header_extra(self) -> dict[str, Any]:
-        """Extra JSON-serialisable facts a subclass wants in the header."""
-        return {}
-
-    def _load_header_extra(self, extra: dict[str, Any]) -> None:
-        """Restore what :meth:`_header_extra` saved."""
-
-    _COMMON_ARRAYS = (
-        "user_ids_", "item_ids_", "user_counts_", "item_counts_", "seen_indptr_",
-        "seen_items_", "item_titles_", "item_genres_", "item_years_",
-    )
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Everything a model file holds, as named arrays: ``"header"`` (JSON text: format,
-        class, parameters, rating scale, global mean, history, package version), the record
-        of the training data (``"common/..."``: id maps, counts, seen items, item metadata)
-        and the learned state (``"state/..."``). :func:`recsys.models.io.model_from_arrays`
-        turns them back into the model, checking every array."""
-        from recsys.models import io
-
-        self._check_fitted()
-        header = {
-            "format": io.FORMAT_NAME,
-            "format_version": io.FORMAT_VERSION,
-            "class": type(self).__name__,
-            "params": self.get_params(),
-            "package_version": __version__,
-            "data_fingerprint": self.data_fingerprint_,
-            "data_name": self.data_name_,
-            "rating_scale": list(self.rating_scale_),
-            "global_mean": self.global_mean_,
-            "rating_map": [self.rating_map_.center, self.rating_map_.spread],
-            "history": self.history_,
-            "selection": getattr(self, "selection_", None),
-            "extra": self._header_extra(),
-        }
-        arrays = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
-        for key, value in self._state().items():
-            arrays[f"state/{key}"] = np.asarray(value)
-        arrays["header"] = io.header_json(header)
-        return arrays
-
-    def _restore_state(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Install the learned state of a file (after its id maps and header facts): the
-        header's ``extra`` facts, then the ``state/`` arrays (their prefix removed)."""
-        self._user_index_cache = None
-        self._item_index_cache = None
-        self._load_header_extra(extra)
-        self._set_state(arrays)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted model to one ``.npz`` file, atomically (temporary name, then
-        rename): an interrupted or failed save leaves any earlier file at ``path`` untouched
-        and no temporary file behind. A missing folder is created. Returns the path written.
-
-        Raises
-        ------
-        NotFittedError
-            The model is not fitted (or its last fit failed).
-        ModelFileError
-            The file cannot be written (a folder, no permission, disk full...).
-        """
-        from recsys.models import io
-
-        self._check_fitted()
-        path = Path(path)
-        if path.is_dir():  # before the arrays are built
-            raise ModelFileError(
-                f"cannot write the model to {path}: it is a folder; give a file name such as "
-                f"{path / 'model.npz'}"
-            )
-        return io.write_model_file(path, self.to_arrays())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Estimator":
-        """Load a model saved by :meth:`save` (never unpickles; see
-        :func:`recsys.models.io.load_model`)."""
-        from recsys.models import io
-
-        model = io.load_model(path)
-        if not isinstance(model, cls):
-            raise ModelFileError(
-                f"{path} holds a {type(model).__name__}, not a {cls.__name__}"
-            )
-        return model
 
 
 def clone(estimator: Estimator, **params: Any) -> Estimator:
