@@ -243,9 +243,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 if got is None:
                     cells.append("-")
                 elif name == "baseline" or bias is None:
-                    cells.append(f"{got:.4g}" if got >= 10 else f"{got:.4f}")
+                    cells.append(f"{got:.2f}" if got >= 10 else f"{got:.4f}")
                 else:
-                    text = f"{got:.4g}" if got >= 10 else f"{got:.4f}"
+                    text = f"{got:.2f}" if got >= 10 else f"{got:.4f}"
                     cells.append(f"{text} ({gain(bias, got):+.1f} %)")
         low, high = res["scale"]
         lines.append(f"| {res['title']} | {low:g}-{high:g} | {res['n_train']:,} / "
