@@ -18,7 +18,10 @@ chosen and it was refitted; nothing chosen on one fold is used on another (``u1.
 seen their test ratings). A fold's line is printed only once its evaluation is finished. The
 settings each fold chose are printed with it (they come from the reports' ``chosen``).
 
-Run by hand (about 25 minutes for everything on a 2-core machine, most of it the hybrid)::
+Run by hand. Nearly all the time is the hybrid's: 2 whole fits per fold for the defaults
+(choose the epochs, refit) and ``--hybrid-trials`` + 1 for tuned; on a 2-core machine shared
+with other jobs the defaults took 32 minutes for u1..u5 and the tuned hybrid 16 minutes a fold,
+bias and MF 3 minutes in all::
 
     python bench/tune_hybrid.py                          # u1..u5, defaults and tuned
     python bench/tune_hybrid.py --folds u1 --no-hybrid   # quick: bias and MF on u1
