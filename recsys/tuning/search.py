@@ -97,6 +97,7 @@ def tune(
     params: Mapping[str, Any] | None = None,
     n_threads: int | None = None,
     prune: bool | MedianPruner = True,
+    try_defaults: bool = True,
 ) -> TuneResult:
     """Search a model's settings on a validation part of the training ratings.
 
@@ -132,6 +133,10 @@ def tune(
         Threads per fit, for models that take ``n_threads``; repeatable with one.
     prune : bool or MedianPruner
         The pruning rule (True: :class:`MedianPruner` with its defaults; False: none).
+    try_defaults : bool
+        Trial 0 tries the model's own default for every varied setting, so that the search
+        never ends worse on its validation part than the defaults (with few trials, the
+        sampled points alone can all be worse); the others are the sampled points.
 
     Returns
     -------
@@ -177,7 +182,11 @@ def tune(
             data_name=ratings.name, seconds=time.perf_counter() - start,
             space=chosen.describe())
 
-    for number, sampled in enumerate(chosen.sample(n_trials, seed)):
+    samples = chosen.sample(n_trials, seed)
+    if try_defaults and chosen.dims:
+        defaults = cls().get_params()
+        samples = [{name: defaults[name] for name in chosen.dims}] + samples[:-1]
+    for number, sampled in enumerate(samples):
         estimator = cls(**{**chosen.fixed, **sampled})
         record = run_trial(number, estimator, sampled, train, valid, pruner, should_stop)
         trials.append(record)

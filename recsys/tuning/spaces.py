@@ -3,11 +3,12 @@
 Rates and weights vary log-uniformly over a band around the constructor's default (read from
 the class, so the band follows the defaults when they are re-chosen), sizes log-uniformly over
 fixed integer ranges. The trials of a model that stops early (``patience``) get a generous
-epoch cap and a short patience; the refit then runs the chosen number of epochs.
+epoch cap and early stopping; the refit then runs the chosen number of epochs.
 
 =============  ===============================================================================
 ``mf``         ``n_factors`` one of 16, 32, 64, 128, 256, ``lr`` default/4-x4, ``reg`` default/10-x4, ``reg_bias``
-               default/10-x10, ``init_std`` default/10-x3; epochs by early stopping (patience 4)
+               default/10-x10, ``init_std`` default/10-x3; epochs by early stopping (patience 10,
+               as `recsys fit` chooses them: a shorter one stops slow starters)
 ``baseline``   ``reg_user``, ``reg_item`` default/10-x10 (10 closed-form sweeps)
 ``hybrid``     ``hidden`` (16), (16, 8), (32, 16); ``lr`` default/4-x4, ``weight_decay``
                1e-6-1e-3, ``mf_factors`` 16-128 (powers of 2), ``mf_reg`` and ``ar_reg`` around the
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from recsys.errors import ParameterError
+from recsys.models.base import SELECTION_PATIENCE
 from recsys.tuning.space import Choice, LogUniform, SearchSpace
 
 __all__ = ["default_space", "TUNABLE_MODELS"]
@@ -52,7 +54,7 @@ def _mf_space() -> SearchSpace:
             "reg_bias": _around(d["reg_bias"], 10, 10),
             "init_std": _around(d["init_std"], 10, 3),
         },
-        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 100), "patience": 4},
+        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 100), "patience": SELECTION_PATIENCE},
     )
 
 
