@@ -295,10 +295,36 @@ def test_a_pickled_object_is_refused_and_never_unpickled(files, tmp_path, where)
     path = write(tmp_path, blob)
     refused(path, "Python objects", "refused and not loaded")
     assert not marker.exists()
-    # the same file is live: a loader that unpickles (numpy with allow_pickle=True) runs it
-    with np.load(path, allow_pickle=True) as archive:
-        archive[where if where != "extra" else "state/extra"]
-    assert marker.exists()
+    # the same file is live: its pickle stream, read as opcodes and never run, imports
+    # Path.touch and calls it on the marker; any loader that unpickled it would create it
+    member = (where if where != "extra" else "state/extra") + ".npy"
+    calls, texts, opcodes = _pickle_calls(path, member)
+    assert ("pathlib", "Path.touch") in calls and "REDUCE" in opcodes
+    assert marker.name in texts
+
+
+def _pickle_calls(path: Path, member: str
+                  ) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The ``(module, name)`` globals a member's pickle stream imports, the strings it pushes
+    and its opcode names, read with :mod:`pickletools` (opcodes only: nothing is
+    unpickled)."""
+    import pickletools
+
+    with zipfile.ZipFile(path) as archive:
+        stream = io.BytesIO(archive.read(member))
+    version = np.lib.format.read_magic(stream)
+    {(1, 0): np.lib.format.read_array_header_1_0,
+     (2, 0): np.lib.format.read_array_header_2_0}[version](stream)
+    calls, texts, opcodes = [], [], []
+    for opcode, arg, _ in pickletools.genops(stream.read()):
+        opcodes.append(opcode.name)
+        if isinstance(arg, str):
+            texts.append(arg)
+        if opcode.name == "STACK_GLOBAL":
+            calls.append((texts[-2], texts[-1]))
+        elif opcode.name == "GLOBAL":
+            calls.append(tuple(arg.split(" ", 1)))
+    return calls, texts, opcodes
 
 
 # ---------------------------------------------------------------- paths
