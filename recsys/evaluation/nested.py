@@ -7,7 +7,7 @@ test side, so nothing it chooses can have seen a test rating:
 * :func:`fit_choosing_epochs`: with a validation share (the default 0.1), the epochs of every
   learner are chosen by early stopping on a seeded carve of the training side, then the model
   is refitted on the *whole* training side with them
-  (:func:`~recsys.models.selection.fit_with_validation`, what ``recsys fit`` does). The choosing
+  (:mod:`recsys.models.selection`, what ``recsys fit`` does). The choosing
   fit's per-epoch history (training and validation RMSE) is what the learning curves show. A
   model without epochs (the global mean, the bias baseline) is fitted on the whole training side
   directly. With ``validation=0`` every model is fitted on the whole side with its own settings.
@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from recsys.data.ratings import Ratings
+from recsys.data.splits import validation_split
 from recsys.models.base import Estimator
-from recsys.models.progress import EpochCallback, StopCheck
+from recsys.models.progress import EpochCallback, FitStopped, StopCheck
 from recsys.models.registry import make_model
-from recsys.models.selection import Selection, fit_with_validation
+from recsys.models.selection import choose_epochs, refit
 from recsys.tuning import search
 from recsys.tuning.result import TuneResult
 from recsys.tuning.space import Choice, LogUniform
@@ -92,26 +93,15 @@ def fit_choosing_epochs(
         model.fit(train, callback=_epoch_labels(label, ""), should_stop=should_stop)
         return Fitted(model, time.perf_counter() - start, _history(model),
                       {"how": "own settings on the whole training side"})
-    seen: dict[str, Any] = {}
-
-    def choosing(epoch: int, history: dict) -> None:
-        seen["history"] = history
-        if label is not None:
-            label(f"epoch {epoch + 1}")
-
-    def on_refit(selection: Selection) -> EpochCallback | None:
-        seen["selection"] = selection
-        return _epoch_labels(label, "refit, ")
-
-    final = fit_with_validation(model, train, valid_size=validation, random_state=seed,
-                                callback=choosing, should_stop=should_stop, on_refit=on_refit)
-    seconds = time.perf_counter() - start
-    selection: Selection = seen["selection"]
-    history = {key: [float(v) for v in values]
-               for key, values in (seen.get("history") or {}).items()}
+    fit_on, valid = validation_split(train, valid_size=validation, random_state=seed)
+    selection = choose_epochs(model, fit_on, valid, callback=_epoch_labels(label, ""),
+                              should_stop=should_stop)
+    final = refit(model, train, selection, callback=_epoch_labels(label, "refit, "),
+                  should_stop=should_stop)
     chosen = {"how": "epochs by validation", "settings": dict(selection.settings),
               "valid_rmse": float(selection.valid_rmse), "n_valid": int(selection.n_valid)}
-    return Fitted(final, seconds, history or _history(final), chosen)
+    return Fitted(final, time.perf_counter() - start, selection.history or _history(final),
+                  chosen)
 
 
 # ---------------------------------------------------------------------------------- tuning
@@ -175,8 +165,6 @@ def tune_and_fit(
                          refit=True, params=shared or None, n_threads=1)
     seconds = time.perf_counter() - start
     if result.model is None:  # stopped during the refit: the search said so
-        from recsys.models.progress import FitStopped
-
         raise FitStopped("the evaluation was stopped during a refit")
     varied = {k: _plain(v) for k, v in result.best_trial.params.items()}
     if "n_epochs" in result.best_params:

@@ -265,7 +265,7 @@ class MLP(Params):
         self._init_weights(rng)
         # divergence reference (network units): the error before training, or the targets'
         # variance
-        start = max(self._network_mse(X, y), float(np.mean((y - y.mean(axis=0)) ** 2)))
+        start = max(self._errors(X, y)[0], float(np.mean((y - y.mean(axis=0)) ** 2)))
         self.history_: dict[str, list[float]] = {"train_mse": []}
         if X_valid is not None:
             self.history_["valid_mse"] = []
@@ -280,17 +280,16 @@ class MLP(Params):
                     f"lower lr (now {self.lr:g})"
                 )
             with np.errstate(over="ignore", invalid="ignore"):
-                train_mse = self._network_mse(X, y)
+                train_mse, train_in_targets = self._errors(X, y)
             if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
                 raise DivergenceError(
                     f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
                     f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
                 )
-            self.history_["train_mse"].append(self._network_mse(X, y, in_target_units=True))
+            self.history_["train_mse"].append(train_in_targets)
             if X_valid is not None:
-                valid = self._network_mse(X_valid, y_valid)
-                self.history_["valid_mse"].append(
-                    self._network_mse(X_valid, y_valid, in_target_units=True))
+                valid, valid_in_targets = self._errors(X_valid, y_valid)
+                self.history_["valid_mse"].append(valid_in_targets)
                 if valid < best - 1e-12:
                     best, best_w, since = valid, self._w.copy(), 0
                 else:
@@ -374,14 +373,11 @@ class MLP(Params):
         out = self.target_center_ + self.target_spread_ * out
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def _network_mse(self, X: np.ndarray, y_network: np.ndarray,
-                     in_target_units: bool = False) -> float:
-        """Mean squared error against targets in network units, in those units or (with
-        ``in_target_units``) in the targets' own."""
+    def _errors(self, X: np.ndarray, y_network: np.ndarray) -> tuple[float, float]:
+        """Mean squared error against targets in network units, in those units and in the
+        targets' own (one forward pass)."""
         diff = self.forward(X)[-1][:, 1:].astype(np.float64) - y_network
-        if in_target_units:
-            diff = diff * self.target_spread_
-        return float(np.mean(diff ** 2))
+        return float(np.mean(diff ** 2)), float(np.mean((diff * self.target_spread_) ** 2))
 
     def _mse(self, X: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean((np.reshape(self.predict(X), y.shape) - y) ** 2))

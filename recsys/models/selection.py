@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 from recsys.data.ratings import Ratings
 from recsys.data.splits import validation_split
+from recsys.metrics import rmse
 from recsys.models.base import Estimator, clone
 from recsys.models.baseline import BiasBaseline
 from recsys.models.progress import EpochCallback, StopCheck
@@ -49,6 +48,9 @@ class Selection:
         The bias baseline's RMSE on the same part, fitted on the same rest.
     n_train, n_valid : int
         Ratings the choice was fitted on and scored on.
+    history : dict
+        The choosing fit's per-epoch figures (its learning curves); not part of
+        :meth:`as_dict`, the record a model file keeps.
     """
 
     settings: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class Selection:
     baseline_rmse: float = math.nan
     n_train: int = 0
     n_valid: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     @property
     def beats_baseline(self) -> bool:
@@ -63,11 +66,13 @@ class Selection:
         return bool(self.valid_rmse < self.baseline_rmse)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        record.pop("history")
+        return record
 
 
 def _rmse(model: Estimator, ratings: Ratings) -> float:
-    return float(np.sqrt(np.mean((model.predict_ratings(ratings) - ratings.ratings) ** 2)))
+    return rmse(ratings.ratings, model.predict_ratings(ratings))
 
 
 def choose_epochs(model: Estimator, train: Ratings, validation: Ratings, *,
@@ -80,7 +85,9 @@ def choose_epochs(model: Estimator, train: Ratings, validation: Ratings, *,
     baseline = BiasBaseline().fit(train, should_stop=should_stop)
     return Selection(settings=probe.refit_settings(), valid_rmse=_rmse(probe, validation),
                      baseline_rmse=_rmse(baseline, validation), n_train=len(train),
-                     n_valid=len(validation))
+                     n_valid=len(validation),
+                     history={k: [float(v) for v in values]
+                              for k, values in probe.history_.items()})
 
 
 def refit(model: Estimator, ratings: Ratings, selection: Selection, *,
@@ -102,7 +109,6 @@ def fit_with_validation(
     *,
     callback: EpochCallback | None = None,
     should_stop: StopCheck | None = None,
-    on_refit: Callable[[Selection], EpochCallback | None] | None = None,
 ) -> Estimator:
     """Choose the epochs on a ``valid_size`` carve of ``ratings``, then refit on all of them.
 
@@ -118,8 +124,6 @@ def fit_with_validation(
         ``callback(epoch, history)`` during the choosing fit.
     should_stop : callable, optional
         Asked after every epoch of both fits.
-    on_refit : callable, optional
-        ``on_refit(selection)`` before the refit; may return a callback for its epochs.
 
     Returns
     -------
@@ -130,5 +134,4 @@ def fit_with_validation(
                                          random_state=random_state)
     selection = choose_epochs(model, train, validation, callback=callback,
                               should_stop=should_stop)
-    refit_callback = on_refit(selection) if on_refit is not None else None
-    return refit(model, ratings, selection, callback=refit_callback, should_stop=should_stop)
+    return refit(model, ratings, selection, should_stop=should_stop)

@@ -215,11 +215,6 @@ def tune(
 
 
 def _final_params(cls: type, fixed: Mapping[str, Any], trial: TrialRecord) -> dict[str, Any]:
-    """Every setting of the refit: the trial's, the chosen epochs, no early stopping."""
-    settings = {**fixed, **trial.params}
-    accepted = set(cls.param_names())
-    if "n_epochs" in accepted:
-        settings["n_epochs"] = max(int(trial.best_epochs), 1)
-    if "patience" in accepted:
-        settings["patience"] = None
-    return cls(**settings).get_params()
+    """Every setting of the refit: the trial's, and what its model says repeats the epochs it
+    chose (its ``refit_settings``: the epochs, no early stopping)."""
+    return cls(**{**fixed, **trial.params, **trial.refit}).get_params()

@@ -46,6 +46,9 @@ class TrialRecord:
         Wall time of the trial.
     curve : list of float
         Validation RMSE after each epoch.
+    refit : dict
+        For a finished trial, the model's :meth:`~recsys.models.base.Estimator.
+        refit_settings`: what a refit on all the ratings uses to repeat its chosen epochs.
     message : str
         Why a diverged trial failed.
     """
@@ -58,17 +61,14 @@ class TrialRecord:
     epochs_run: int = 0
     seconds: float = 0.0
     curve: list[float] = field(default_factory=list)
+    refit: dict[str, Any] = field(default_factory=dict)
     message: str = ""
 
 
-def _chosen_epoch(model: Any, curve: list[float]) -> int:
-    """Index (from 0) of the epoch a finished fit kept: the model's ``best_epoch_`` when it
-    has one (early stopping's choice), else the epoch of the lowest validation RMSE."""
-    best = getattr(model, "best_epoch_", None)
-    if isinstance(best, (int, np.integer)) and 0 <= best < len(curve):
-        return int(best)
-    values = np.where(np.isfinite(curve), curve, np.inf)
-    return int(np.argmin(values))
+def _best_epoch(curve: list[float]) -> int:
+    """Index (from 0) of the lowest validation RMSE (a NaN or inf never wins): the epoch the
+    models' ``refit_settings`` choose too."""
+    return int(np.argmin(np.where(np.isfinite(curve), curve, np.inf)))
 
 
 def run_trial(
@@ -111,15 +111,16 @@ def run_trial(
     record.curve = list(curve)
     record.epochs_run = len(curve)
     if record.status == FINISHED:
+        record.refit = model.refit_settings()
         if curve:
-            best = _chosen_epoch(model, curve)
+            best = _best_epoch(curve)
             record.valid_rmse, record.best_epochs = float(curve[best]), best + 1
         else:  # a model that reports no per-epoch validation RMSE
             record.valid_rmse = rmse(valid.ratings, model.predict_ratings(valid))
             record.best_epochs = record.epochs_run = int(getattr(model, "n_epochs_", 1))
             record.curve = [record.valid_rmse]
     elif curve and record.status != DIVERGED:
-        best = int(np.argmin(np.where(np.isfinite(curve), curve, np.inf)))
+        best = _best_epoch(curve)
         record.valid_rmse, record.best_epochs = float(curve[best]), best + 1
     if pruner is not None and record.status in (FINISHED, PRUNED):
         pruner.record(curve, finished=record.status == FINISHED)
