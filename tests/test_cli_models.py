@@ -117,6 +117,29 @@ def test_predict_pairs_streams_in_input_order(model_file, tmp_path):
     assert "1 fell back" in result.output
 
 
+@pytest.mark.parametrize("layout", ["u1.test", "header", "pairs only"])
+def test_predict_pairs_scores_a_file_that_holds_ratings(model_file, tmp_path, layout):
+    """A held-out file (user item rating ...) gets its RMSE on stderr; pairs alone do not."""
+    users, items, ratings = [3, 1, 2, 77777, 1], [5, 2, 40, 1, 3], [4, 2, 5, 3, 1]
+    pairs = tmp_path / "held.txt"
+    if layout == "u1.test":
+        pairs.write_text("".join(f"{u}\t{i}\t{r}\t0\n" for u, i, r in zip(users, items, ratings)))
+    elif layout == "header":
+        pairs.write_text("timestamp,rating,movieId,userId\n" + "".join(
+            f"0,{r},{i},{u}\n" for u, i, r in zip(users, items, ratings)))
+    else:
+        pairs.write_text("".join(f"{u},{i}\n" for u, i in zip(users, items)))
+    result = run("predict", "-m", str(model_file), "--pairs", str(pairs),
+                 "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.output
+    if layout == "pairs only":
+        assert "RMSE" not in result.stderr
+        return
+    predicted = load_model(model_file).predict(users, items)
+    expected = np.sqrt(np.mean((predicted - np.array(ratings)) ** 2))
+    assert f"RMSE against the file's ratings: {expected:.4f} (5 rated pairs)" in result.stderr
+
+
 def test_fit_options_that_do_not_apply_are_rejected(small_csv, tmp_path):
     result = run("fit", "--data", str(small_csv), "--model", "baseline", "--factors", "3",
                  "-o", str(tmp_path / "b.npz"))

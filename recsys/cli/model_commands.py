@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import pandas as pd
 
 from recsys._atomic import atomic_write
@@ -315,21 +316,29 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
     from recsys.data.pairs import iter_pairs
 
     target = Path(output) if output else None
-    n_rows = n_fallback = 0
-    chunks = iter_pairs(pairs, chunk_size=chunk_size)
+    n_rows = n_fallback = n_scored = 0
+    squared_error = 0.0
+    chunks = iter_pairs(pairs, chunk_size=chunk_size, with_ratings=True)
     first = next(chunks)  # the file's checks run here, before anything is written
     with (atomic_write(target, "w", encoding="utf-8", newline="") if target is not None
           else nullcontext(click.get_text_stream("stdout"))) as handle:
         handle.write("user,item,prediction\n")
-        for users, items in itertools.chain([first], chunks):
+        for users, items, ratings in itertools.chain([first], chunks):
             values, fallback = model.predict(users, items, return_fallback=True)
             chunk = pd.DataFrame({"user": users, "item": items, "prediction": values})
             chunk.to_csv(handle, header=False, index=False, float_format="%.4f")
             n_rows += len(chunk)
             n_fallback += int(fallback.sum())
+            if ratings is not None:  # a held-out file: score the predictions against it
+                known = np.isfinite(ratings)
+                squared_error += float(np.sum((values[known] - ratings[known]) ** 2))
+                n_scored += int(known.sum())
     where = f" to {target}" if target else ""
     click.echo(f"predicted {n_rows:,} pairs{where}; {n_fallback:,} fell back to biases / "
                f"global mean (unknown user or item)", err=True)
+    if n_scored:
+        click.echo(f"RMSE against the file's ratings: {np.sqrt(squared_error / n_scored):.4f} "
+                   f"({n_scored:,} rated pairs)", err=True)
 
 
 @click.command()

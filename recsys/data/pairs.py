@@ -58,9 +58,14 @@ def _encoding(path: Path) -> str:
 
 
 def iter_pairs(
-    path: str | Path, chunk_size: int = 200_000
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    path: str | Path, chunk_size: int = 200_000, *, with_ratings: bool = False
+) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield ``(users, items)`` arrays of raw ids, ``chunk_size`` rows at a time, in file order.
+
+    With ``with_ratings``, yield ``(users, items, ratings)``: ``ratings`` holds the file's
+    rating column as floats (NaN where a line has none or a non-number), or is None when the
+    file has no rating column: the column named like a rating in a header, else the third
+    field (``user item rating ...``, as a held-out test file such as ML-100k's ``u1.test``).
 
     Raises
     ------
@@ -91,12 +96,21 @@ def iter_pairs(
                 f"(columns: {', '.join(fields)}); name them e.g. userId, movieId"
             )
         user_col, item_col = found["user"], found["item"]
+    rating_col = None
+    if with_ratings:
+        if header:
+            rating_col = next((k for k, name in enumerate(names)
+                               if name in COLUMN_NAMES["rating"]), None)
+        elif len(fields) >= 3:
+            rating_col = 2
     read_sep = ":" if sep == "::" else sep
     if sep == "::":
         user_col, item_col = 2 * user_col, 2 * item_col
+        rating_col = None if rating_col is None else 2 * rating_col
+    columns = [user_col, item_col] + ([] if rating_col is None else [rating_col])
     reader = pd.read_csv(
         path, sep=read_sep, encoding=_encoding(path), header=None,
-        skiprows=1 if header else 0, usecols=[user_col, item_col],
+        skiprows=1 if header else 0, usecols=columns,
         dtype=str, chunksize=chunk_size, engine="c" if sep != r"\s+" else "python",
         quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, keep_default_na=False,
         skip_blank_lines=True,
@@ -111,7 +125,12 @@ def iter_pairs(
                 row = int(np.flatnonzero(empty)[0])
                 raise DataError(f"{path}, line {line + row}: missing user or item")
             line += len(chunk)
-            yield users, items
+            if not with_ratings:
+                yield users, items
+            else:
+                ratings = None if rating_col is None else pd.to_numeric(
+                    chunk[rating_col].str.strip(), errors="coerce").to_numpy(np.float64)
+                yield users, items, ratings
     except (pd.errors.ParserError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
