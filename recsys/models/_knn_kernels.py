@@ -1,0 +1,291 @@
+r"""Numba kernels of the item-item neighbourhood model (:mod:`recsys.models.knn`).
+
+Notation: ``e_ui = r_ui - b_ui`` is the residual of rating ``(u, i)`` from the baseline
+``b_ui = mu + b_u + b_i``; ``U_ij`` the users who rated both ``i`` and ``j`` and
+``n_ij = |U_ij|``.
+
+**Similarities** (:func:`item_neighbours`): the shrunk Pearson-baseline correlation
+
+.. math::
+    s_{ij} = \frac{n_{ij} - 1}{n_{ij} - 1 + \lambda}\,
+             \frac{\sum_{u \in U_{ij}} e_{ui} e_{uj}}
+                  {\sqrt{\sum_{u \in U_{ij}} e_{ui}^2 \; \sum_{u \in U_{ij}} e_{uj}^2}}
+
+(0 when ``n_ij < min_support`` or a sum of squares is 0). Item ``i``'s row is accumulated
+from the ratings themselves, never from a loop over item pairs: for each user ``u`` who rated
+``i`` and each item ``j`` that ``u`` rated, four running sums (``n_ij``, the cross product and
+both sums of squares) grow in dense per-thread accumulators, and only the items touched are
+read back and reset. The work is ``sum_u |R(u)|^2`` multiply-adds (13 M on ML-100k ``u1``,
+61 M on ml-latest-small), rows in parallel (``prange`` over blocks of items). Each row keeps
+only its ``n_keep`` largest *positive* similarities (prediction never uses the others), sorted
+from the largest: a CSR neighbour list.
+
+**Prediction** (:func:`predict_pairs`, :func:`score_users`): for a known user and item,
+
+.. math::
+    \hat r_{ui} = b_{ui} + \frac{\sum_{j \in N^k(i;u)} s_{ij}\, e_{uj}}
+                                {\sum_{j \in N^k(i;u)} s_{ij}}
+
+with ``N^k(i;u)`` the (at most) ``k`` items of ``i``'s neighbour list that ``u`` rated, the
+most similar first; ``b_ui`` alone when there are none (or the user or item is unknown).
+
+Arrays are flat and contiguous: ``int32`` indices, ``float32`` residuals and similarities,
+``int64`` row pointers. Everything compiles with ``@njit(cache=True, nogil=True)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["fit_biases", "group_by", "item_neighbours", "predict_pairs", "score_users",
+           "brute_force_similarities"]
+
+
+def fit_biases(users: np.ndarray, items: np.ndarray, z: np.ndarray, mu: float, n_users: int,
+               n_items: int, reg_user: float, reg_item: float,
+               n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Regularised biases by alternating closed-form ridge sweeps (items, then users),
+    as :class:`recsys.models.baseline.BiasBaseline` fits them:
+
+    .. math:: b_i \leftarrow \frac{\sum_{u \in R(i)} (z_{ui} - \mu - b_u)}{\lambda_i + |R(i)|},
+              \qquad
+              b_u \leftarrow \frac{\sum_{i \in R(u)} (z_{ui} - \mu - b_i)}{\lambda_u + |R(u)|}
+
+    Returns ``(b_u, b_i)`` as float64 (0 for users / items without ratings).
+    """
+    r = z.astype(np.float64) - mu
+    n_u = np.bincount(users, minlength=n_users).astype(np.float64)
+    n_i = np.bincount(items, minlength=n_items).astype(np.float64)
+    b_u = np.zeros(n_users)
+    b_i = np.zeros(n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(int(n_epochs)):
+            b_i = np.bincount(items, r - b_u[users], minlength=n_items) / (reg_item + n_i)
+            b_i[n_i == 0] = 0.0
+            b_u = np.bincount(users, r - b_i[items], minlength=n_users) / (reg_user + n_u)
+            b_u[n_u == 0] = 0.0
+    return b_u, b_i
+
+
+def group_by(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+             n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR of ``(rows, cols, values)``: ``(indptr, cols, values)`` with each row's entries
+    sorted by column (the layout of the estimator's ``seen_items_``)."""
+    order = np.argsort(rows.astype(np.int64) * (int(cols.max(initial=0)) + 1) + cols,
+                       kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return (indptr, np.ascontiguousarray(cols[order], dtype=np.int32),
+            np.ascontiguousarray(values[order], dtype=np.float32))
+
+
+@njit(cache=True, nogil=True)
+def _top_positive(cand: np.ndarray, sims: np.ndarray, c: int, n_keep: int,
+                  out_items: np.ndarray, out_sims: np.ndarray) -> int:
+    """Write the ``min(c, n_keep)`` largest of ``sims[:c]`` (items ``cand[:c]``) into
+    ``out_items`` / ``out_sims``, largest first (ties in candidate order). Returns how many."""
+    if c > n_keep:
+        # the n_keep-th largest value: at most n_keep - 1 values lie strictly above it
+        threshold = np.partition(sims[:c].copy(), c - n_keep)[c - n_keep]
+        chosen = np.empty(n_keep, dtype=np.int64)
+        m = 0
+        for t in range(c):
+            if sims[t] > threshold:
+                chosen[m] = t
+                m += 1
+        for t in range(c):  # then ties with the threshold, in candidate order
+            if m >= n_keep:
+                break
+            if sims[t] == threshold:
+                chosen[m] = t
+                m += 1
+    else:
+        chosen = np.arange(c)
+        m = c
+    values = np.empty(m)
+    for p in range(m):
+        values[p] = -sims[chosen[p]]
+    order = np.argsort(values, kind="mergesort")
+    for p in range(m):
+        out_items[p] = cand[chosen[order[p]]]
+        out_sims[p] = sims[chosen[order[p]]]
+    return m
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath=False)
+def item_neighbours(user_indptr: np.ndarray, user_items: np.ndarray, user_res: np.ndarray,
+                    item_indptr: np.ndarray, item_users: np.ndarray, item_res: np.ndarray,
+                    shrinkage: float, min_support: int,
+                    n_keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each item's ``n_keep`` most similar items with a positive shrunk Pearson-baseline
+    similarity (module docstring), as CSR ``(indptr int64, items int32, sims float32)``,
+    each row sorted from the most similar. ``user_*``: the residuals grouped by user;
+    ``item_*``: the same residuals grouped by item."""
+    n_items = item_indptr.shape[0] - 1
+    n_keep = max(1, min(n_keep, max(n_items - 1, 1)))
+    keep_items = np.full((n_items, n_keep), -1, dtype=np.int32)
+    keep_sims = np.zeros((n_items, n_keep), dtype=np.float32)
+    lengths = np.zeros(n_items, dtype=np.int64)
+    n_blocks = min(n_items, 256)
+    for block in prange(n_blocks):
+        count = np.zeros(n_items, dtype=np.int64)
+        cross = np.zeros(n_items)
+        sq_i = np.zeros(n_items)
+        sq_j = np.zeros(n_items)
+        touched = np.empty(n_items, dtype=np.int32)
+        cand = np.empty(n_items, dtype=np.int32)
+        sims = np.empty(n_items)
+        for i in range(block, n_items, n_blocks):
+            n_touched = 0
+            for p in range(item_indptr[i], item_indptr[i + 1]):
+                u = item_users[p]
+                e_i = np.float64(item_res[p])
+                e_i2 = e_i * e_i
+                for q in range(user_indptr[u], user_indptr[u + 1]):
+                    j = user_items[q]
+                    e_j = np.float64(user_res[q])
+                    if count[j] == 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+                    count[j] += 1
+                    cross[j] += e_i * e_j
+                    sq_i[j] += e_i2
+                    sq_j[j] += e_j * e_j
+            c = 0
+            for t in range(n_touched):
+                j = touched[t]
+                n = count[j]
+                denom = sq_i[j] * sq_j[j]
+                if j != i and n >= min_support and n > 1 and denom > 0.0:
+                    s = cross[j] / np.sqrt(denom) * (n - 1.0) / (n - 1.0 + shrinkage)
+                    if s > 0.0:
+                        cand[c] = j
+                        sims[c] = s
+                        c += 1
+                count[j] = 0
+                cross[j] = 0.0
+                sq_i[j] = 0.0
+                sq_j[j] = 0.0
+            lengths[i] = _top_positive(cand, sims, c, n_keep, keep_items[i], keep_sims[i])
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    for i in range(n_items):
+        indptr[i + 1] = indptr[i] + lengths[i]
+    items = np.empty(indptr[n_items], dtype=np.int32)
+    values = np.empty(indptr[n_items], dtype=np.float32)
+    for i in prange(n_items):
+        for p in range(lengths[i]):
+            items[indptr[i] + p] = keep_items[i, p]
+            values[indptr[i] + p] = keep_sims[i, p]
+    return indptr, items, values
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neighbourhood(ii: np.int64, mark: np.ndarray, nb_indptr: np.ndarray, nb_items: np.ndarray,
+                   nb_sims: np.ndarray, residuals: np.ndarray, k: int) -> float:
+    """``sum s_ij e_uj / sum s_ij`` over the first ``k`` of item ``ii``'s neighbours that the
+    user rated (``mark[j]``: position of ``e_uj`` in ``residuals``, or -1); 0 when none."""
+    num = 0.0
+    den = 0.0
+    found = 0
+    for p in range(nb_indptr[ii], nb_indptr[ii + 1]):
+        q = mark[nb_items[p]]
+        if q >= 0:
+            s = np.float64(nb_sims[p])
+            num += s * residuals[q]
+            den += s
+            found += 1
+            if found >= k:
+                break
+    return num / den if den > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def predict_pairs(u: np.ndarray, i: np.ndarray, mu: float, user_bias: np.ndarray,
+                  item_bias: np.ndarray, nb_indptr: np.ndarray, nb_items: np.ndarray,
+                  nb_sims: np.ndarray, seen_indptr: np.ndarray, seen_items: np.ndarray,
+                  residuals: np.ndarray, k: int) -> np.ndarray:
+    """Predictions (model units, unclipped) for index pairs; ``-1`` marks an unknown user or
+    item, whose bias is left out (both unknown: ``mu``). ``seen_*`` / ``residuals``: each
+    user's training items (sorted) and their residuals ``e_uj``.
+
+    Pairs are visited grouped by user (a stable sort), in parallel chunks; each chunk marks
+    its current user's items in a dense array, so a neighbour is looked up in O(1)."""
+    n = u.shape[0]
+    n_items = item_bias.shape[0]
+    out = np.empty(n)
+    order = np.argsort(u, kind="mergesort")
+    n_chunks = min(max(n // 2048, 1), 64)
+    for chunk in prange(n_chunks):
+        mark = np.full(n_items, -1, dtype=np.int64)
+        current = -1
+        for t in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            pos = order[t]
+            uu, ii = u[pos], i[pos]
+            if uu != current:
+                if current >= 0:
+                    for q in range(seen_indptr[current], seen_indptr[current + 1]):
+                        mark[seen_items[q]] = -1
+                if uu >= 0:
+                    for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+                        mark[seen_items[q]] = q
+                current = uu
+            value = mu
+            if uu >= 0:
+                value += user_bias[uu]
+            if ii >= 0:
+                value += item_bias[ii]
+                if uu >= 0:
+                    value += _neighbourhood(ii, mark, nb_indptr, nb_items, nb_sims,
+                                            residuals, k)
+            out[pos] = value
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def score_users(u: np.ndarray, mu: float, user_bias: np.ndarray, item_bias: np.ndarray,
+                nb_indptr: np.ndarray, nb_items: np.ndarray, nb_sims: np.ndarray,
+                seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray,
+                k: int) -> np.ndarray:
+    """Predictions of every item for each user index in ``u`` (``-1``: ``mu + b_i``), shape
+    ``(len(u), n_items)``: as :func:`predict_pairs`, with the user's items marked in a dense
+    array so each neighbour is looked up in O(1)."""
+    n_items = item_bias.shape[0]
+    out = np.empty((u.shape[0], n_items))
+    for row in prange(u.shape[0]):
+        uu = u[row]
+        if uu < 0:
+            for ii in range(n_items):
+                out[row, ii] = mu + item_bias[ii]
+            continue
+        mark = np.full(n_items, -1, dtype=np.int64)
+        for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+            mark[seen_items[q]] = q
+        base_u = mu + user_bias[uu]
+        for ii in range(n_items):
+            out[row, ii] = base_u + item_bias[ii] + _neighbourhood(
+                ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
+    return out
+
+
+def brute_force_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarray,
+                             n_items: int, shrinkage: float, min_support: int) -> np.ndarray:
+    """The full similarity matrix straight from its definition, by dense numpy over every
+    pair of items (O(n_items^2 n_users) memory: tests on tiny sets only). Diagonal 0."""
+    n_users = int(users.max()) + 1
+    E = np.zeros((n_users, n_items))
+    M = np.zeros((n_users, n_items))
+    E[users, items] = residuals
+    M[users, items] = 1.0
+    S = np.zeros((n_items, n_items))
+    for i in range(n_items):
+        for j in range(n_items):
+            common = (M[:, i] > 0) & (M[:, j] > 0)
+            n = int(common.sum())
+            if i == j or n < max(min_support, 2):
+                continue
+            a, b = E[common, i], E[common, j]
+            denom = np.sqrt((a * a).sum() * (b * b).sum())
+            if denom > 0:
+                S[i, j] = (a * b).sum() / denom * (n - 1) / (n - 1 + shrinkage)
+    return S
