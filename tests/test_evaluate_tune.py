@@ -19,7 +19,7 @@ from recsys.data.synthetic import make_planted
 from recsys.errors import EvaluationError
 from recsys.evaluation import folds as folds_module
 from recsys.evaluation.experiment import evaluate
-from recsys.models.base import Estimator
+from recsys.models.base import SELECTION_EPOCHS_FACTOR, Estimator
 from recsys.tuning import search
 
 SMALL_MF = {"n_epochs": 12}  # caps the trials' epochs; the rest is searched
@@ -198,7 +198,8 @@ def test_untuned_evaluation_chooses_epochs_on_the_training_side_and_refits(plant
     assert mf.n_train == len(train)  # the scored model saw the whole training side
     assert mf.chosen["how"] == "epochs by validation"
     chosen_epochs = mf.chosen["settings"]["n_epochs"]
-    assert 1 <= chosen_epochs <= 40 and mf.params["n_epochs"] == chosen_epochs
+    assert 1 <= chosen_epochs <= SELECTION_EPOCHS_FACTOR * 40
+    assert mf.params["n_epochs"] == chosen_epochs
     # the learning curves are the choosing fit's: a validation curve is there
     assert len(mf.history["valid_rmse"]) >= chosen_epochs
     assert "mf/holdout" in report.chosen() and "baseline/holdout" not in report.chosen()

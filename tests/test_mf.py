@@ -37,7 +37,7 @@ def rmse(model, data):
 
 
 SMALL = dict(n_factors=3, n_epochs=60, lr=0.01, lr_bias=0.01, lr_decay=0.0, reg=0.02,
-             reg_bias=0.02, random_state=0)
+             reg_bias=0.02, init_std=0.1, random_state=0)
 
 
 def test_planted_recovery_within_five_percent_of_the_noise(split):

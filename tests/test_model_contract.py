@@ -27,7 +27,7 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("BiasBaseline", lambda: BiasBaseline(n_epochs=3)),
     ("MatrixFactorization", lambda: MatrixFactorization(n_factors=4, n_epochs=5, random_state=1)),
     ("FunkSVD", lambda: MatrixFactorization(n_factors=4, n_epochs=5, biased=False,
-                                            lr=0.02, random_state=1)),
+                                            lr=0.02, init_std=0.1, random_state=1)),
     ("HybridRecommender", lambda: HybridRecommender(
         hidden=(4,), n_epochs=2, n_folds=2, mf_factors=3, mf_epochs=20, mf_lr=0.03,
         ar_hidden=6, ar_steps=30, ar_lr=0.02, ar_reg=5.0, random_state=1)),

@@ -102,9 +102,11 @@ def test_recsys_fit_chooses_epochs_refits_on_all_and_warns_below_the_baseline(pl
     assert int(model.user_counts_.sum()) == 4000  # all of them, not 90 %
     assert model.n_epochs_ == model.selection_["settings"]["n_epochs"]
     assert "no better than the bias baseline" not in result.stderr
-    # a step too small to learn in 2 epochs: the biases do better, and the fit says so
-    weak = CliRunner().invoke(main, ["fit", "--data", str(data), "--lr", "0.00001",
-                                     "--epochs", "2", "-o", str(out)])
+    # steps too small to learn in 2 epochs: the biases do better, and the fit says so
+    weak_settings = tmp_path / "weak.json"
+    weak_settings.write_text('{"lr": 0.00001, "lr_bias": 0.00001, "n_epochs": 2}')
+    weak = CliRunner().invoke(main, ["fit", "--data", str(data), "--params",
+                                     str(weak_settings), "-o", str(out)])
     assert weak.exit_code == 0, weak.output
     assert "no better than the bias baseline" in weak.stderr and "recsys tune" in weak.stderr
     quiet = CliRunner().invoke(main, ["fit", "--data", str(data), "--model", "baseline",

@@ -61,12 +61,18 @@ from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
 
-__all__ = ["Estimator", "clone", "EpochCallback", "SELECTION_PATIENCE"]
+__all__ = ["Estimator", "clone", "EpochCallback", "SELECTION_PATIENCE", "SELECTION_EPOCHS_FACTOR"]
 
 SELECTION_PATIENCE = 10
 """Epochs without a better validation error before a fit that chooses its epochs on a
 validation part (:mod:`recsys.models.selection`) stops, for models whose own ``patience`` is
 None."""
+
+SELECTION_EPOCHS_FACTOR = 3
+"""A fit that chooses its epochs on a validation part may run up to this many times the
+model's ``n_epochs``: ``n_epochs`` is the count a fit without a validation part runs, a guess
+that suits ML-100k; the validation part may find that other data need more (the bundled
+ml-latest-small: about 80 for matrix factorisation, where ``u1.base`` wants about 30)."""
 
 
 def _text_array(values: Any) -> np.ndarray:
