@@ -16,6 +16,17 @@ Run by hand::
 
     python bench/tune_timebias.py search --trials 300
     python bench/tune_timebias.py report
+
+Measured (2 shared cores):
+
+* ``search --trials 300`` (4 min): BiasBaseline (reg_user 5, reg_item 2) valid 0.9392; Koren's
+  values (the defaults) 0.9314 at 55 epochs; the best random configuration 0.9307, refined to
+  0.9301 at 23 epochs, a dip of a noisy curve (0.9307 with another shuffling seed). Ablations on
+  the carve (two seeds): without the per-day biases 0.9376; without the item bins 0.9315;
+  without the user drift 0.9314: on ML-100k's seven months the per-day term carries the gain.
+* ``report``: ML-100k u1 test RMSE, BiasBaseline 0.9531, TimeAwareBaseline 0.9487 (55 epochs
+  chosen on the carve; 0.9714 when predicting at "now" without the test timestamps);
+  ml-latest-small 90/10 seed 0, BiasBaseline 0.8653, TimeAwareBaseline 0.8549 (97 epochs).
 """
 
 from __future__ import annotations

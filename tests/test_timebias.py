@@ -273,6 +273,12 @@ def test_predict_at_times(fitted, data):
         fitted.predict(users[:5], items[:5], stamps[:3])
     with pytest.raises(ParameterError, match="numbers of seconds"):
         fitted.predict(users[:2], items[:2], ["yesterday", "today"])
+    # dense indices at times (a blend sharing the id maps), and at "now" without them
+    np.testing.assert_array_equal(
+        fitted.predict_indices(ratings.users, ratings.items, timestamps=ratings.timestamps),
+        at_times)
+    np.testing.assert_array_equal(fitted.predict_indices(ratings.users[:9], ratings.items[:9]),
+                                  fitted.predict(users[:9], items[:9]))
     # a container with other id maps is matched by raw ids, at its timestamps
     other = Ratings.from_arrays(users[:30], items[:30], ratings.ratings[:30],
                                 timestamps=ratings.timestamps[:30], rating_scale=(-5, 11))
