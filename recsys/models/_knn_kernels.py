@@ -80,40 +80,108 @@ def group_by(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
             np.ascontiguousarray(values[order], dtype=np.float32))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(heap: np.ndarray, sims: np.ndarray, size: int, root: int) -> None:
+    """Restore the min-heap order (by ``sims[heap[.]]``) below ``root``."""
+    while True:
+        child = 2 * root + 1
+        if child >= size:
+            return
+        if child + 1 < size and sims[heap[child + 1]] < sims[heap[child]]:
+            child += 1
+        if sims[heap[child]] < sims[heap[root]]:
+            heap[root], heap[child] = heap[child], heap[root]
+            root = child
+        else:
+            return
+
+
 @njit(cache=True, nogil=True)
-def _top_positive(cand: np.ndarray, sims: np.ndarray, c: int, n_keep: int,
+def _top_positive(cand: np.ndarray, sims: np.ndarray, c: int, n_keep: int, heap: np.ndarray,
                   out_items: np.ndarray, out_sims: np.ndarray) -> int:
     """Write the ``min(c, n_keep)`` largest of ``sims[:c]`` (items ``cand[:c]``) into
-    ``out_items`` / ``out_sims``, largest first (ties in candidate order). Returns how many."""
-    if c > n_keep:
-        # the n_keep-th largest value: at most n_keep - 1 values lie strictly above it
-        threshold = np.partition(sims[:c].copy(), c - n_keep)[c - n_keep]
-        chosen = np.empty(n_keep, dtype=np.int64)
-        m = 0
-        for t in range(c):
-            if sims[t] > threshold:
-                chosen[m] = t
-                m += 1
-        for t in range(c):  # then ties with the threshold, in candidate order
-            if m >= n_keep:
-                break
-            if sims[t] == threshold:
-                chosen[m] = t
-                m += 1
-    else:
-        chosen = np.arange(c)
-        m = c
-    values = np.empty(m)
-    for p in range(m):
-        values[p] = -sims[chosen[p]]
-    order = np.argsort(values, kind="mergesort")
-    for p in range(m):
-        out_items[p] = cand[chosen[order[p]]]
-        out_sims[p] = sims[chosen[order[p]]]
+    ``out_items`` / ``out_sims``, largest first. Returns how many.
+
+    A min-heap of the best so far (``heap``: scratch of length >= ``n_keep``), then a heap
+    sort (O(c log n_keep); numba's ``np.partition`` takes 16 s to compile)."""
+    size = 0
+    for t in range(c):
+        if size < n_keep:
+            heap[size] = t
+            size += 1
+            child = size - 1  # sift up
+            while child > 0:
+                parent = (child - 1) >> 1
+                if sims[heap[child]] < sims[heap[parent]]:
+                    heap[child], heap[parent] = heap[parent], heap[child]
+                    child = parent
+                else:
+                    break
+        elif sims[t] > sims[heap[0]]:
+            heap[0] = t
+            _sift_down(heap, sims, size, 0)
+    m = size
+    for last in range(size - 1, -1, -1):  # pop the smallest into the last free place
+        out_items[last] = cand[heap[0]]
+        out_sims[last] = sims[heap[0]]
+        heap[0] = heap[last]
+        _sift_down(heap, sims, last, 0)
     return m
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=False)
+@njit(cache=True, nogil=True)
+def _similarity_rows(block: int, n_blocks: int, user_indptr: np.ndarray,
+                     user_items: np.ndarray, user_res: np.ndarray, item_indptr: np.ndarray,
+                     item_users: np.ndarray, item_res: np.ndarray, shrinkage: float,
+                     min_support: int, keep_items: np.ndarray, keep_sims: np.ndarray,
+                     lengths: np.ndarray) -> None:
+    """Rows ``block, block + n_blocks, ...`` of :func:`item_neighbours` (serial; the
+    parallel driver only calls this, which keeps its compile time short)."""
+    n_items = item_indptr.shape[0] - 1
+    n_keep = keep_items.shape[1]
+    count = np.zeros(n_items, dtype=np.int64)
+    cross = np.zeros(n_items)
+    sq_i = np.zeros(n_items)
+    sq_j = np.zeros(n_items)
+    touched = np.empty(n_items, dtype=np.int32)
+    cand = np.empty(n_items, dtype=np.int32)
+    sims = np.empty(n_items)
+    heap = np.empty(n_keep, dtype=np.int64)
+    for i in range(block, n_items, n_blocks):
+        n_touched = 0
+        for p in range(item_indptr[i], item_indptr[i + 1]):
+            u = item_users[p]
+            e_i = np.float64(item_res[p])
+            e_i2 = e_i * e_i
+            for q in range(user_indptr[u], user_indptr[u + 1]):
+                j = user_items[q]
+                e_j = np.float64(user_res[q])
+                if count[j] == 0:
+                    touched[n_touched] = j
+                    n_touched += 1
+                count[j] += 1
+                cross[j] += e_i * e_j
+                sq_i[j] += e_i2
+                sq_j[j] += e_j * e_j
+        c = 0
+        for t in range(n_touched):
+            j = touched[t]
+            n = count[j]
+            denom = sq_i[j] * sq_j[j]
+            if j != i and n >= min_support and n > 1 and denom > 0.0:
+                s = cross[j] / np.sqrt(denom) * (n - 1.0) / (n - 1.0 + shrinkage)
+                if s > 0.0:
+                    cand[c] = j
+                    sims[c] = s
+                    c += 1
+            count[j] = 0
+            cross[j] = 0.0
+            sq_i[j] = 0.0
+            sq_j[j] = 0.0
+        lengths[i] = _top_positive(cand, sims, c, n_keep, heap, keep_items[i], keep_sims[i])
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def item_neighbours(user_indptr: np.ndarray, user_items: np.ndarray, user_res: np.ndarray,
                     item_indptr: np.ndarray, item_users: np.ndarray, item_res: np.ndarray,
                     shrinkage: float, min_support: int,
@@ -121,59 +189,25 @@ def item_neighbours(user_indptr: np.ndarray, user_items: np.ndarray, user_res: n
     """Each item's ``n_keep`` most similar items with a positive shrunk Pearson-baseline
     similarity (module docstring), as CSR ``(indptr int64, items int32, sims float32)``,
     each row sorted from the most similar. ``user_*``: the residuals grouped by user;
-    ``item_*``: the same residuals grouped by item."""
+    ``item_*``: the same residuals grouped by item. Rows run in parallel, interleaved over
+    256 blocks (popular items spread over the threads); each row is computed alone, so the
+    result does not depend on the number of threads."""
     n_items = item_indptr.shape[0] - 1
     n_keep = max(1, min(n_keep, max(n_items - 1, 1)))
-    keep_items = np.full((n_items, n_keep), -1, dtype=np.int32)
-    keep_sims = np.zeros((n_items, n_keep), dtype=np.float32)
+    keep_items = np.empty((n_items, n_keep), dtype=np.int32)
+    keep_sims = np.empty((n_items, n_keep), dtype=np.float32)
     lengths = np.zeros(n_items, dtype=np.int64)
     n_blocks = min(n_items, 256)
     for block in prange(n_blocks):
-        count = np.zeros(n_items, dtype=np.int64)
-        cross = np.zeros(n_items)
-        sq_i = np.zeros(n_items)
-        sq_j = np.zeros(n_items)
-        touched = np.empty(n_items, dtype=np.int32)
-        cand = np.empty(n_items, dtype=np.int32)
-        sims = np.empty(n_items)
-        for i in range(block, n_items, n_blocks):
-            n_touched = 0
-            for p in range(item_indptr[i], item_indptr[i + 1]):
-                u = item_users[p]
-                e_i = np.float64(item_res[p])
-                e_i2 = e_i * e_i
-                for q in range(user_indptr[u], user_indptr[u + 1]):
-                    j = user_items[q]
-                    e_j = np.float64(user_res[q])
-                    if count[j] == 0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    count[j] += 1
-                    cross[j] += e_i * e_j
-                    sq_i[j] += e_i2
-                    sq_j[j] += e_j * e_j
-            c = 0
-            for t in range(n_touched):
-                j = touched[t]
-                n = count[j]
-                denom = sq_i[j] * sq_j[j]
-                if j != i and n >= min_support and n > 1 and denom > 0.0:
-                    s = cross[j] / np.sqrt(denom) * (n - 1.0) / (n - 1.0 + shrinkage)
-                    if s > 0.0:
-                        cand[c] = j
-                        sims[c] = s
-                        c += 1
-                count[j] = 0
-                cross[j] = 0.0
-                sq_i[j] = 0.0
-                sq_j[j] = 0.0
-            lengths[i] = _top_positive(cand, sims, c, n_keep, keep_items[i], keep_sims[i])
+        _similarity_rows(block, n_blocks, user_indptr, user_items, user_res, item_indptr,
+                         item_users, item_res, shrinkage, min_support, keep_items, keep_sims,
+                         lengths)
     indptr = np.zeros(n_items + 1, dtype=np.int64)
     for i in range(n_items):
         indptr[i + 1] = indptr[i] + lengths[i]
     items = np.empty(indptr[n_items], dtype=np.int32)
     values = np.empty(indptr[n_items], dtype=np.float32)
-    for i in prange(n_items):
+    for i in range(n_items):
         for p in range(lengths[i]):
             items[indptr[i] + p] = keep_items[i, p]
             values[indptr[i] + p] = keep_sims[i, p]
@@ -200,46 +234,76 @@ def _neighbourhood(ii: np.int64, mark: np.ndarray, nb_indptr: np.ndarray, nb_ite
     return num / den if den > 0.0 else 0.0
 
 
+@njit(cache=True, nogil=True)
+def _predict_range(start: int, stop: int, u: np.ndarray, i: np.ndarray, order: np.ndarray,
+                   mu: float, user_bias: np.ndarray, item_bias: np.ndarray,
+                   nb_indptr: np.ndarray, nb_items: np.ndarray, nb_sims: np.ndarray,
+                   seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray,
+                   k: int, out: np.ndarray) -> None:
+    """Pairs ``order[start:stop]`` of :func:`predict_pairs` (serial)."""
+    mark = np.full(item_bias.shape[0], -1, dtype=np.int64)
+    current = -1
+    for t in range(start, stop):
+        pos = order[t]
+        uu, ii = u[pos], i[pos]
+        if uu != current:
+            if current >= 0:
+                for q in range(seen_indptr[current], seen_indptr[current + 1]):
+                    mark[seen_items[q]] = -1
+            if uu >= 0:
+                for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+                    mark[seen_items[q]] = q
+            current = uu
+        value = mu
+        if uu >= 0:
+            value += user_bias[uu]
+        if ii >= 0:
+            value += item_bias[ii]
+            if uu >= 0:
+                value += _neighbourhood(ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
+        out[pos] = value
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def predict_pairs(u: np.ndarray, i: np.ndarray, mu: float, user_bias: np.ndarray,
-                  item_bias: np.ndarray, nb_indptr: np.ndarray, nb_items: np.ndarray,
-                  nb_sims: np.ndarray, seen_indptr: np.ndarray, seen_items: np.ndarray,
-                  residuals: np.ndarray, k: int) -> np.ndarray:
+def predict_pairs(u: np.ndarray, i: np.ndarray, order: np.ndarray, mu: float,
+                  user_bias: np.ndarray, item_bias: np.ndarray, nb_indptr: np.ndarray,
+                  nb_items: np.ndarray, nb_sims: np.ndarray, seen_indptr: np.ndarray,
+                  seen_items: np.ndarray, residuals: np.ndarray, k: int) -> np.ndarray:
     """Predictions (model units, unclipped) for index pairs; ``-1`` marks an unknown user or
     item, whose bias is left out (both unknown: ``mu``). ``seen_*`` / ``residuals``: each
     user's training items (sorted) and their residuals ``e_uj``.
 
-    Pairs are visited grouped by user (a stable sort), in parallel chunks; each chunk marks
-    its current user's items in a dense array, so a neighbour is looked up in O(1)."""
+    Pairs are visited in ``order`` (grouped by user: ``np.argsort(u, kind="stable")``), in
+    parallel chunks; each chunk marks its current user's items in a dense array, so a
+    neighbour is looked up in O(1)."""
     n = u.shape[0]
-    n_items = item_bias.shape[0]
     out = np.empty(n)
-    order = np.argsort(u, kind="mergesort")
     n_chunks = min(max(n // 2048, 1), 64)
     for chunk in prange(n_chunks):
-        mark = np.full(n_items, -1, dtype=np.int64)
-        current = -1
-        for t in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            pos = order[t]
-            uu, ii = u[pos], i[pos]
-            if uu != current:
-                if current >= 0:
-                    for q in range(seen_indptr[current], seen_indptr[current + 1]):
-                        mark[seen_items[q]] = -1
-                if uu >= 0:
-                    for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
-                        mark[seen_items[q]] = q
-                current = uu
-            value = mu
-            if uu >= 0:
-                value += user_bias[uu]
-            if ii >= 0:
-                value += item_bias[ii]
-                if uu >= 0:
-                    value += _neighbourhood(ii, mark, nb_indptr, nb_items, nb_sims,
-                                            residuals, k)
-            out[pos] = value
+        _predict_range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks, u, i, order, mu,
+                       user_bias, item_bias, nb_indptr, nb_items, nb_sims, seen_indptr,
+                       seen_items, residuals, k, out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _score_row(uu: int, mu: float, user_bias: np.ndarray, item_bias: np.ndarray,
+               nb_indptr: np.ndarray, nb_items: np.ndarray, nb_sims: np.ndarray,
+               seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray, k: int,
+               out: np.ndarray) -> None:
+    """One row of :func:`score_users` (serial)."""
+    n_items = item_bias.shape[0]
+    if uu < 0:
+        for ii in range(n_items):
+            out[ii] = mu + item_bias[ii]
+        return
+    mark = np.full(n_items, -1, dtype=np.int64)
+    for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+        mark[seen_items[q]] = q
+    base_u = mu + user_bias[uu]
+    for ii in range(n_items):
+        out[ii] = base_u + item_bias[ii] + _neighbourhood(
+            ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -248,23 +312,11 @@ def score_users(u: np.ndarray, mu: float, user_bias: np.ndarray, item_bias: np.n
                 seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray,
                 k: int) -> np.ndarray:
     """Predictions of every item for each user index in ``u`` (``-1``: ``mu + b_i``), shape
-    ``(len(u), n_items)``: as :func:`predict_pairs`, with the user's items marked in a dense
-    array so each neighbour is looked up in O(1)."""
-    n_items = item_bias.shape[0]
-    out = np.empty((u.shape[0], n_items))
+    ``(len(u), n_items)``: as :func:`predict_pairs`, users in parallel."""
+    out = np.empty((u.shape[0], item_bias.shape[0]))
     for row in prange(u.shape[0]):
-        uu = u[row]
-        if uu < 0:
-            for ii in range(n_items):
-                out[row, ii] = mu + item_bias[ii]
-            continue
-        mark = np.full(n_items, -1, dtype=np.int64)
-        for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
-            mark[seen_items[q]] = q
-        base_u = mu + user_bias[uu]
-        for ii in range(n_items):
-            out[row, ii] = base_u + item_bias[ii] + _neighbourhood(
-                ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
+        _score_row(u[row], mu, user_bias, item_bias, nb_indptr, nb_items, nb_sims, seen_indptr,
+                   seen_items, residuals, k, out[row])
     return out
 
 

@@ -207,7 +207,8 @@ class KNNBaseline(Estimator):
         shape = np.shape(u)
         u = np.ascontiguousarray(np.ravel(u), dtype=np.int64)
         i = np.ascontiguousarray(np.ravel(i), dtype=np.int64)
-        out = kernels.predict_pairs(u, i, float(self.mu_), *self._kernel_args())
+        order = np.argsort(u, kind="stable")
+        out = kernels.predict_pairs(u, i, order, float(self.mu_), *self._kernel_args())
         return out.reshape(shape)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
