@@ -225,9 +225,20 @@ class KNNBaseline(Estimator):
         return self.neighbour_items_[lo:hi].astype(np.int64), \
             self.neighbour_sims_[lo:hi].astype(np.float64)
 
+    def _item_similarities(self, idx: int) -> np.ndarray:
+        """Similarity of every item to item ``idx``: the kept (positive) similarities, and
+        ``-inf`` for items not among its neighbours (itself included)."""
+        sims = np.full(self.n_items_, -np.inf)
+        items, values = self.item_neighbours(idx)
+        sims[items] = values
+        return sims
+
     def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
         """The ``n`` items most similar to ``item`` (raw id or title) by the learned shrunk
         Pearson-baseline similarity (fewer when the item has fewer positive neighbours).
+
+        (:class:`~recsys.models.topn.TopN` compares item factors, which this model has not;
+        ``_item_similarities`` is the hook a TopN built on similarities would call.)
 
         Returns
         -------
@@ -242,9 +253,11 @@ class KNNBaseline(Estimator):
                 f"item {short_repr(item)} has no training ratings in this model, so it has no "
                 "learned neighbours: pick an item the model was trained on"
             )
-        top, sims = self.item_neighbours(idx)
-        frame = self._item_frame(top[:int(n)])
-        frame["similarity"] = sims[:int(n)]
+        sims = self._item_similarities(idx)
+        top = np.flatnonzero(np.isfinite(sims))
+        top = top[np.argsort(-sims[top], kind="stable")][:int(n)]
+        frame = self._item_frame(top)
+        frame["similarity"] = sims[top]
         frame.attrs["query"] = self.item_titles_[idx]
         return frame
 
