@@ -232,8 +232,8 @@ class TimeAwareBaseline(Estimator):
         if ratings.timestamps is None:
             raise RecsysError(
                 f"{type(self).__name__} needs timestamps: {ratings.name} has no 'timestamp' "
-                "column (seconds since 1970, or dates); use the bias baseline for data "
-                "without them")
+                "column (seconds since 1970, or dates); data without them: the bias baseline "
+                "('baseline')")
         rng = np.random.default_rng(self.random_state)
         train = ratings
         if self.patience and validation is None:
