@@ -199,8 +199,8 @@ def test_epoch_kernel_descends_and_matches_single_steps():
     dev, bins = rng.normal(0, 2, n), rng.integers(0, 2, n).astype(np.int32)
     slots = rng.integers(-1, 3, n).astype(np.int32)
     lr, reg = np.full(5, 0.05), np.full(5, 0.01)
-    make = lambda: [np.zeros(4), np.zeros(4), np.zeros(3), np.zeros(3), np.zeros((3, 2))]  # noqa: E731
-    a, b = make(), make()
+    a, b = ([np.zeros(4), np.zeros(4), np.zeros(3), np.zeros(3), np.zeros((3, 2))]
+            for _ in range(2))
     order = rng.permutation(n)
     sse = kernels.sgd_epoch(order, users, items, r, dev, bins, slots, 0.0, *a, lr, reg)
     errors = [kernels.sgd_step(users[k], items[k], np.float64(r[k]), dev[k], bins[k], slots[k],

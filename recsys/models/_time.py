@@ -33,11 +33,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from recsys.errors import ParameterError
 from recsys.models.io import state_array
 
 __all__ = [
     "SECONDS_PER_DAY",
     "day_numbers",
+    "timestamps_of",
     "time_bins",
     "deviation",
     "user_mean_days",
@@ -53,6 +55,28 @@ def day_numbers(timestamps: np.ndarray) -> np.ndarray:
     """Whole days since 1970-01-01 (UTC) of int64 unix-second ``timestamps`` (floor, so a
     negative timestamp is a day before 1970), as int64."""
     return np.floor_divide(np.asarray(timestamps, dtype=np.int64), SECONDS_PER_DAY)
+
+
+def timestamps_of(values: Any, n: int) -> np.ndarray:
+    """Timestamps given to ``predict`` as int64 unix seconds, broadcast to ``n`` pairs:
+    numbers of seconds (whole or not) or ``datetime64`` values; one line otherwise."""
+    arr = np.atleast_1d(np.asarray(values))
+    if np.issubdtype(arr.dtype, np.datetime64):
+        if np.isnat(arr).any():
+            raise ParameterError("timestamps must be dates or numbers of seconds, got NaT")
+        arr = arr.astype("datetime64[s]").astype(np.int64)
+    elif arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise ParameterError(
+            f"timestamps must be numbers of seconds since 1970 (or datetime64), got "
+            f"{arr.dtype} values")
+    elif arr.dtype.kind == "f":
+        if not np.all(np.abs(arr) < 2.0**62):
+            raise ParameterError("timestamps must be finite numbers of seconds since 1970")
+        arr = np.floor(arr)
+    if arr.ndim != 1 or arr.size not in (1, n):
+        raise ParameterError(
+            f"timestamps must be one value or one per pair ({n}), got {arr.size}")
+    return np.ascontiguousarray(np.broadcast_to(arr.astype(np.int64), (n,)))
 
 
 def time_bins(days: np.ndarray, first_day: int, last_day: int, n_bins: int) -> np.ndarray:

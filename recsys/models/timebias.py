@@ -25,12 +25,12 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, ParameterError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _timebias_sgd as kernels
-from recsys.models._time import TimeFeatures
+from recsys.models._time import TimeFeatures, timestamps_of
 from recsys.models.base import SELECTION_PATIENCE, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
-__all__ = ["TimeAwareBaseline", "timestamps_of"]
+__all__ = ["TimeAwareBaseline"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,28 +38,6 @@ _TERMS = ("user", "alpha", "day", "item", "bin")  # the order of _timebias_sgd's
 
 _SELECTION_ROOM = 3
 """How many times ``n_epochs`` a fit that chooses its epochs on a validation part may run."""
-
-
-def timestamps_of(values: Any, n: int) -> np.ndarray:
-    """Timestamps given to ``predict`` as int64 unix seconds, broadcast to ``n`` pairs:
-    numbers of seconds (whole or not) or ``datetime64`` values; one line otherwise."""
-    arr = np.atleast_1d(np.asarray(values))
-    if np.issubdtype(arr.dtype, np.datetime64):
-        if np.isnat(arr).any():
-            raise ParameterError("timestamps must be dates or numbers of seconds, got NaT")
-        arr = arr.astype("datetime64[s]").astype(np.int64)
-    elif arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise ParameterError(
-            f"timestamps must be numbers of seconds since 1970 (or datetime64), got "
-            f"{arr.dtype} values")
-    elif arr.dtype.kind == "f":
-        if not np.all(np.abs(arr) < 2.0**62):
-            raise ParameterError("timestamps must be finite numbers of seconds since 1970")
-        arr = np.floor(arr)
-    if arr.ndim != 1 or arr.size not in (1, n):
-        raise ParameterError(
-            f"timestamps must be one value or one per pair ({n}), got {arr.size}")
-    return np.ascontiguousarray(np.broadcast_to(arr.astype(np.int64), (n,)))
 
 
 class TimeAwareBaseline(Estimator):
