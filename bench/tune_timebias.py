@@ -7,6 +7,9 @@ and per-day thresholds) on the carve ``validation_split(u1.base, 0.1, random_sta
 stopping on the carve; then a coordinate refinement around the best. Prints validation RMSE
 only. The bias baseline's two shrinkages are chosen on the same carve by a grid.
 
+``forward``: the same comparison with the latest 10 % of each data set as the test part and
+the choices made on the latest 10 % of the training part.
+
 ``report``: the defaults of TimeAwareBaseline (epochs chosen on the carve, refit on all of
 the training side: ``fit_with_validation``) against BiasBaseline with its shrinkage chosen on
 the same carve, on ML-100k ``u1`` (test: ``u1.test``) and on the bundled ml-latest-small
@@ -16,6 +19,7 @@ Run by hand::
 
     python bench/tune_timebias.py search --trials 300
     python bench/tune_timebias.py report
+    python bench/tune_timebias.py forward   # the latest 10 % of the ratings as the test part
 
 Measured (2 shared cores):
 
@@ -27,6 +31,13 @@ Measured (2 shared cores):
 * ``report``: ML-100k u1 test RMSE, BiasBaseline 0.9531, TimeAwareBaseline 0.9487 (55 epochs
   chosen on the carve; 0.9714 when predicting at "now" without the test timestamps);
   ml-latest-small 90/10 seed 0, BiasBaseline 0.8653, TimeAwareBaseline 0.8549 (97 epochs).
+* ``forward``: the latest 10 % as the test part. ML-100k, BiasBaseline (reg 1, 1) 1.0198,
+  TimeAwareBaseline 1.0323 (15 epochs); ml-latest-small, BiasBaseline (10, 5) 1.0678,
+  TimeAwareBaseline 1.0700. Later ratings come mostly from users new to the model (71 % of
+  ML-100k's, 84 % of ml-latest-small's), scored by the item terms alone, where the SGD item
+  biases (Koren's per-rating weights) do worse than the ridge ones (1.0545 vs 1.0415 on
+  ML-100k's new users, with or without the time terms); for users the model knows, the time
+  terms do help (ml-latest-small 0.8328 vs BiasBaseline 0.8522).
 """
 
 from __future__ import annotations
@@ -45,10 +56,10 @@ from _ml100k import ML100K, load_split  # noqa: E402
 
 import recsys  # noqa: E402
 from recsys.data.ratings import Ratings  # noqa: E402
-from recsys.data.splits import validation_split  # noqa: E402
+from recsys.data.splits import temporal_split, validation_split  # noqa: E402
 from recsys.metrics import rmse  # noqa: E402
 from recsys.models.baseline import BiasBaseline  # noqa: E402
-from recsys.models.selection import fit_with_validation  # noqa: E402
+from recsys.models.selection import choose_epochs, refit  # noqa: E402
 from recsys.models.timebias import TimeAwareBaseline  # noqa: E402
 
 LOG_RANGES = {
@@ -129,24 +140,39 @@ def fmt(params: dict[str, Any]) -> str:
                      for k, v in params.items())
 
 
-def compare(name: str, train: Ratings, test: Ratings) -> None:
-    """Both models, every choice on a carve of ``train``; ``test`` scored once each."""
-    inner_train, inner_valid = validation_split(train, 0.1, random_state=0)
+def compare(name: str, train: Ratings, test: Ratings, forward: bool = False) -> None:
+    """Both models, every choice on a carve of ``train`` (its latest 10 % when ``forward``,
+    else a random 10 %); ``test`` scored once each."""
+    if forward:
+        inner_train, inner_valid = temporal_split(train, test_size=0.1)
+    else:
+        inner_train, inner_valid = validation_split(train, 0.1, random_state=0)
     bias_params, _ = tune_bias(inner_train, inner_valid)
     start = time.perf_counter()
     bias = BiasBaseline(**bias_params).fit(train)
     bias_time = time.perf_counter() - start
     start = time.perf_counter()
-    timed = fit_with_validation(TimeAwareBaseline(random_state=0), train, 0.1, random_state=0)
+    model = TimeAwareBaseline(random_state=0)
+    timed = refit(model, train, choose_epochs(model, inner_train, inner_valid))
     timed_time = time.perf_counter() - start
     b = rmse(test.ratings, bias.predict_ratings(test))
     t = rmse(test.ratings, timed.predict_ratings(test))
     now = rmse(test.ratings, timed.predict(test.user_ids[test.users],
                                            test.item_ids[test.items]))
     print(f"{name}: BiasBaseline {fmt(bias_params)} test RMSE {b:.4f} ({bias_time:.2f} s) | "
-          f"TimeAwareBaseline ({timed.selection_['settings']['n_epochs']} epochs) test RMSE "
+          f"TimeAwareBaseline ({timed.n_epochs_} epochs) test RMSE "
           f"{t:.4f} ({timed_time:.2f} s incl. the choosing fit; at 'now' without the test "
           f"timestamps: {now:.4f}) | ratio {t / b:.4f}")
+
+
+def whole(train: Ratings, test: Ratings) -> Ratings:
+    """``u1.base`` and ``u1.test`` as one container (all of ML-100k)."""
+    parts = (train, test)
+    return Ratings.from_arrays(
+        np.concatenate([p.user_ids[p.users] for p in parts]),
+        np.concatenate([p.item_ids[p.items] for p in parts]),
+        np.concatenate([p.ratings for p in parts]),
+        timestamps=np.concatenate([p.timestamps for p in parts]), rating_scale=(1, 5))
 
 
 def report() -> None:
@@ -158,9 +184,18 @@ def report() -> None:
     compare("ml-latest-small 90/10 (seed 0)", train, test)
 
 
+def forward() -> None:
+    """The latest 10 % of the ratings as the test part: predicting later ratings."""
+    if ML100K.is_dir():
+        compare("ML-100k, latest 10 %", *temporal_split(whole(*load_split("u1")), 0.1),
+                forward=True)
+    compare("ml-latest-small, latest 10 %", *temporal_split(recsys.load(), 0.1),
+            forward=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["search", "report"])
+    parser.add_argument("mode", choices=["search", "report", "forward"])
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -168,6 +203,8 @@ def main() -> None:
         if not ML100K.is_dir():
             sys.exit(f"ML-100k not found at {ML100K}")
         search(args.trials, args.seed)
+    elif args.mode == "forward":
+        forward()
     else:
         report()
 
