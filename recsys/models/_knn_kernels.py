@@ -81,52 +81,38 @@ def group_by(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sift_down(heap: np.ndarray, sims: np.ndarray, size: int, root: int) -> None:
-    """Restore the min-heap order (by ``sims[heap[.]]``) below ``root``."""
+def _sift_down(items: np.ndarray, sims: np.ndarray, size: int) -> None:
+    """Restore the min-heap order of ``sims[:size]`` (``items`` moving along) below the
+    root."""
+    root = 0
     while True:
         child = 2 * root + 1
         if child >= size:
             return
-        if child + 1 < size and sims[heap[child + 1]] < sims[heap[child]]:
+        if child + 1 < size and sims[child + 1] < sims[child]:
             child += 1
-        if sims[heap[child]] < sims[heap[root]]:
-            heap[root], heap[child] = heap[child], heap[root]
+        if sims[child] < sims[root]:
+            sims[root], sims[child] = sims[child], sims[root]
+            items[root], items[child] = items[child], items[root]
             root = child
         else:
             return
 
 
-@njit(cache=True, nogil=True)
-def _top_positive(cand: np.ndarray, sims: np.ndarray, c: int, n_keep: int, heap: np.ndarray,
-                  out_items: np.ndarray, out_sims: np.ndarray) -> int:
-    """Write the ``min(c, n_keep)`` largest of ``sims[:c]`` (items ``cand[:c]``) into
-    ``out_items`` / ``out_sims``, largest first. Returns how many.
-
-    A min-heap of the best so far (``heap``: scratch of length >= ``n_keep``), then a heap
-    sort (O(c log n_keep); numba's ``np.partition`` takes 16 s to compile)."""
-    size = 0
-    for t in range(c):
-        if size < n_keep:
-            heap[size] = t
-            size += 1
-            child = size - 1  # sift up
-            while child > 0:
-                parent = (child - 1) >> 1
-                if sims[heap[child]] < sims[heap[parent]]:
-                    heap[child], heap[parent] = heap[parent], heap[child]
-                    child = parent
-                else:
-                    break
-        elif sims[t] > sims[heap[0]]:
-            heap[0] = t
-            _sift_down(heap, sims, size, 0)
-    m = size
-    for last in range(size - 1, -1, -1):  # pop the smallest into the last free place
-        out_items[last] = cand[heap[0]]
-        out_sims[last] = sims[heap[0]]
-        heap[0] = heap[last]
-        _sift_down(heap, sims, last, 0)
-    return m
+@njit(cache=True, nogil=True, inline="always")
+def _push(items: np.ndarray, sims: np.ndarray, size: int, j: np.int32, s: float) -> None:
+    """Add ``(j, s)`` to the min-heap ``sims[:size]`` (room for it assumed)."""
+    child = size
+    items[child] = j
+    sims[child] = s
+    while child > 0:
+        parent = (child - 1) >> 1
+        if sims[child] < sims[parent]:
+            sims[child], sims[parent] = sims[parent], sims[child]
+            items[child], items[parent] = items[parent], items[child]
+            child = parent
+        else:
+            return
 
 
 @njit(cache=True, nogil=True)
@@ -136,7 +122,14 @@ def _similarity_rows(block: int, n_blocks: int, user_indptr: np.ndarray,
                      min_support: int, keep_items: np.ndarray, keep_sims: np.ndarray,
                      lengths: np.ndarray) -> None:
     """Rows ``block, block + n_blocks, ...`` of :func:`item_neighbours` (serial; the
-    parallel driver only calls this, which keeps its compile time short)."""
+    parallel driver only calls this, which keeps its compile time short).
+
+    The row's best ``n_keep`` are kept in a min-heap as the touched items are read back (ties
+    with the heap's least keep the earlier item). Once the heap is full, a candidate is
+    first screened without a square root or division: ``s > m`` (``m`` the heap's least)
+    exactly when ``(x (n-1))^2 > m^2 q (n-1+lambda)^2`` for the cross product ``x > 0`` and
+    the product of the sums of squares ``q``; the screen rejects only candidates below
+    ``m`` by a relative margin of 1e-9, the rest are compared exactly."""
     n_items = item_indptr.shape[0] - 1
     n_keep = keep_items.shape[1]
     count = np.zeros(n_items, dtype=np.int64)
@@ -144,9 +137,8 @@ def _similarity_rows(block: int, n_blocks: int, user_indptr: np.ndarray,
     sq_i = np.zeros(n_items)
     sq_j = np.zeros(n_items)
     touched = np.empty(n_items, dtype=np.int32)
-    cand = np.empty(n_items, dtype=np.int32)
-    sims = np.empty(n_items)
-    heap = np.empty(n_keep, dtype=np.int64)
+    heap_items = np.empty(n_keep, dtype=np.int32)
+    heap_sims = np.empty(n_keep)
     for i in range(block, n_items, n_blocks):
         n_touched = 0
         for p in range(item_indptr[i], item_indptr[i + 1]):
@@ -163,22 +155,43 @@ def _similarity_rows(block: int, n_blocks: int, user_indptr: np.ndarray,
                 cross[j] += e_i * e_j
                 sq_i[j] += e_i2
                 sq_j[j] += e_j * e_j
-        c = 0
+        size = 0
+        least_sq = 0.0  # the heap's least similarity, squared, once it is full
         for t in range(n_touched):
             j = touched[t]
             n = count[j]
+            x = cross[j]
             denom = sq_i[j] * sq_j[j]
-            if j != i and n >= min_support and n > 1 and denom > 0.0:
-                s = cross[j] / np.sqrt(denom) * (n - 1.0) / (n - 1.0 + shrinkage)
-                if s > 0.0:
-                    cand[c] = j
-                    sims[c] = s
-                    c += 1
             count[j] = 0
             cross[j] = 0.0
             sq_i[j] = 0.0
             sq_j[j] = 0.0
-        lengths[i] = _top_positive(cand, sims, c, n_keep, heap, keep_items[i], keep_sims[i])
+            if j == i or n < min_support or n < 2 or not x > 0.0 or not denom > 0.0:
+                continue
+            if size == n_keep:
+                a = x * (n - 1.0)
+                b = n - 1.0 + shrinkage
+                if a * a < least_sq * denom * b * b * (1.0 - 1e-9):
+                    continue
+            s = x / np.sqrt(denom) * (n - 1.0) / (n - 1.0 + shrinkage)
+            if size < n_keep:
+                _push(heap_items, heap_sims, size, j, s)
+                size += 1
+            elif s > heap_sims[0]:
+                heap_items[0] = j
+                heap_sims[0] = s
+                _sift_down(heap_items, heap_sims, size)
+            else:
+                continue
+            if size == n_keep:
+                least_sq = heap_sims[0] * heap_sims[0]
+        lengths[i] = size
+        for last in range(size - 1, -1, -1):  # heap sort: the least goes last
+            keep_items[i, last] = heap_items[0]
+            keep_sims[i, last] = heap_sims[0]
+            heap_items[0] = heap_items[last]
+            heap_sims[0] = heap_sims[last]
+            _sift_down(heap_items, heap_sims, last)
 
 
 @njit(cache=True, nogil=True, parallel=True)
