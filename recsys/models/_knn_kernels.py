@@ -16,9 +16,10 @@ from the ratings themselves, never from a loop over item pairs: for each user ``
 ``i`` and each item ``j`` that ``u`` rated, four running sums (``n_ij``, the cross product and
 both sums of squares) grow in dense per-thread accumulators, and only the items touched are
 read back and reset. The work is ``sum_u |R(u)|^2`` multiply-adds (13 M on ML-100k ``u1``,
-61 M on ml-latest-small), rows in parallel (``prange`` over blocks of items). Each row keeps
-only its ``n_keep`` largest *positive* similarities (prediction never uses the others), sorted
-from the largest: a CSR neighbour list.
+61 M on ml-latest-small), rows in parallel (Python threads over blocks of items: the serial
+kernels release the GIL, and numba's ``parallel=True`` would triple the compile time). Each
+row keeps only its ``n_keep`` largest *positive* similarities (prediction never uses the
+others), sorted from the largest: a CSR neighbour list.
 
 **Prediction** (:func:`predict_pairs`, :func:`score_users`): for a known user and item,
 
@@ -30,16 +31,23 @@ with ``N^k(i;u)`` the (at most) ``k`` items of ``i``'s neighbour list that ``u``
 most similar first; ``b_ui`` alone when there are none (or the user or item is unknown).
 
 Arrays are flat and contiguous: ``int32`` indices, ``float32`` residuals and similarities,
-``int64`` row pointers. Everything compiles with ``@njit(cache=True, nogil=True)``.
+``int64`` row pointers. The kernels compile with ``@njit(cache=True, nogil=True)``; the
+public functions are their Python drivers.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["fit_biases", "group_by", "item_neighbours", "predict_pairs", "score_users",
-           "brute_force_similarities"]
+           "brute_force_similarities", "BLOCKS"]
+
+BLOCKS = 256
+"""Row blocks of the similarity computation (threads take them in turn)."""
 
 
 def fit_biases(users: np.ndarray, items: np.ndarray, z: np.ndarray, mu: float, n_users: int,
@@ -194,37 +202,46 @@ def _similarity_rows(block: int, n_blocks: int, user_indptr: np.ndarray,
             _sift_down(heap_items, heap_sims, last)
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def item_neighbours(user_indptr: np.ndarray, user_items: np.ndarray, user_res: np.ndarray,
                     item_indptr: np.ndarray, item_users: np.ndarray, item_res: np.ndarray,
-                    shrinkage: float, min_support: int,
-                    n_keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    shrinkage: float, min_support: int, n_keep: int,
+                    n_threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each item's ``n_keep`` most similar items with a positive shrunk Pearson-baseline
     similarity (module docstring), as CSR ``(indptr int64, items int32, sims float32)``,
     each row sorted from the most similar. ``user_*``: the residuals grouped by user;
-    ``item_*``: the same residuals grouped by item. Rows run in parallel, interleaved over
-    256 blocks (popular items spread over the threads); each row is computed alone, so the
-    result does not depend on the number of threads."""
+    ``item_*``: the same residuals grouped by item.
+
+    Rows are interleaved over ``BLOCKS`` blocks (popular items spread evenly), which
+    ``n_threads`` threads take in turn (the kernel releases the GIL); each row is computed
+    alone, so the result does not depend on the number of threads."""
     n_items = item_indptr.shape[0] - 1
-    n_keep = max(1, min(n_keep, max(n_items - 1, 1)))
+    n_keep = max(1, min(int(n_keep), max(n_items - 1, 1)))
     keep_items = np.empty((n_items, n_keep), dtype=np.int32)
     keep_sims = np.empty((n_items, n_keep), dtype=np.float32)
     lengths = np.zeros(n_items, dtype=np.int64)
-    n_blocks = min(n_items, 256)
-    for block in prange(n_blocks):
+    n_blocks = min(n_items, BLOCKS)
+
+    def run(block: int) -> None:
         _similarity_rows(block, n_blocks, user_indptr, user_items, user_res, item_indptr,
-                         item_users, item_res, shrinkage, min_support, keep_items, keep_sims,
-                         lengths)
+                         item_users, item_res, float(shrinkage), int(min_support), keep_items,
+                         keep_sims, lengths)
+
+    _in_threads(run, n_blocks, n_threads)
     indptr = np.zeros(n_items + 1, dtype=np.int64)
-    for i in range(n_items):
-        indptr[i + 1] = indptr[i] + lengths[i]
-    items = np.empty(indptr[n_items], dtype=np.int32)
-    values = np.empty(indptr[n_items], dtype=np.float32)
-    for i in range(n_items):
-        for p in range(lengths[i]):
-            items[indptr[i] + p] = keep_items[i, p]
-            values[indptr[i] + p] = keep_sims[i, p]
-    return indptr, items, values
+    np.cumsum(lengths, out=indptr[1:])
+    kept = np.arange(n_keep)[None, :] < lengths[:, None]
+    return indptr, keep_items[kept], keep_sims[kept]
+
+
+def _in_threads(run: Callable[[int], None], n_tasks: int, n_threads: int) -> None:
+    """``run(t)`` for every task ``t`` in ``range(n_tasks)``, on ``n_threads`` threads."""
+    if n_threads <= 1 or n_tasks <= 1:
+        for task in range(n_tasks):
+            run(task)
+        return
+    with ThreadPoolExecutor(min(n_threads, n_tasks), thread_name_prefix="recsys-knn") as pool:
+        for future in [pool.submit(run, task) for task in range(n_tasks)]:
+            future.result()
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -277,59 +294,63 @@ def _predict_range(start: int, stop: int, u: np.ndarray, i: np.ndarray, order: n
         out[pos] = value
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def predict_pairs(u: np.ndarray, i: np.ndarray, order: np.ndarray, mu: float,
-                  user_bias: np.ndarray, item_bias: np.ndarray, nb_indptr: np.ndarray,
-                  nb_items: np.ndarray, nb_sims: np.ndarray, seen_indptr: np.ndarray,
-                  seen_items: np.ndarray, residuals: np.ndarray, k: int) -> np.ndarray:
-    """Predictions (model units, unclipped) for index pairs; ``-1`` marks an unknown user or
-    item, whose bias is left out (both unknown: ``mu``). ``seen_*`` / ``residuals``: each
-    user's training items (sorted) and their residuals ``e_uj``.
+def predict_pairs(u: np.ndarray, i: np.ndarray, mu: float, user_bias: np.ndarray,
+                  item_bias: np.ndarray, nb_indptr: np.ndarray, nb_items: np.ndarray,
+                  nb_sims: np.ndarray, seen_indptr: np.ndarray, seen_items: np.ndarray,
+                  residuals: np.ndarray, k: int) -> np.ndarray:
+    """Predictions (model units, unclipped) for index pairs (``int64``); ``-1`` marks an
+    unknown user or item, whose bias is left out (both unknown: ``mu``). ``seen_*`` /
+    ``residuals``: each user's training items (sorted) and their residuals ``e_uj``.
 
-    Pairs are visited in ``order`` (grouped by user: ``np.argsort(u, kind="stable")``), in
-    parallel chunks; each chunk marks its current user's items in a dense array, so a
-    neighbour is looked up in O(1)."""
-    n = u.shape[0]
-    out = np.empty(n)
-    n_chunks = min(max(n // 2048, 1), 64)
-    for chunk in prange(n_chunks):
-        _predict_range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks, u, i, order, mu,
-                       user_bias, item_bias, nb_indptr, nb_items, nb_sims, seen_indptr,
-                       seen_items, residuals, k, out)
+    Pairs are visited grouped by user (a stable sort); the current user's items are marked
+    in a dense array, so a neighbour is looked up in O(1)."""
+    order = np.argsort(u, kind="stable")
+    out = np.empty(u.shape[0])
+    _predict_range(0, u.shape[0], u, i, order, float(mu), user_bias, item_bias, nb_indptr,
+                   nb_items, nb_sims, seen_indptr, seen_items, residuals, int(k), out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _score_row(uu: int, mu: float, user_bias: np.ndarray, item_bias: np.ndarray,
-               nb_indptr: np.ndarray, nb_items: np.ndarray, nb_sims: np.ndarray,
-               seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray, k: int,
-               out: np.ndarray) -> None:
-    """One row of :func:`score_users` (serial)."""
+def _score_rows(start: int, stop: int, u: np.ndarray, mu: float, user_bias: np.ndarray,
+                item_bias: np.ndarray, nb_indptr: np.ndarray, nb_items: np.ndarray,
+                nb_sims: np.ndarray, seen_indptr: np.ndarray, seen_items: np.ndarray,
+                residuals: np.ndarray, k: int, out: np.ndarray) -> None:
+    """Rows ``start:stop`` of :func:`score_users` (serial)."""
     n_items = item_bias.shape[0]
-    if uu < 0:
-        for ii in range(n_items):
-            out[ii] = mu + item_bias[ii]
-        return
     mark = np.full(n_items, -1, dtype=np.int64)
-    for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
-        mark[seen_items[q]] = q
-    base_u = mu + user_bias[uu]
-    for ii in range(n_items):
-        out[ii] = base_u + item_bias[ii] + _neighbourhood(
-            ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
+    for row in range(start, stop):
+        uu = u[row]
+        if uu < 0:
+            for ii in range(n_items):
+                out[row, ii] = mu + item_bias[ii]
+            continue
+        for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+            mark[seen_items[q]] = q
+        base_u = mu + user_bias[uu]
+        for ii in range(n_items):
+            out[row, ii] = base_u + item_bias[ii] + _neighbourhood(
+                ii, mark, nb_indptr, nb_items, nb_sims, residuals, k)
+        for q in range(seen_indptr[uu], seen_indptr[uu + 1]):
+            mark[seen_items[q]] = -1
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def score_users(u: np.ndarray, mu: float, user_bias: np.ndarray, item_bias: np.ndarray,
                 nb_indptr: np.ndarray, nb_items: np.ndarray, nb_sims: np.ndarray,
                 seen_indptr: np.ndarray, seen_items: np.ndarray, residuals: np.ndarray,
-                k: int) -> np.ndarray:
-    """Predictions of every item for each user index in ``u`` (``-1``: ``mu + b_i``), shape
-    ``(len(u), n_items)``: as :func:`predict_pairs`, users in parallel."""
+                k: int, n_threads: int = 1) -> np.ndarray:
+    """Predictions of every item for each user index in ``u`` (``int64``; ``-1``:
+    ``mu + b_i``), shape ``(len(u), n_items)``: as :func:`predict_pairs`, the users split
+    over ``n_threads`` threads."""
     out = np.empty((u.shape[0], item_bias.shape[0]))
-    for row in prange(u.shape[0]):
-        _score_row(u[row], mu, user_bias, item_bias, nb_indptr, nb_items, nb_sims, seen_indptr,
-                   seen_items, residuals, k, out[row])
+    n_tasks = max(1, min(u.shape[0] // 8, 4 * n_threads))
+
+    def run(task: int) -> None:
+        _score_rows(task * u.shape[0] // n_tasks, (task + 1) * u.shape[0] // n_tasks, u,
+                    float(mu), user_bias, item_bias, nb_indptr, nb_items, nb_sims,
+                    seen_indptr, seen_items, residuals, int(k), out)
+
+    _in_threads(run, n_tasks, n_threads)
     return out
 
 

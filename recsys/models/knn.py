@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import numbers
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -29,17 +27,6 @@ from recsys.models.progress import FitProgress
 __all__ = ["KNNBaseline"]
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def _numba_threads(n_threads: int | None) -> Iterator[None]:
-    """Run numba's parallel loops on ``n_threads`` threads (None or <= 0: all), then restore."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(resolve_threads(n_threads))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 class KNNBaseline(Estimator):
@@ -102,8 +89,8 @@ class KNNBaseline(Estimator):
         Neighbours stored per item (>= ``k``): the model file holds at most
         ``n_items * n_neighbors_kept`` similarities, not the dense item x item matrix.
     n_threads : int or None
-        Threads for the similarities and the scoring (None or <= 0: all numba may use).
-        Results do not depend on it.
+        Threads for the similarities and for scoring users on every item (None or <= 0: as
+        many as numba may use). Results do not depend on it.
     verbose : bool
         Log the fit's RMSE (logger ``recsys.models.knn``, level INFO).
 
@@ -180,15 +167,15 @@ class KNNBaseline(Estimator):
         if not np.array_equal(by_user[1], self.seen_items_):  # Ratings holds no duplicates
             raise AssertionError("residuals out of line with the seen items")
         self.residuals_ = by_user[2]
-        with _numba_threads(self.n_threads):
-            self.neighbour_indptr_, self.neighbour_items_, self.neighbour_sims_ = \
-                kernels.item_neighbours(*by_user, *by_item, float(self.shrinkage),
-                                        int(self.min_support), int(self.n_neighbors_kept))
-            fitted = self._predict_in_model_units(ratings)
-            history = {"train_rmse": [self.in_rating_units(rmse(ratings.ratings, fitted))]}
-            if validation is not None:
-                valid = rmse(validation.ratings, self._predict_in_model_units(validation))
-                history["valid_rmse"] = [self.in_rating_units(valid)]
+        self.neighbour_indptr_, self.neighbour_items_, self.neighbour_sims_ = \
+            kernels.item_neighbours(*by_user, *by_item, float(self.shrinkage),
+                                    int(self.min_support), int(self.n_neighbors_kept),
+                                    resolve_threads(self.n_threads))
+        fitted = self._predict_in_model_units(ratings)
+        history = {"train_rmse": [self.in_rating_units(rmse(ratings.ratings, fitted))]}
+        if validation is not None:
+            valid = rmse(validation.ratings, self._predict_in_model_units(validation))
+            history["valid_rmse"] = [self.in_rating_units(valid)]
         self.history_ = history
         self.n_epochs_ = 1
         if self.verbose:
@@ -208,14 +195,14 @@ class KNNBaseline(Estimator):
         shape = np.shape(u)
         u = np.ascontiguousarray(np.ravel(u), dtype=np.int64)
         i = np.ascontiguousarray(np.ravel(i), dtype=np.int64)
-        order = np.argsort(u, kind="stable")
-        out = kernels.predict_pairs(u, i, order, float(self.mu_), *self._kernel_args())
+        out = kernels.predict_pairs(u, i, float(self.mu_), *self._kernel_args())
         return out.reshape(shape)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Every item's prediction for a batch of users (``-1``: ``mu + b_i``)."""
         u = np.ascontiguousarray(u, dtype=np.int64)
-        return kernels.score_users(u, float(self.mu_), *self._kernel_args())
+        return kernels.score_users(u, float(self.mu_), *self._kernel_args(),
+                                   resolve_threads(self.n_threads))
 
     # ------------------------------------------------------------------ similar items
     def item_neighbours(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
