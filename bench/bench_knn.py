@@ -32,7 +32,8 @@ Measured 2026-12-03 on this machine (2 cores shared with other jobs, load averag
     model file, ml-latest-small       16.8 MB, 7.0 MB of it the model's state (1.09 M
                                       neighbours; a dense float32 matrix would be 378 MB)
 
-(On an idle machine the similarities took 0.075 s and 0.53 s.)
+(An earlier version, numba ``prange`` on 2 threads, took 0.075 s and 0.53 s at a quieter
+moment.)
 
 ``--choose``: the grid the defaults come from, on a validation carve (10 %, seed 0) of
 ``u1.base`` only (never ``u1.test``): shrinkage, the bias regularisation, neighbours kept,

@@ -338,3 +338,20 @@ def test_ml100k_u1_beats_surprise_knnbaseline():
     train, test = load_predefined_split(ML100K, "u1")
     model = KNNBaseline().fit(train)
     assert 0.90 < rmse(model, test) < 0.9359
+
+
+def test_an_interrupt_in_the_threads_drops_the_tasks_not_started():
+    """Ctrl-C during the similarities ends the fit within a block or two, not after all."""
+    import time
+
+    ran = []
+
+    def run(task: int) -> None:
+        ran.append(task)
+        if task == 3:
+            raise KeyboardInterrupt
+        time.sleep(0.005)
+
+    with pytest.raises(KeyboardInterrupt):
+        kernels._in_threads(run, 200, 2)
+    assert len(ran) < 50

@@ -240,8 +240,14 @@ def _in_threads(run: Callable[[int], None], n_tasks: int, n_threads: int) -> Non
             run(task)
         return
     with ThreadPoolExecutor(min(n_threads, n_tasks), thread_name_prefix="recsys-knn") as pool:
-        for future in [pool.submit(run, task) for task in range(n_tasks)]:
-            future.result()
+        futures = [pool.submit(run, task) for task in range(n_tasks)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C included: drop the tasks not started, then re-raise
+            for future in futures:
+                future.cancel()
+            raise
 
 
 @njit(cache=True, nogil=True, inline="always")
