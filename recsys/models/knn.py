@@ -1,4 +1,5 @@
-r"""Item-item k nearest neighbours on baseline residuals (KNNBaseline; Koren 2010, sec. 2.2).
+r"""Item-item k nearest neighbours on baseline residuals (Koren 2010, "Factor in the
+neighbors"; the KNNBaseline of Surprise).
 
 The estimator: settings and their checks, the fit (biases, residuals, similarities), prediction
 with fallbacks, similar items from the learned similarities, and saving. The similarity and
@@ -55,11 +56,13 @@ class KNNBaseline(Estimator):
     (0 when :math:`n_{ij} <` ``min_support``). It is computed from each user's ratings in
     numba (:mod:`recsys.models._knn_kernels`), never by a loop over item pairs.
 
-    **Neighbours.** Only positive similarities are used (a negative one would pull the
-    prediction *away* from a neighbour's residual, and weights that change sign make the
-    normalising sum unstable; Surprise's KNNBaseline makes the same choice). Each item keeps
-    its ``n_neighbors_kept`` most similar items; ``N^k(i;u)`` holds the (at most) ``k`` of
-    them that ``u`` rated, the most similar first. With none of them rated, or an unknown user
+    **Neighbours.** Only positive similarities are used, so the normaliser
+    :math:`\sum |s_{ij}|` is :math:`\sum s_{ij}` and the correction is a weighted average of
+    the neighbours' residuals, never outside their range (negative correlations over a few
+    common raters are mostly noise; Surprise's KNNBaseline makes the same choice, and on
+    equal settings the two agree, ``bench/bench_knn.py``). Each item keeps its
+    ``n_neighbors_kept`` most similar items; ``N^k(i;u)`` holds the (at most) ``k`` of them
+    that ``u`` rated, the most similar first. With none of them rated, or an unknown user
     or item, the prediction is the baseline (an unknown user or item contributes no bias).
 
     The model has no epochs: ``fit`` computes the biases and the similarities once, and
