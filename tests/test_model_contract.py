@@ -21,6 +21,8 @@ from recsys.models.io import load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization
+from recsys.models.svdpp import SVDpp
+from recsys.models.timebias import TimeAwareBaseline
 
 MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("GlobalMean", lambda: GlobalMean()),
@@ -31,6 +33,8 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("HybridRecommender", lambda: HybridRecommender(
         hidden=(4,), n_epochs=2, n_folds=2, mf_factors=3, mf_epochs=20, mf_lr=0.03,
         ar_hidden=6, ar_steps=30, ar_lr=0.02, ar_reg=5.0, random_state=1)),
+    ("TimeAwareBaseline", lambda: TimeAwareBaseline(n_epochs=10, random_state=1)),
+    ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=5, random_state=1)),
 ]
 
 
@@ -42,7 +46,9 @@ def toy_ratings(seed: int = 0) -> Ratings:
     items = rng.normal(size=(n_items, 2))
     u, i = np.nonzero(rng.random((n_users, n_items)) < 0.6)
     r = np.clip(np.rint(3 + (users[u] * items[i]).sum(1) + rng.normal(0, 0.5, len(u))), 1, 5)
-    return Ratings.from_arrays(1000 + u, [f"m{j}" for j in i], r, rating_scale=(1, 5))
+    stamps = 1_000_000_000 + rng.integers(0, 200 * 86_400, len(u))  # for time-aware models
+    return Ratings.from_arrays(1000 + u, [f"m{j}" for j in i], r, rating_scale=(1, 5),
+                               timestamps=stamps)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from recsys.models.hybrid import HybridRecommender
 from recsys.models.mf import MatrixFactorization
 from recsys.models.mlp import MLP
 from recsys.models.scaling import RatingMap
+from recsys.models.svdpp import SVDpp
+from recsys.models.timebias import TimeAwareBaseline
 
 FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("GlobalMean", lambda: GlobalMean()),
@@ -34,6 +36,12 @@ FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("HybridRecommender", lambda: HybridRecommender(
         hidden=(4,), n_epochs=3, n_folds=2, mf_factors=3, mf_epochs=10, mf_lr=0.03,
         ar_hidden=5, ar_steps=15, ar_lr=0.02, ar_reg=5.0, random_state=3)),
+    ("TimeAwareBaseline", lambda: TimeAwareBaseline(n_epochs=10, random_state=3)),
+    ("TimeAwareBaseline with early stopping", lambda: TimeAwareBaseline(
+        n_epochs=30, patience=2, random_state=3)),
+    ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=8, random_state=3)),
+    ("SVDpp with early stopping", lambda: SVDpp(
+        n_factors=4, n_epochs=30, patience=2, random_state=3)),
 ]
 
 # (a, b): 1-5 stars as 0-100 points, as quarter points around 10, shifted below zero, and a
@@ -50,14 +58,16 @@ def toy(seed: int = 0) -> Ratings:
     P, Q = rng.normal(size=(n_users, 2)), rng.normal(size=(n_items, 2))
     u, i = np.nonzero(rng.random((n_users, n_items)) < 0.5)
     r = np.clip(np.rint(3 + (P[u] * Q[i]).sum(1) + rng.normal(0, 0.5, len(u))), 1, 5)
-    return Ratings.from_arrays(u, i, r, rating_scale=(1, 5))
+    stamps = 1_000_000_000 + rng.integers(0, 200 * 86_400, len(u))  # for time-aware models
+    return Ratings.from_arrays(u, i, r, rating_scale=(1, 5), timestamps=stamps)
 
 
 def in_other_units(data: Ratings, a: float, b: float) -> Ratings:
     low, high = data.rating_scale
     return Ratings.from_arrays(data.user_ids[data.users], data.item_ids[data.items],
                                a + b * data.ratings.astype(np.float64),
-                               rating_scale=(a + b * low, a + b * high))
+                               rating_scale=(a + b * low, a + b * high),
+                               timestamps=data.timestamps)
 
 
 def worst_relative_deviation(expected: np.ndarray, got: np.ndarray, b: float) -> float:
@@ -74,7 +84,8 @@ def test_predictions_follow_a_change_of_units(name, make, a, b):
     base = make().fit(train)
     other = make().fit(in_other_units(train, a, b))
     expected = a + b * base.predict_ratings(held)
-    got = other.predict(held.user_ids[held.users], held.item_ids[held.items])
+    got = other.predict(held.user_ids[held.users], held.item_ids[held.items],
+                        held.timestamps)
     assert worst_relative_deviation(expected, got, b) < RTOL
     # the learning curves follow too (errors scale by b)
     for key in ("train_rmse", "valid_rmse"):

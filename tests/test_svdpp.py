@@ -12,7 +12,6 @@ from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, NotFittedError, ParameterError, RecsysError
 from recsys.models import _svdpp_sgd as kernels
-from recsys.models import registry
 from recsys.models.baseline import BiasBaseline
 from recsys.models.io import load_model
 from recsys.models.progress import FitStopped
@@ -281,9 +280,7 @@ def test_fallbacks_scores_and_similar_items(split):
     assert len(model.recommend(user, n=4)) == 4
 
 
-def test_save_load_round_trip_predicts_identically(split, tmp_path, monkeypatch):
-    # until the lead registers the class (registry.MODELS gives FILE_CLASSES its entries)
-    monkeypatch.setitem(registry.FILE_CLASSES, "SVDpp", "recsys.models.svdpp")
+def test_save_load_round_trip_predicts_identically(split, tmp_path):
     train, test = split
     model = SVDpp(**{**SMALL, "n_epochs": 5}).fit(train)
     loaded = load_model(model.save(tmp_path / "svdpp.npz"))

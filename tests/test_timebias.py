@@ -14,7 +14,6 @@ from recsys.errors import DivergenceError, ParameterError, RecsysError
 from recsys.metrics import rmse
 from recsys.models import _time
 from recsys.models import _timebias_sgd as kernels
-from recsys.models import registry
 from recsys.models.baseline import BiasBaseline
 from recsys.models.io import load_model
 from recsys.models.progress import FitStopped
@@ -29,12 +28,6 @@ T0 = 1_000_000_000 - 1_000_000_000 % DAY  # a midnight (UTC)
 PLANTED_SETTINGS = dict(lr_user=0.01, lr_item=0.01, lr_day=0.01, lr_bin=0.01, lr_alpha=0.002,
                         reg_user=0.01, reg_item=0.01, reg_day=0.05, reg_bin=0.05,
                         reg_alpha=0.01, n_bins=20, min_day_ratings=3)
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch):
-    """Model files name their class; until the registry lists this one, list it here."""
-    monkeypatch.setitem(registry.FILE_CLASSES, "TimeAwareBaseline", "recsys.models.timebias")
 
 
 def planted(seed: int = 0, n_users: int = 150, n_items: int = 200, n_days: int = 300,

@@ -17,6 +17,7 @@ from recsys._atomic import atomic_write
 from recsys.cli._data_options import file_format_options, load_data
 from recsys.cli.interrupts import Interrupted, ctrl_c_watch
 from recsys.errors import RecsysError, UnknownIdError
+from recsys.models.registry import MODELS
 
 DEFAULT_MODEL_FILE = "model.npz"
 
@@ -113,7 +114,7 @@ def _epoch_progress(total: int | None, label: str):
               help="Data set name (see `recsys data list`), release folder/zip or ratings file. "
                    "Default: the bundled ml-latest-small.")
 @click.option("--model", "model_name", default=None,
-              type=click.Choice(["mean", "baseline", "mf", "hybrid"]),
+              type=click.Choice(list(MODELS)),
               help="Model to fit (default: the --params file's model, else mf).")
 @click.option("--params", "params_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Settings file written by `recsys tune` (JSON); options "

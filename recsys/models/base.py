@@ -56,6 +56,7 @@ from recsys.errors import (
     RecsysError,
 )
 from recsys.models.params import Params
+from recsys.models._time import timestamps_of
 from recsys.models.persistence import Persistent
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
@@ -271,7 +272,7 @@ class Estimator(Params, TopN, Persistent):
         id maps (the validation part a ``_fit`` is given)."""
         u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
         i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
-        z = np.asarray(self._predict_indices(u, i), dtype=np.float64)
+        z = np.asarray(self._predict_indices_at(u, i, ratings.timestamps), dtype=np.float64)
         z = np.where(np.isnan(z), self.model_mean_, z)
         return np.clip(z, *self.model_scale_)
 
@@ -279,14 +280,26 @@ class Estimator(Params, TopN, Persistent):
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _predict_indices_at(self, u: np.ndarray, i: np.ndarray,
+                            timestamps: np.ndarray | None) -> np.ndarray:
+        """Predictions in model units for index pairs rated at ``timestamps`` (int64 unix
+        seconds, one per pair; None: not known). Only time-aware models look at the times;
+        the others predict the same at any time."""
+        return self._predict_indices(u, i)
+
     def predict(
-        self, users: Any, items: Any, *, return_fallback: bool = False
+        self, users: Any, items: Any, timestamps: Any = None, *,
+        return_fallback: bool = False,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted ratings for pairs of raw ids, clipped to the rating scale.
 
         Parameters
         ----------
         users, items : array-like of raw ids (same length) or scalars
+        timestamps : array-like, optional
+            When each pair is rated: unix seconds (or ``datetime64``), one per pair or one for
+            all. Time-aware models use them (None: "now", the day after their training
+            period); the others ignore them.
         return_fallback : bool
             Also return a boolean array, True where the user or the item was unknown and the
             prediction fell back to the biases / global mean.
@@ -299,7 +312,9 @@ class Estimator(Params, TopN, Persistent):
                     f"got {u.size} users and {i.size} items"
                 )
             u, i = np.broadcast_arrays(u, i)
-        pred, broken = self._finite(np.asarray(self._predict_indices(u, i), dtype=np.float64))
+        ts = None if timestamps is None else timestamps_of(timestamps, u.size).reshape(u.shape)
+        pred, broken = self._finite(
+            np.asarray(self._predict_indices_at(u, i, ts), dtype=np.float64))
         if return_fallback:
             return pred, (u < 0) | (i < 0) | broken
         return pred
@@ -316,32 +331,35 @@ class Estimator(Params, TopN, Persistent):
         return (self.clip(ratings) if clip else ratings), broken
 
     def predict_indices(self, users: np.ndarray, items: np.ndarray, *,
-                        clip: bool = True) -> np.ndarray:
+                        clip: bool = True, timestamps: Any = None) -> np.ndarray:
         """Predictions for dense indices into this model's id maps, ``-1`` for an unknown
         user or item (which falls back to the biases / global mean), clipped to the rating
         scale unless ``clip`` is False.
 
         For callers that share the model's id maps (a model built on another, such as the
         hybrid on its base models). An index whose user or item has no training rating is
-        treated as unknown.
+        treated as unknown. ``timestamps`` as in :meth:`predict`.
         """
         self._check_fitted()
         u = np.asarray(users, dtype=np.int64)
         i = np.asarray(items, dtype=np.int64)
         u = np.where((u >= 0) & (self.user_counts_[np.maximum(u, 0)] > 0), u, -1)
         i = np.where((i >= 0) & (self.item_counts_[np.maximum(i, 0)] > 0), i, -1)
-        raw = np.asarray(self._predict_indices(u, i), dtype=np.float64)
+        ts = None if timestamps is None else timestamps_of(timestamps, u.size).reshape(u.shape)
+        raw = np.asarray(self._predict_indices_at(u, i, ts), dtype=np.float64)
         return self._finite(raw, clip)[0]
 
     def predict_ratings(self, ratings: Ratings) -> np.ndarray:
         """Predictions for every (user, item) pair of a container that shares this model's id
-        maps (a split of the training data), clipped."""
+        maps (a split of the training data), clipped; at the ratings' timestamps when the
+        container has them (see :meth:`predict`)."""
         self._check_fitted()
         if ratings.n_users != self.n_users_ or ratings.n_items != self.n_items_:
             return self.predict(
-                ratings.user_ids[ratings.users], ratings.item_ids[ratings.items]
+                ratings.user_ids[ratings.users], ratings.item_ids[ratings.items],
+                ratings.timestamps,
             )
-        return self.predict_indices(ratings.users, ratings.items)
+        return self.predict_indices(ratings.users, ratings.items, timestamps=ratings.timestamps)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         """Unclipped predicted ratings of every item for each dense user index in ``users``

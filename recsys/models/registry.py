@@ -2,8 +2,10 @@
 
 ``MODELS`` maps the names the command line and the evaluation runner use to the module and
 class that implement them: ``"mean"`` is the global mean, ``"baseline"`` the regularised user +
-item biases, ``"mf"`` biased matrix factorisation by per-rating SGD, ``"hybrid"`` the tanh
-network on top of the factors. ``FILE_CLASSES`` maps every class a model file may name to its
+item biases, ``"timebias"`` the time-aware biases of timeSVD++, ``"mf"`` biased matrix
+factorisation by per-rating SGD, ``"svdpp"`` SVD++ (factors plus the implicit feedback of
+which items a user rated), ``"knn"`` item-item neighbours on baseline residuals, ``"hybrid"``
+the tanh network blending them. ``FILE_CLASSES`` maps every class a model file may name to its
 module. A class's module is imported only when the class is asked for, so naming a model (or
 importing :mod:`recsys`) does not compile any numba kernel.
 
@@ -26,7 +28,10 @@ __all__ = ["MODELS", "FILE_CLASSES", "model_class", "class_named", "make_model"]
 MODELS: dict[str, tuple[str, str]] = {
     "mean": ("recsys.models.baseline", "GlobalMean"),
     "baseline": ("recsys.models.baseline", "BiasBaseline"),
+    "timebias": ("recsys.models.timebias", "TimeAwareBaseline"),
     "mf": ("recsys.models.mf", "MatrixFactorization"),
+    "svdpp": ("recsys.models.svdpp", "SVDpp"),
+    "knn": ("recsys.models.knn", "KNNBaseline"),
     "hybrid": ("recsys.models.hybrid", "HybridRecommender"),
 }
 

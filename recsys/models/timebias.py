@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from recsys.data.ratings import Ratings
-from recsys.errors import DivergenceError, ParameterError, RecsysError
+from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _timebias_sgd as kernels
-from recsys.models._time import TimeFeatures, timestamps_of
-from recsys.models.base import SELECTION_PATIENCE, Estimator
+from recsys.models._time import TimeFeatures
+from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -35,10 +35,6 @@ __all__ = ["TimeAwareBaseline"]
 logger = logging.getLogger(__name__)
 
 _TERMS = ("user", "alpha", "day", "item", "bin")  # the order of _timebias_sgd's lr / reg
-
-_SELECTION_ROOM = 3
-"""How many times ``n_epochs`` a fit that chooses its epochs on a validation part may run."""
-
 
 class TimeAwareBaseline(Estimator):
     r"""timeSVD++'s time-aware biases, learned by per-rating SGD (Koren, KDD 2009).
@@ -316,10 +312,10 @@ class TimeAwareBaseline(Estimator):
     def validation_settings(self) -> dict[str, Any]:
         """Early stopping for a fit that chooses the epochs on a validation part
         (``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`), with room
-        for up to :data:`_SELECTION_ROOM` times ``n_epochs`` (ml-latest-small wants about 100
+        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs`` (ml-latest-small wants about 100
         where ``u1.base`` wants 60)."""
         return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
-                "n_epochs": _SELECTION_ROOM * int(self.n_epochs)}
+                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
 
     def refit_settings(self) -> dict[str, Any]:
         """The epochs the validation chose (its best epoch), for a refit on all ratings."""
@@ -329,8 +325,8 @@ class TimeAwareBaseline(Estimator):
         return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     # ------------------------------------------------------------------ prediction
-    def _predict_at(self, u: np.ndarray, i: np.ndarray,
-                    timestamps: np.ndarray | None) -> np.ndarray:
+    def _predict_indices_at(self, u: np.ndarray, i: np.ndarray,
+                            timestamps: np.ndarray | None) -> np.ndarray:
         """Raw predictions (model units) for index pairs (``-1``: unknown) at ``timestamps``
         (int64 seconds, one per pair) or, when None, at "now"."""
         shape = np.shape(u)
@@ -342,63 +338,7 @@ class TimeAwareBaseline(Estimator):
 
     def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Predictions at "now" (the day after the training period)."""
-        return self._predict_at(u, i, None)
-
-    def predict(
-        self, users: Any, items: Any, timestamps: Any = None, *,
-        return_fallback: bool = False,
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Predicted ratings for pairs of raw ids at given times, clipped to the rating scale.
-
-        Parameters
-        ----------
-        users, items : array-like of raw ids (same length) or scalars
-        timestamps : array-like, optional
-            Unix seconds (or ``datetime64``) of each pair, or one for all; None predicts
-            for "now", the day after the training period.
-        return_fallback : bool
-            Also return where the user or the item was unknown.
-        """
-        if timestamps is None:
-            return super().predict(users, items, return_fallback=return_fallback)
-        u, i = self.encode(users, items)
-        if u.shape != i.shape:
-            if u.size != 1 and i.size != 1:
-                raise ParameterError(
-                    f"users and items must be of the same length, or one of them a single id; "
-                    f"got {u.size} users and {i.size} items")
-            u, i = np.broadcast_arrays(u, i)
-        u, i = np.ravel(u), np.ravel(i)
-        pred, broken = self._finite(self._predict_at(u, i, timestamps_of(timestamps, u.size)))
-        if return_fallback:
-            return pred, (u < 0) | (i < 0) | broken
-        return pred
-
-    def predict_indices(self, users: np.ndarray, items: np.ndarray, *, clip: bool = True,
-                        timestamps: Any = None) -> np.ndarray:
-        """:meth:`Estimator.predict_indices` (dense indices, ``-1`` unknown) at
-        ``timestamps`` (one per pair, or one for all; None: at "now"), for callers that share
-        the model's id maps (a blend of base models predicting out-of-fold ratings)."""
-        if timestamps is None:
-            return super().predict_indices(users, items, clip=clip)
-        self._check_fitted()
-        u = np.ravel(np.asarray(users, dtype=np.int64))
-        i = np.ravel(np.asarray(items, dtype=np.int64))
-        u = np.where((u >= 0) & (self.user_counts_[np.maximum(u, 0)] > 0), u, -1)
-        i = np.where((i >= 0) & (self.item_counts_[np.maximum(i, 0)] > 0), i, -1)
-        raw = self._predict_at(u, i, timestamps_of(timestamps, u.size))
-        return self._finite(raw, clip)[0]
-
-    def predict_ratings(self, ratings: Ratings) -> np.ndarray:
-        """Predictions for every rating of a container at its timestamps (at "now" when it
-        has none), clipped; a container with other id maps is matched by raw ids."""
-        self._check_fitted()
-        if ratings.n_users != self.n_users_ or ratings.n_items != self.n_items_:
-            return self.predict(ratings.user_ids[ratings.users], ratings.item_ids[ratings.items],
-                                ratings.timestamps)
-        u = np.where(self.user_counts_[ratings.users] > 0, ratings.users, -1)
-        i = np.where(self.item_counts_[ratings.items] > 0, ratings.items, -1)
-        return self._finite(self._predict_at(u, i, ratings.timestamps))[0]
+        return self._predict_indices_at(u, i, None)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores at "now": ``mu + b_u + alpha_u dev_u(now) + b_i + b_{i,last bin}``."""
