@@ -37,6 +37,7 @@ def _toy(seed=0, n_users=50, n_items=35):
 
 def small(**kw):
     params = dict(hidden=(6,), n_epochs=4, lr=0.01, n_folds=2, mf_factors=3, mf_epochs=30,
+                  bases=("mf", "autorec"),
                   mf_lr=0.03, ar_hidden=8, ar_steps=40, ar_lr=0.02, ar_reg=5.0, random_state=0)
     params.update(kw)
     return HybridRecommender(**params)
@@ -147,7 +148,7 @@ def test_standardisation_comes_from_training_rows_only(split):
 def test_options_tanh_output_factors_no_autorec_and_callback(split):
     train, test = split
     seen = []
-    model = small(output="tanh", use_factors=True, use_autorec=False, use_side=False,
+    model = small(output="tanh", use_factors=True, bases=("mf",), use_side=False,
                   hidden=(4, 3)).fit(train, callback=lambda e, h: seen.append(e))
     assert seen == list(range(model.n_epochs_))
     assert model.ar_ is None
@@ -224,3 +225,102 @@ def test_every_stage_asks_whether_to_stop(split, stop_at, stage):
                   should_stop=lambda: asked.append(1) or len(asked) >= stop_at)
     assert len(asked) == stop_at and not model.is_fitted
     assert (network_epochs == [0]) == (stage == "network")
+
+
+# ---------------------------------------------------------------- the blend of many bases
+def _timed(split):
+    """The toy split with timestamps (a year of days), for the time-aware base."""
+    rng = np.random.default_rng(7)
+    out = []
+    for part in split:
+        stamps = 1_200_000_000 + rng.integers(0, 365 * 86_400, len(part))
+        out.append(Ratings.from_arrays(part.user_ids[part.users], part.item_ids[part.items],
+                                       part.ratings, rating_scale=part.rating_scale,
+                                       timestamps=stamps))
+    return out
+
+
+def blend(**kw):
+    fast = {"svdpp": {"n_factors": 4, "n_epochs": 20}, "timebias": {"n_epochs": 20}}
+    return small(bases=None, base_params=fast, **kw)
+
+
+@pytest.fixture(scope="module")
+def blended(split):
+    train, _ = _timed(split)
+    return blend().fit(train)
+
+
+def test_the_default_blend_takes_every_base_the_data_allows(blended, split):
+    assert blended.bases_ == ("mf", "autorec", "svdpp", "knn", "timebias")
+    names = blended._header_extra()["feature_names"]
+    assert names[:5] == ["mf_pred", "autorec_pred", "svdpp_pred", "knn_pred", "timebias_pred"]
+    assert blended.base_models_["svdpp"].n_factors == 4  # base_params reached the base
+    assert set(blended.stage_seconds_) == {"out_of_fold", "final_bases", "network"}
+    # without timestamps the time-aware base is left out, not an error
+    untimed = blend(n_epochs=1).fit(split[0])
+    assert untimed.bases_ == ("mf", "autorec", "svdpp", "knn")
+
+
+def test_the_blend_predicts_at_the_ratings_times_and_round_trips(blended, split, tmp_path):
+    _, test = _timed(split)
+    at_times = blended.predict_ratings(test)
+    assert np.all(np.isfinite(at_times)) and at_times.min() >= 1 and at_times.max() <= 5
+    assert _rmse(at_times, test.ratings) < 0.9 * _rmse(
+        np.full(len(test), blended.global_mean_), test.ratings)
+    users, items = test.user_ids[test.users], test.item_ids[test.items]
+    np.testing.assert_allclose(blended.predict(users, items, test.timestamps), at_times)
+    now = blended.predict(users, items)  # "now": the time-aware base at its last day
+    assert not np.allclose(now, at_times)
+    loaded = load_model(blended.save(tmp_path / "blend.npz"))
+    assert loaded.bases_ == blended.bases_ and loaded.get_params() == blended.get_params()
+    np.testing.assert_array_equal(loaded.predict_ratings(test), at_times)
+
+
+def test_a_file_of_the_two_base_hybrid_still_loads(fitted, split, tmp_path):
+    """Files written before ``bases`` said ``use_autorec``: they load as MF + AutoRec."""
+    import json
+    import zipfile
+
+    path = fitted.save(tmp_path / "two.npz")
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    header = json.loads(np.load(path)["header"].item())
+    params = header["params"]
+    params.pop("bases"), params.pop("base_params")
+    params["use_autorec"] = True
+    header["extra"].pop("bases")
+    old = tmp_path / "old.npz"
+    text = np.array(json.dumps(header))
+    from io import BytesIO
+    buffer = BytesIO()
+    np.save(buffer, text)
+    members["header.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(old, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    loaded = load_model(old)
+    assert loaded.bases == ["mf", "autorec"] or loaded.bases == ("mf", "autorec")
+    assert loaded.bases_ == ("mf", "autorec")
+    np.testing.assert_array_equal(loaded.predict_ratings(split[1]),
+                                  fitted.predict_ratings(split[1]))
+
+
+@pytest.mark.parametrize("bad, words", [
+    (dict(bases=("autorec",)), "must include 'mf'"),
+    (dict(bases=("mf", "nope")), "no base model 'nope'"),
+    (dict(bases=("mf", "mf")), "twice"),
+    (dict(bases="mf"), "non-empty list"),
+    (dict(base_params={"svdpp": {"n_factor": 3}}), "no setting 'n_factor'"),
+    (dict(base_params={"zzz": {}}), "no base model 'zzz'"),
+    (dict(base_params={"svdpp": 3}), "must map settings"),
+])
+def test_bad_bases_are_one_line_errors(split, bad, words):
+    with pytest.raises(RecsysError, match=words) as info:
+        small(**bad).fit(split[0])
+    assert "\n" not in str(info.value)
+
+
+def test_a_time_aware_base_on_untimed_data_says_so(split):
+    with pytest.raises(RecsysError, match="needs timestamps"):
+        small(bases=("mf", "timebias")).fit(split[0])

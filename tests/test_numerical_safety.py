@@ -65,7 +65,7 @@ CONVERGED = {  # enough training (and no shrinkage of p.q for Funk) to learn the
     # its thread-parallel kernels make take seconds even on 48 ratings
     "hybrid": lambda: HybridRecommender(
         hidden=(3,), n_epochs=60, lr=0.05, lr_decay=0.0, patience=60, n_folds=2,
-        mf_factors=2, mf_epochs=5, mf_lr=0.02, use_autorec=False, random_state=0),
+        mf_factors=2, mf_epochs=5, mf_lr=0.02, bases=("mf",), random_state=0),
 }
 
 

@@ -11,6 +11,7 @@ from recsys.cli import main
 from recsys.data.splits import validation_split
 from recsys.data.synthetic import make_planted
 from recsys.models.autorec import AutoRec
+from recsys.models.base import SELECTION_EPOCHS_FACTOR
 from recsys.models.baseline import BiasBaseline
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.io import load_model
@@ -74,11 +75,19 @@ def test_the_hybrid_chooses_its_network_and_base_model_epochs(planted):
                                ar_reg=5.0, random_state=0)
     fitted = fit_with_validation(hybrid, planted, valid_size=0.2, random_state=0)
     chosen = fitted.selection_["settings"]
-    assert set(chosen) == {"n_epochs", "patience", "base_patience", "mf_epochs", "ar_steps"}
-    assert 1 <= chosen["n_epochs"] <= 15 and 1 <= chosen["mf_epochs"] <= 60
+    assert fitted.bases_ == ("mf", "autorec", "svdpp", "knn", "timebias")
+    assert set(chosen) == {"n_epochs", "patience", "base_patience", "mf_epochs", "ar_steps",
+                           "base_params"}
+    assert 1 <= chosen["n_epochs"] <= 15
+    assert 1 <= chosen["mf_epochs"] <= SELECTION_EPOCHS_FACTOR * 60
     assert 10 <= chosen["ar_steps"] <= 60 and chosen["ar_steps"] % 10 == 0
+    # SVD++'s and the time-aware biases' epochs go in base_params; the neighbourhood model
+    # has none to choose
+    assert set(chosen["base_params"]) == {"svdpp", "timebias"}
+    svdpp_epochs = chosen["base_params"]["svdpp"]["n_epochs"]
     assert fitted.mf_.n_epochs_ == chosen["mf_epochs"]  # the refit's base models ran those
     assert fitted.ar_.n_steps_ == chosen["ar_steps"]
+    assert fitted.base_models_["svdpp"].n_epochs_ == svdpp_epochs
     assert np.isfinite(fitted.selection_["valid_rmse"])
 
 

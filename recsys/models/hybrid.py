@@ -1,21 +1,26 @@
-r"""The hybrid: a tanh network that blends matrix factorisation and an autoencoder.
+r"""The hybrid: a tanh network that blends the project's rating models.
 
-Netflix-Prize blending. Two different views of the ratings are learned first:
+Netflix-Prize blending. Different views of the ratings are learned first (the *base models*,
+:mod:`recsys.models._blend_bases`; which ones is the setting ``bases``):
 
 * :class:`~recsys.models.mf.MatrixFactorization` (``mu + b_u + b_i + p_u . q_i``, per-rating
-  SGD), and
+  SGD), always;
 * :class:`~recsys.models.autorec.AutoRec` (I-AutoRec: each item's rating column through one
-  tanh hidden layer).
+  tanh hidden layer);
+* :class:`~recsys.models.svdpp.SVDpp` (factors plus which items the user rated);
+* :class:`~recsys.models.knn.KNNBaseline` (item neighbours on baseline residuals);
+* :class:`~recsys.models.timebias.TimeAwareBaseline` (biases that drift with time), where the
+  ratings have timestamps.
 
 A small tanh network (:class:`~recsys.models.mlp.MLP`, hand-written backprop, per-example SGD)
-then learns how to combine them for each (user, item) pair. Its input ``x^(0)`` holds the two
-base predictions, MF's biases ``b_u, b_i``, ``log(1 + n_u)``, ``log(1 + n_i)`` (how much is known
+then learns how to combine them for each (user, item) pair. Its input ``x^(0)`` holds the base
+predictions, MF's biases ``b_u, b_i``, ``log(1 + n_u)``, ``log(1 + n_i)`` (how much is known
 about the user and the item), side information from :mod:`recsys.features` (genres, year; age,
 gender, occupation where the data set has them) and, optionally, ``p_u``, ``q_i`` and
 ``p_u * q_i``. Inputs are standardised with training statistics only. The network predicts the
 correction to the plain average of the base predictions::
 
-    r_hat = base + c * x^(L),     base = (r_hat_MF + r_hat_AutoRec) / 2
+    r_hat = base + c * x^(L),     base = mean of the base predictions
 
 with ``c = 1`` for a linear output unit and ``c = high - low`` of the rating scale for a tanh
 output (whose targets ``(r - base) / c`` then lie in ``[-1, 1]``), all in model units
@@ -23,25 +28,26 @@ output (whose targets ``(r - base) / c`` then lie in ``[-1, 1]``), all in model 
 
 Leakage guard. The network must see base predictions as they will be at test time: made by
 models that did *not* see the rating. So the training ratings are cut into ``n_folds`` parts;
-for each part, MF and AutoRec are fitted on the other parts and predict it (out-of-fold
-predictions); the network is trained on those. MF and AutoRec are then refitted on all the
-training ratings for prediction. No feature is computed from the rating being predicted
-(counts say *that* a rating exists, not its value).
+for each part, every base model is fitted on the other parts and predicts it (out-of-fold
+predictions, at the ratings' own times for time-aware bases); the network is trained on those.
+The base models are then refitted on all the training ratings for prediction. No feature is
+computed from the rating being predicted (counts say *that* a rating exists, not its value).
 
 Fallback: a pair with an unknown user or item is predicted by the full MF model's fallback
 (``mu + b_i``, ``mu + b_u`` or ``mu``).
 
 The base models are used through their public API only: built from their constructors, fitted
 on a split of the hybrid's training data (so they share its id maps), asked for predictions by
-index (:meth:`~recsys.models.base.Estimator.predict_indices`) and their learned biases and
-factors read; in a model file each is stored whole (its own header and state) under ``mf/``
-and ``ar/``.
+index (:meth:`~recsys.models.base.Estimator.predict_indices`) and MF's learned biases and
+factors read; in a model file each is stored whole (its own header and state) under its prefix
+(``mf/``, ``ar/``, ``svdpp/``, ...).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+import time
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -49,6 +55,7 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DataError, DivergenceError
 from recsys.features import Standardizer, item_features, log_counts, user_features
 from recsys.models import _checks as checks
+from recsys.models._blend_bases import base_class, bases_for, check_bases, file_prefix
 from recsys.models.autorec import AutoRec
 from recsys.models.base import SELECTION_PATIENCE, Estimator
 from recsys.models.io import model_from_arrays, state_array
@@ -62,7 +69,8 @@ logger = logging.getLogger(__name__)
 
 
 class HybridRecommender(Estimator):
-    """MF + I-AutoRec blended by a tanh network trained on out-of-fold predictions.
+    """Base models (MF, I-AutoRec, SVD++, kNN, time-aware biases) blended by a tanh network
+    trained on their out-of-fold predictions.
 
     Parameters
     ----------
@@ -78,17 +86,24 @@ class HybridRecommender(Estimator):
         That fraction (at least one row, never all of them).
     n_folds : int
         Folds for the out-of-fold base predictions (``n_folds + 1`` fits of each base model).
+    bases : sequence of str or None
+        The base models to blend, by name (``"mf"``, ``"autorec"``, ``"svdpp"``, ``"knn"``,
+        ``"timebias"``; :mod:`recsys.models._blend_bases`); ``"mf"`` must be one of them.
+        None blends every base the data allows (``"timebias"`` only with timestamps); the
+        fitted ``bases_`` says which.
+    base_params : dict or None
+        Settings of the base models by name, e.g. ``{"svdpp": {"n_factors": 50}}``; a base
+        not named keeps its own defaults (MF and AutoRec: the ``mf_*`` / ``ar_*`` settings
+        below, which ``base_params`` overrides).
     mf_factors, mf_epochs, mf_lr, mf_reg : int, int, float, float or None
         MatrixFactorization's ``n_factors``, ``n_epochs``, ``lr`` (also ``lr_bias``), ``reg``;
         ``None`` keeps that model's own default, so the hybrid builds on the project's MF.
-    use_autorec : bool
-        Blend an I-AutoRec in (otherwise the network sees MF only).
     ar_hidden, ar_reg, ar_steps, ar_lr : AutoRec settings.
     base_patience : int or None
-        With a validation set: the final MF and AutoRec stop early on it, after this many
-        epochs (AutoRec: evaluations of 10 steps) without a better validation RMSE, and keep
-        their best; :meth:`refit_settings` then reports the epochs they chose. None: they run
-        ``mf_epochs`` / ``ar_steps``.
+        With a validation set: the final base models that have epochs stop early on it, after
+        this many epochs (AutoRec: evaluations of 10 steps) without a better validation RMSE,
+        and keep their best; :meth:`refit_settings` then reports the epochs they chose. None:
+        they run ``mf_epochs``, ``ar_steps`` and their own ``n_epochs``.
     use_side : bool
         Feed genres, year and user demographics.
     use_factors : bool
@@ -119,7 +134,8 @@ class HybridRecommender(Estimator):
         mf_epochs: int | None = None,
         mf_lr: float | None = None,
         mf_reg: float | None = None,
-        use_autorec: bool = True,
+        bases: Sequence[str] | None = None,
+        base_params: Mapping[str, Mapping[str, Any]] | None = None,
         ar_hidden: int = 500,
         ar_reg: float = 500.0,
         ar_steps: int = 200,
@@ -144,7 +160,8 @@ class HybridRecommender(Estimator):
         self.mf_epochs = mf_epochs
         self.mf_lr = mf_lr
         self.mf_reg = mf_reg
-        self.use_autorec = use_autorec
+        self.bases = bases
+        self.base_params = base_params
         self.ar_hidden = ar_hidden
         self.ar_reg = ar_reg
         self.ar_steps = ar_steps
@@ -156,20 +173,35 @@ class HybridRecommender(Estimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ sub-models
-    def _new_mf(self, seed: int | None) -> MatrixFactorization:
-        """The factor model; settings left at ``None`` take MatrixFactorization's defaults."""
-        given = {"n_factors": self.mf_factors, "n_epochs": self.mf_epochs, "lr": self.mf_lr,
-                 "reg": self.mf_reg}
-        params = {k: v for k, v in given.items() if v is not None}
-        if self.mf_lr is not None:
-            params["lr_bias"] = float(self.mf_lr)
-        return MatrixFactorization(random_state=seed, **params)
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """Files written before the blend of many bases said ``use_autorec`` (MF + AutoRec,
+        or MF alone)."""
+        if "use_autorec" in params:
+            params = dict(params)
+            with_autorec = params.pop("use_autorec")
+            params.setdefault("bases", ["mf", "autorec"] if with_autorec else ["mf"])
+        return params
 
-    def _new_ar(self, seed: int | None) -> AutoRec:
-        return AutoRec(
-            n_hidden=int(self.ar_hidden), reg=float(self.ar_reg), n_steps=int(self.ar_steps),
-            lr=float(self.ar_lr), eval_every=int(self.ar_steps), random_state=seed,
-        )
+    def _new_base(self, name: str, seed: int | None) -> Estimator:
+        """Base model ``name`` with its settings: MF's from ``mf_*``, AutoRec's from ``ar_*``
+        (``None`` keeps the model's own default), then ``base_params[name]``."""
+        cls = base_class(name)
+        params: dict[str, Any] = {}
+        if name == "mf":
+            given = {"n_factors": self.mf_factors, "n_epochs": self.mf_epochs,
+                     "lr": self.mf_lr, "reg": self.mf_reg}
+            params = {k: v for k, v in given.items() if v is not None}
+            if self.mf_lr is not None:
+                params["lr_bias"] = float(self.mf_lr)
+        elif name == "autorec":
+            params = dict(n_hidden=int(self.ar_hidden), reg=float(self.ar_reg),
+                          n_steps=int(self.ar_steps), lr=float(self.ar_lr),
+                          eval_every=int(self.ar_steps))
+        params.update((self.base_params or {}).get(name, {}))
+        if "random_state" in cls.param_names():
+            params.setdefault("random_state", seed)
+        return cls(**params)
 
     def _validate_params(self) -> None:
         """Check every setting's type and range (one-line ParameterError naming it)."""
@@ -193,7 +225,8 @@ class HybridRecommender(Estimator):
             checks.number(owner, "mf_lr", self.mf_lr, 0.0, strict=True)
         if self.mf_reg is not None:
             checks.number(owner, "mf_reg", self.mf_reg, 0.0)
-        for name in ("use_autorec", "use_side", "use_factors", "verbose"):
+        check_bases(owner, self.bases, self.base_params)
+        for name in ("use_side", "use_factors", "verbose"):
             checks.flag(owner, name, getattr(self, name))
         checks.integer(owner, "ar_hidden", self.ar_hidden, 1, 100_000)
         checks.number(owner, "ar_reg", self.ar_reg, 0.0)
@@ -202,13 +235,14 @@ class HybridRecommender(Estimator):
         checks.patience(owner, self.base_patience, "base_patience")
         checks.seed(owner, "random_state", self.random_state)
 
-    def _fit_base(self, model: Estimator, ratings: Ratings, progress: FitProgress,
+    def _fit_base(self, name: str, model: Estimator, ratings: Ratings, progress: FitProgress,
                   validation: Ratings | None = None) -> Estimator:
-        """Fit a base model (a stop request honoured after each of its epochs; with
-        ``validation`` and ``base_patience``, early stopping on it); its divergence is
-        reported with the hybrid's setting names."""
-        if validation is not None and len(validation) and self.base_patience is not None:
-            early = model.validation_settings()
+        """Fit base model ``name`` (a stop request honoured after each of its epochs; with
+        ``validation`` and ``base_patience``, early stopping on it when the model has epochs);
+        its divergence is reported with the hybrid's setting names."""
+        early = model.validation_settings()
+        if validation is not None and len(validation) and self.base_patience is not None \
+                and early:
             early["patience"] = int(self.base_patience)
             model = model.set_params(**early)
         else:
@@ -216,45 +250,55 @@ class HybridRecommender(Estimator):
         try:
             return model.fit(ratings, validation=validation, should_stop=progress.should_stop)
         except DivergenceError:
-            if isinstance(model, MatrixFactorization):
+            if name == "mf":
                 advice = (f"its matrix factorisation diverged: lower mf_lr (now {model.lr:g}) "
                           f"or raise mf_reg (now {model.reg:g})")
-            else:
+            elif name == "autorec":
                 advice = f"its autoencoder diverged: lower ar_lr (now {model.lr:g})"
+            else:
+                advice = (f"its {name} base model diverged: lower its lr in "
+                          f"base_params[{name!r}]")
             raise DivergenceError(f"{type(self).__name__}: {advice}") from None
 
     def _log(self, message: str) -> None:
         if self.verbose:
             logger.info("HybridRecommender: %s", message)
 
+    @property
+    def mf_(self) -> MatrixFactorization:
+        """The fitted base MF (fallback, biases and factors of the blend)."""
+        return self.base_models_["mf"]
+
+    @property
+    def ar_(self) -> AutoRec | None:
+        """The fitted base AutoRec, or None when it is not blended."""
+        return self.base_models_.get("autorec")
+
     # ------------------------------------------------------------------ features
     def _target_scale(self) -> float:
         low, high = self.model_scale_
         return float(high - low) if self.output == "tanh" else 1.0
 
-    def _raw_features(
-        self, mf: MatrixFactorization, ar: AutoRec | None, u: np.ndarray, i: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Unstandardised network input for pairs of indices and the base prediction
-        ``base`` (meaningful for pairs whose user and item the base models know)."""
-        mf_pred = mf.predict_indices(u, i)
-        cols = [mf_pred]
-        base = mf_pred
-        if ar is not None:
-            ar_pred = ar.predict_indices(u, i)
-            cols.append(ar_pred)
-            base = 0.5 * (mf_pred + ar_pred)
-        cols += [mf.user_bias_[u], mf.item_bias_[i], self.user_logn_[u], self.item_logn_[i]]
+    def _raw_features(self, models: Mapping[str, Estimator], u: np.ndarray, i: np.ndarray,
+                      timestamps: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Unstandardised network input for pairs of indices (rated at ``timestamps``, None:
+        unknown) and the base prediction ``base``, the mean of the base models' (meaningful
+        for pairs whose user and item the base models know)."""
+        preds = [models[name].predict_indices(u, i, timestamps=timestamps)
+                 for name in self.bases_]
+        mf = models["mf"]
+        cols = preds + [mf.user_bias_[u], mf.item_bias_[i], self.user_logn_[u],
+                        self.item_logn_[i]]
         blocks = [np.column_stack(cols)]
         if self.use_side:
             blocks += [self.user_side_[u], self.item_side_[i]]
         if self.use_factors:
             p, q = mf.user_factors_[u], mf.item_factors_[i]
             blocks += [p, q, p * q]
-        return np.hstack(blocks).astype(np.float64), base
+        return np.hstack(blocks).astype(np.float64), np.mean(preds, axis=0)
 
     def _feature_names(self) -> list[str]:
-        names = ["mf_pred"] + (["autorec_pred"] if self.use_autorec else [])
+        names = [f"{name}_pred" for name in self.bases_]
         names += ["b_u", "b_i", "log_n_u", "log_n_i"]
         if self.use_side:
             names += self.user_side_names_ + self.item_side_names_
@@ -272,7 +316,8 @@ class HybridRecommender(Estimator):
         ``history_`` holds per network epoch ``train_rmse`` (on the out-of-fold rows the
         network trains on) and ``valid_rmse`` (on the pairs of ``validation`` whose user and
         item have training ratings; when there are none, on a ``valid_size`` share of the
-        out-of-fold rows, at least one row and never all of them).
+        out-of-fold rows, at least one row and never all of them). ``stage_seconds_`` holds
+        the wall time of each stage (out-of-fold fits, final base models, network).
 
         Raises
         ------
@@ -287,21 +332,30 @@ class HybridRecommender(Estimator):
                 f"ratings for its out-of-fold base predictions, got {len(ratings)}: use more "
                 "data, lower n_folds, or a simpler model (mf, baseline)"
             )
+        self.bases_ = bases_for(self.bases, ratings)
+        n_bases = len(self.bases_)
         rng = np.random.default_rng(self.random_state)
-        seeds = rng.integers(0, 2**31 - 1, size=2 * int(self.n_folds) + 3)
+        seeds = rng.integers(0, 2**31 - 1, size=n_bases * (int(self.n_folds) + 1) + 1)
         self.user_logn_ = log_counts(self.user_counts_)
         self.item_logn_ = log_counts(self.item_counts_)
         self.user_side_, self.user_side_names_ = user_features(ratings)
         self.item_side_, self.item_side_names_ = item_features(ratings)
+        clock = time.perf_counter()
+        stages: dict[str, float] = {}
 
         # 1. out-of-fold base predictions and features for every training rating
         fold = rng.permutation(np.arange(len(ratings)) % int(self.n_folds))
         X, base = self._out_of_fold(ratings, fold, seeds, progress)
+        stages["out_of_fold"], clock = time.perf_counter() - clock, time.perf_counter()
 
         # 2. the base models used for prediction, fitted on all training ratings
-        self.mf_ = self._fit_base(self._new_mf(int(seeds[-3])), ratings, progress, validation)
-        self.ar_ = (self._fit_base(self._new_ar(int(seeds[-2])), ratings, progress, validation)
-                    if self.use_autorec else None)
+        final_seeds = seeds[n_bases * int(self.n_folds):]
+        self.base_models_ = {
+            name: self._fit_base(name, self._new_base(name, int(final_seeds[b])), ratings,
+                                 progress, validation)
+            for b, name in enumerate(self.bases_)
+        }
+        stages["final_bases"], clock = time.perf_counter() - clock, time.perf_counter()
 
         # 3. the blending network on standardised out-of-fold features
         self.scaler_ = Standardizer().fit(X)
@@ -312,7 +366,8 @@ class HybridRecommender(Estimator):
             y = np.clip(y, -1.0, 1.0)
         keep = None
         if validation is not None and len(validation):
-            Xv, base_v, keep = self._features_for(validation.users, validation.items)
+            Xv, base_v, keep = self._features_for(validation.users, validation.items,
+                                                  validation.timestamps)
         if keep is not None and keep.any():
             Xv = self.scaler_.transform(Xv[keep])
             yv = (validation.ratings[keep].astype(np.float64) - base_v[keep]) / scale
@@ -350,33 +405,38 @@ class HybridRecommender(Estimator):
             raise DivergenceError(
                 f"{type(self).__name__}: its blending network diverged: lower lr "
                 f"(now {float(self.lr):g})") from None
+        stages["network"] = time.perf_counter() - clock
+        self.stage_seconds_ = stages
         self.n_epochs_ = self.net_.n_epochs_
 
     def _out_of_fold(self, ratings: Ratings, fold: np.ndarray, seeds: np.ndarray,
                      progress: FitProgress | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network input and base prediction of every training rating, each made by MF and
-        AutoRec models fitted on the *other* folds (so no row's own rating is seen)."""
+        """Raw network input and base prediction of every training rating, each made by base
+        models fitted on the *other* folds (so no row's own rating is seen)."""
         k = int(self.n_folds)
         progress = progress or FitProgress()
+        if not hasattr(self, "bases_"):
+            self.bases_ = bases_for(self.bases, ratings)
+        n_bases = len(self.bases_)
         X = None
         base = np.empty(len(ratings))
         for f in range(k):
             rest, part = ratings.subset(fold != f), ratings.subset(fold == f)
-            mf = self._fit_base(self._new_mf(int(seeds[2 * f])), rest, progress)
-            ar = self._fit_base(self._new_ar(int(seeds[2 * f + 1])), rest, progress) \
-                if self.use_autorec else None
-            # a pair unknown to the fold's models is scored with MF's fallback and the
-            # network sees zero biases: what a cold pair looks like
-            feats, b = self._raw_features(mf, ar, part.users, part.items)
+            models = {name: self._fit_base(name, self._new_base(name, int(seeds[n_bases * f + b])),
+                                           rest, progress)
+                      for b, name in enumerate(self.bases_)}
+            # a pair unknown to the fold's models is scored with MF's fallback by every base
+            # column, and the network sees zero biases: what a cold pair looks like
+            feats, b = self._raw_features(models, part.users, part.items, part.timestamps)
+            mf = models["mf"]
             cold_user = mf.user_counts_[part.users] == 0
             cold_item = mf.item_counts_[part.items] == 0
             cold = cold_user | cold_item
             if cold.any():
                 fb = feats[cold, 0]  # MF's prediction, its fallback for these pairs
-                n_base = 2 if ar is not None else 1
-                feats[cold, :n_base] = fb[:, None]
-                feats[cold_user, n_base] = 0.0  # b_u of an unknown user
-                feats[cold_item, n_base + 1] = 0.0  # b_i of an unknown item
+                feats[cold, :n_bases] = fb[:, None]
+                feats[cold_user, n_bases] = 0.0  # b_u of an unknown user
+                feats[cold_item, n_bases + 1] = 0.0  # b_i of an unknown item
                 b[cold] = fb
             if X is None:
                 X = np.empty((len(ratings), feats.shape[1]))
@@ -387,8 +447,8 @@ class HybridRecommender(Estimator):
                           f"{self.in_rating_units(np.sqrt(np.mean((b - part.ratings) ** 2))):.4f}")
         return X, base
 
-    def _features_for(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                     np.ndarray]:
+    def _features_for(self, u: np.ndarray, i: np.ndarray, timestamps: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw features and base predictions for pairs of indices; ``keep`` marks pairs where
         both user and item are known (the others use the fallback)."""
         u = np.asarray(u, dtype=np.int64)
@@ -396,8 +456,8 @@ class HybridRecommender(Estimator):
         keep = (u >= 0) & (i >= 0)
         keep &= self.user_counts_[np.maximum(u, 0)] > 0
         keep &= self.item_counts_[np.maximum(i, 0)] > 0
-        X, base = self._raw_features(self.mf_, self.ar_, np.where(keep, u, 0),
-                                     np.where(keep, i, 0))
+        X, base = self._raw_features(self.base_models_, np.where(keep, u, 0),
+                                     np.where(keep, i, 0), timestamps)
         return X, base, keep
 
     # ------------------------------------------------------------------ choosing epochs
@@ -409,32 +469,49 @@ class HybridRecommender(Estimator):
                                   else self.base_patience)}
 
     def refit_settings(self) -> dict[str, Any]:
-        """The network's best epoch and the base models' chosen epochs, for a refit on all
-        the ratings (no early stopping)."""
+        """The network's best epoch and the base models' chosen epochs (MF's as
+        ``mf_epochs``, AutoRec's as ``ar_steps``, the others' in ``base_params``), for a refit
+        on all the ratings (no early stopping)."""
         valid = self.history_.get("valid_rmse")
         if not valid:
             return {}
         chosen: dict[str, Any] = {"n_epochs": int(np.argmin(valid)) + 1, "patience": None,
                                   "base_patience": None}
-        if self.mf_.history_.get("valid_rmse"):
-            chosen["mf_epochs"] = self.mf_.refit_settings()["n_epochs"]
-        if self.ar_ is not None and self.ar_.history_.get("valid_rmse"):
-            chosen["ar_steps"] = self.ar_.refit_settings()["n_steps"]
+        others = {name: dict(params) for name, params in (self.base_params or {}).items()}
+        for name, model in self.base_models_.items():
+            if not model.history_.get("valid_rmse"):
+                continue
+            settings = model.refit_settings()
+            if name == "mf":
+                chosen["mf_epochs"] = settings["n_epochs"]
+            elif name == "autorec":
+                chosen["ar_steps"] = settings["n_steps"]
+            elif settings:
+                others.setdefault(name, {}).update(settings)
+        if others:
+            chosen["base_params"] = others
         return chosen
 
     # ------------------------------------------------------------------ prediction
-    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``base + c * network(x)`` for known pairs; MF's fallback for the others."""
+    def _predict_indices_at(self, u: np.ndarray, i: np.ndarray,
+                            timestamps: np.ndarray | None) -> np.ndarray:
+        """``base + c * network(x)`` for known pairs (time-aware bases at ``timestamps``);
+        MF's fallback for the others."""
         shape = np.shape(u)
         u = np.ravel(np.asarray(u, dtype=np.int64))
         i = np.ravel(np.asarray(i, dtype=np.int64))
         out = self.mf_.predict_indices(u, i, clip=False).ravel()
         keep = (u >= 0) & (i >= 0)
         if keep.any():
-            X, base, _ = self._features_for(u[keep], i[keep])
+            ts = None if timestamps is None else np.ravel(timestamps)[keep]
+            X, base, _ = self._features_for(u[keep], i[keep], ts)
             correction = self.net_.predict(self.scaler_.transform(X))
             out[keep] = base + self._target_scale() * np.asarray(correction, dtype=np.float64)
         return out.reshape(shape)
+
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Predictions at "now" (time-aware bases: the day after their training period)."""
+        return self._predict_indices_at(u, i, None)
 
     def _item_vectors(self) -> np.ndarray:
         return self.mf_.item_factors_
@@ -442,6 +519,7 @@ class HybridRecommender(Estimator):
     # ------------------------------------------------------------------ persistence
     def _header_extra(self) -> dict[str, Any]:
         return {
+            "bases": list(self.bases_),
             "feature_names": self._feature_names(),
             "user_side_names": self.user_side_names_,
             "item_side_names": self.item_side_names_,
@@ -450,6 +528,8 @@ class HybridRecommender(Estimator):
 
     def _load_header_extra(self, extra: dict[str, Any]) -> None:
         self.hidden = tuple(int(h) for h in (self.hidden or ()))  # JSON stored a list
+        if self.bases is not None:
+            self.bases = tuple(self.bases)
         names = {key: extra.get(key, []) for key in ("user_side_names", "item_side_names")}
         for key, value in names.items():
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -457,8 +537,11 @@ class HybridRecommender(Estimator):
         self.user_side_names_ = names["user_side_names"]
         self.item_side_names_ = names["item_side_names"]
         self.n_epochs_ = int(extra.get("n_epochs_run", 0))
-
-    _BASES = (("mf_", "mf/", MatrixFactorization), ("ar_", "ar/", AutoRec))
+        bases = extra.get("bases", self.bases if self.bases is not None else ["mf", "autorec"])
+        if not isinstance(bases, (list, tuple)) or not bases:
+            raise ValueError("header field 'bases' must be a list of base model names")
+        check_bases(type(self).__name__, list(bases), None)
+        self.bases_ = tuple(bases)
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -472,11 +555,10 @@ class HybridRecommender(Estimator):
                                         self.net_.target_spread_[0]])
         # each base model whole, less the record of the training data it shares with the
         # hybrid (fitted on the same ratings): loading puts the hybrid's record back
-        for attr, prefix, _ in self._BASES:
-            model = getattr(self, attr)
-            if model is not None:
-                state.update({prefix + key: value for key, value in model.to_arrays().items()
-                              if not key.startswith("common/")})
+        for name, model in self.base_models_.items():
+            prefix = file_prefix(name)
+            state.update({prefix + key: value for key, value in model.to_arrays().items()
+                          if not key.startswith("common/")})
         return state
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -489,20 +571,20 @@ class HybridRecommender(Estimator):
             raise ValueError("a hybrid of model format 1, whose base models this recsys no "
                              "longer reads: fit it again")
         common = {f"common/{name}": getattr(self, name) for name in self._COMMON_ARRAYS}
-        for attr, prefix, cls in self._BASES:
-            setattr(self, attr, None)
-            if cls is AutoRec and not self.use_autorec:
-                continue
+        self.base_models_ = {}
+        for name in self.bases_:
+            prefix = file_prefix(name)
             base = {key[len(prefix):]: value for key, value in arrays.items()
                     if key.startswith(prefix)}
             model = model_from_arrays({**base, **common}, context=f"base model {prefix!r}")
+            cls = base_class(name)
             if not isinstance(model, cls):
                 raise ValueError(f"base model {prefix!r} is a {type(model).__name__}, not a "
                                  f"{cls.__name__}")
-            setattr(self, attr, model)
+            self.base_models_[name] = model
         mf = self.mf_
         # the network's input: the columns _raw_features builds
-        d = (2 if self.use_autorec else 1) + 4
+        d = len(self.bases_) + 4
         if self.use_side:
             d += self.user_side_.shape[1] + self.item_side_.shape[1]
         if self.use_factors:
