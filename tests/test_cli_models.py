@@ -193,3 +193,48 @@ def test_round_trip_through_the_installed_command(tmp_path, small_csv):
         out = subprocess.run([exe, *step], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, (step, out.stderr)
     assert model.is_file()
+
+
+@pytest.fixture(scope="module")
+def timed_model(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """A time-aware model fitted by the CLI on ratings spread over a year."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    frame = pd.DataFrame({"userId": rng.integers(1, 61, n), "movieId": rng.integers(1, 41, n),
+                          "rating": rng.integers(1, 6, n).astype(float),
+                          "timestamp": 1_300_000_000 + rng.integers(0, 365 * 86_400, n)})
+    frame = frame.drop_duplicates(["userId", "movieId"])
+    folder = tmp_path_factory.mktemp("timed")
+    data = folder / "timed.csv"
+    frame.to_csv(data, index=False)
+    out = folder / "timebias.npz"
+    result = run("fit", "--data", str(data), "--model", "timebias", "--epochs", "10",
+                 "-o", str(out))
+    assert result.exit_code == 0, result.output
+    return out, frame
+
+
+@pytest.mark.parametrize("layout", ["u1.test", "header with dates", "no times"])
+def test_predict_pairs_passes_the_files_times_to_a_time_aware_model(timed_model, tmp_path,
+                                                                     layout):
+    model_path, frame = timed_model
+    rows = frame.iloc[:40]
+    users, items, stamps = rows["userId"].tolist(), rows["movieId"].tolist(), rows["timestamp"]
+    pairs = tmp_path / "held.txt"
+    if layout == "u1.test":
+        pairs.write_text("".join(f"{u}\t{i}\t3\t{t}\n" for u, i, t in zip(users, items, stamps)))
+    elif layout == "header with dates":
+        dates = pd.to_datetime(stamps, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        pairs.write_text("userId,movieId,rating,timestamp\n" + "".join(
+            f"{u},{i},3,{d}\n" for u, i, d in zip(users, items, dates)))
+    else:
+        pairs.write_text("".join(f"{u},{i},3\n" for u, i in zip(users, items)))
+    out = tmp_path / "out.csv"
+    result = run("predict", "-m", str(model_path), "--pairs", str(pairs), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    model = load_model(model_path)
+    at_times = model.predict(users, items, stamps.to_numpy())
+    now = model.predict(users, items)
+    assert not np.allclose(at_times, now)  # the check can tell the two apart
+    expected = now if layout == "no times" else at_times
+    np.testing.assert_allclose(pd.read_csv(out)["prediction"], expected, atol=1e-4)

@@ -319,13 +319,14 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
     target = Path(output) if output else None
     n_rows = n_fallback = n_scored = 0
     squared_error = 0.0
-    chunks = iter_pairs(pairs, chunk_size=chunk_size, with_ratings=True)
+    chunks = iter_pairs(pairs, chunk_size=chunk_size, with_ratings=True, with_times=True)
     first = next(chunks)  # the file's checks run here, before anything is written
     with (atomic_write(target, "w", encoding="utf-8", newline="") if target is not None
           else nullcontext(click.get_text_stream("stdout"))) as handle:
         handle.write("user,item,prediction\n")
-        for users, items, ratings in itertools.chain([first], chunks):
-            values, fallback = model.predict(users, items, return_fallback=True)
+        for users, items, ratings, times in itertools.chain([first], chunks):
+            # time-aware models predict at each pair's time when the file has them
+            values, fallback = model.predict(users, items, times, return_fallback=True)
             chunk = pd.DataFrame({"user": users, "item": items, "prediction": values})
             chunk.to_csv(handle, header=False, index=False, float_format="%.4f")
             n_rows += len(chunk)

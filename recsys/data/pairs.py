@@ -1,7 +1,8 @@
 """Stream (user, item) pairs from a file, for batch prediction.
 
 Any layout the ratings reader accepts works (CSV, TSV, ``::``, pipe; with or without a header;
-a rating or timestamp column is ignored), and so does a plain two-column ``user,item`` file.
+a rating or timestamp column is read on request), and so does a plain two-column ``user,item``
+file.
 Ids are kept as the text of the file, so the output repeats them exactly; the model maps them
 to its own ids (integers spelled as text match integer ids).
 """
@@ -58,7 +59,8 @@ def _encoding(path: Path) -> str:
 
 
 def iter_pairs(
-    path: str | Path, chunk_size: int = 200_000, *, with_ratings: bool = False
+    path: str | Path, chunk_size: int = 200_000, *, with_ratings: bool = False,
+    with_times: bool = False,
 ) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield ``(users, items)`` arrays of raw ids, ``chunk_size`` rows at a time, in file order.
 
@@ -66,6 +68,10 @@ def iter_pairs(
     rating column as floats (NaN where a line has none or a non-number), or is None when the
     file has no rating column: the column named like a rating in a header, else the third
     field (``user item rating ...``, as a held-out test file such as ML-100k's ``u1.test``).
+    With ``with_times`` as well, yield ``(users, items, ratings, times)``: ``times`` holds the
+    timestamp column as int64 unix seconds (the column named like a timestamp in a header, else
+    the fourth field), or is None when the file has none or a line of the chunk lacks one (the
+    pairs are then predicted at "now").
 
     Raises
     ------
@@ -107,7 +113,16 @@ def iter_pairs(
     if sep == "::":
         user_col, item_col = 2 * user_col, 2 * item_col
         rating_col = None if rating_col is None else 2 * rating_col
-    columns = [user_col, item_col] + ([] if rating_col is None else [rating_col])
+    time_col = None
+    if with_ratings and with_times:
+        if header:
+            time_col = next((k for k, name in enumerate(names)
+                             if name in COLUMN_NAMES["timestamp"]), None)
+        elif len(fields) >= 4:
+            time_col = 3
+        if time_col is not None and sep == "::":
+            time_col *= 2
+    columns = [user_col, item_col] + [c for c in (rating_col, time_col) if c is not None]
     reader = pd.read_csv(
         path, sep=read_sep, encoding=_encoding(path), header=None,
         skiprows=1 if header else 0, usecols=columns,
@@ -130,9 +145,28 @@ def iter_pairs(
             else:
                 ratings = None if rating_col is None else pd.to_numeric(
                     chunk[rating_col].str.strip(), errors="coerce").to_numpy(np.float64)
-                yield users, items, ratings
+                if with_times:
+                    yield users, items, ratings, _times(chunk, time_col)
+                else:
+                    yield users, items, ratings
     except (pd.errors.ParserError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot parse"
         raise DataError(f"{path}: {message}") from None
+
+
+def _times(chunk: pd.DataFrame, column: int | None) -> np.ndarray | None:
+    """The chunk's timestamps as int64 unix seconds (numbers, or dates pandas can read), or
+    None when there is no such column or a value is missing or unreadable."""
+    if column is None:
+        return None
+    text = chunk[column].str.strip()
+    seconds = pd.to_numeric(text, errors="coerce")
+    if seconds.isna().any():
+        dates = pd.to_datetime(text, errors="coerce", utc=True)
+        if dates.isna().any():
+            return None
+        return ((dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(
+            np.int64)
+    return seconds.to_numpy(np.float64).astype(np.int64)
