@@ -25,14 +25,19 @@ from recsys.errors import ModelFileError, RecsysError
 from recsys.models.io import FORMAT_VERSION, load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
+from recsys.models.svdpp import SVDpp
+from recsys.models.timebias import TimeAwareBaseline
 
 
 def toy(seed: int = 0) -> Ratings:
     rng = np.random.default_rng(seed)
     u, i = np.nonzero(rng.random((12, 9)) < 0.6)
     r = np.clip(np.rint(3 + rng.normal(0, 1, len(u))), 1, 5)
-    return Ratings.from_arrays(100 + u, [f"m{j}" for j in i], r, rating_scale=(1, 5))
+    stamps = 1_000_000_000 + rng.integers(0, 90 * 86_400, len(u))  # for the time-aware model
+    return Ratings.from_arrays(100 + u, [f"m{j}" for j in i], r, rating_scale=(1, 5),
+                               timestamps=stamps)
 
 
 MODELS = {
@@ -42,6 +47,9 @@ MODELS = {
     "hybrid": lambda: HybridRecommender(
         hidden=(3,), n_epochs=2, n_folds=2, mf_factors=2, mf_epochs=3, mf_lr=0.02,
         ar_hidden=3, ar_steps=3, ar_lr=0.01, ar_reg=5.0, random_state=0),
+    "svdpp": lambda: SVDpp(n_factors=3, n_epochs=3, random_state=0),
+    "knn": lambda: KNNBaseline(k=5, n_neighbors_kept=8),
+    "timebias": lambda: TimeAwareBaseline(n_epochs=3, random_state=0),
 }
 
 

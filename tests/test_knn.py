@@ -12,7 +12,6 @@ import pytest
 from recsys.data.ratings import Ratings
 from recsys.errors import ParameterError
 from recsys.models import _knn_kernels as kernels
-from recsys.models import registry
 from recsys.models.baseline import BiasBaseline
 from recsys.models.io import load_model
 from recsys.models.knn import KNNBaseline
@@ -63,13 +62,6 @@ def model_residuals(model: KNNBaseline) -> tuple[np.ndarray, np.ndarray, np.ndar
     """(users, items, residuals) of the training ratings, as the model holds them."""
     users = np.repeat(np.arange(model.n_users_), model.user_counts_)
     return users, model.seen_items_.astype(np.int64), model.residuals_.astype(np.float64)
-
-
-@pytest.fixture(autouse=True)
-def knn_files(monkeypatch):
-    """Model files name their class: make KNNBaseline loadable for these tests (the lead adds
-    it to the registry)."""
-    monkeypatch.setitem(registry.FILE_CLASSES, "KNNBaseline", "recsys.models.knn")
 
 
 # ------------------------------------------------------------------ similarities

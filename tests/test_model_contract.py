@@ -20,6 +20,7 @@ from recsys.models.base import Estimator
 from recsys.models.io import load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
 from recsys.models.svdpp import SVDpp
 from recsys.models.timebias import TimeAwareBaseline
@@ -35,6 +36,7 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
         ar_hidden=6, ar_steps=30, ar_lr=0.02, ar_reg=5.0, random_state=1)),
     ("TimeAwareBaseline", lambda: TimeAwareBaseline(n_epochs=10, random_state=1)),
     ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=5, random_state=1)),
+    ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
 ]
 
 
@@ -164,7 +166,7 @@ def test_unfitted_raises(factory, tmp_path):
 
 
 def test_similar_items_or_clear_error(fitted, data):
-    if fitted._item_vectors() is None:
+    if not fitted._has_item_similarities():
         with pytest.raises(RecsysError):
             fitted.similar_items(data.item_ids[0])
         return

@@ -16,6 +16,7 @@ from recsys.models.autorec import AutoRec
 from recsys.models.base import Estimator
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
 from recsys.models.mlp import MLP
 from recsys.models.scaling import RatingMap
@@ -42,6 +43,7 @@ FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=8, random_state=3)),
     ("SVDpp with early stopping", lambda: SVDpp(
         n_factors=4, n_epochs=30, patience=2, random_state=3)),
+    ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
 ]
 
 # (a, b): 1-5 stars as 0-100 points, as quarter points around 10, shifted below zero, and a

@@ -9,14 +9,12 @@ prediction loops live in :mod:`recsys.models._knn_kernels` (numba).
 from __future__ import annotations
 
 import logging
-import numbers
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recsys.data.ratings import Ratings
-from recsys.errors import ParameterError, UnknownIdError, short_repr
+from recsys.errors import ParameterError
 from recsys.metrics import rmse
 from recsys.models import _checks as checks
 from recsys.models import _knn_kernels as kernels
@@ -224,33 +222,8 @@ class KNNBaseline(Estimator):
         sims[items] = values
         return sims
 
-    def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
-        """The ``n`` items most similar to ``item`` (raw id or title) by the learned shrunk
-        Pearson-baseline similarity (fewer when the item has fewer positive neighbours).
-
-        (:class:`~recsys.models.topn.TopN` compares item factors, which this model has not;
-        ``_item_similarities`` is the hook a TopN built on similarities would call.)
-
-        Returns
-        -------
-        DataFrame with columns item, title, year, genres, similarity (most similar first).
-        """
-        self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ParameterError(f"n must be an integer >= 1, got {short_repr(n)}")
-        idx = self.resolve_item(item)
-        if self.item_counts_[idx] == 0:
-            raise UnknownIdError(
-                f"item {short_repr(item)} has no training ratings in this model, so it has no "
-                "learned neighbours: pick an item the model was trained on"
-            )
-        sims = self._item_similarities(idx)
-        top = np.flatnonzero(np.isfinite(sims))
-        top = top[np.argsort(-sims[top], kind="stable")][:int(n)]
-        frame = self._item_frame(top)
-        frame["similarity"] = sims[top]
-        frame.attrs["query"] = self.item_titles_[idx]
-        return frame
+    def _has_item_similarities(self) -> bool:
+        return True
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:

@@ -132,8 +132,9 @@ class TopN:
         return None
 
     def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
-        """The ``n`` items nearest to ``item`` (raw id or title) by cosine similarity of the
-        item factors.
+        """The ``n`` items most similar to ``item`` (raw id or title): by default the cosine
+        similarity of the item factors; a model with learned similarities (the neighbourhood
+        model) uses those (:meth:`_item_similarities`).
 
         Returns
         -------
@@ -141,8 +142,7 @@ class TopN:
         """
         self._check_fitted()
         n = _count("n", n)
-        vectors = self._item_vectors()
-        if vectors is None:
+        if not self._has_item_similarities():
             raise RecsysError(
                 f"{type(self).__name__} has no item factors to compare: use a matrix "
                 "factorisation or hybrid model for similar items"
@@ -153,10 +153,7 @@ class TopN:
                 f"item {short_repr(item)} has no training ratings in this model, so it has no "
                 "learned factors to compare: pick an item the model was trained on"
             )
-        vectors = np.asarray(vectors, dtype=np.float64)
-        norms = np.linalg.norm(vectors, axis=1)
-        norms[norms == 0] = 1.0
-        sims = vectors @ vectors[idx] / (norms * norms[idx])
+        sims = np.array(self._item_similarities(idx), dtype=np.float64)
         sims[idx] = -np.inf
         sims[self.item_counts_ == 0] = -np.inf
         n = min(n, len(sims) - 1)
@@ -167,6 +164,19 @@ class TopN:
         frame["similarity"] = sims[top]
         frame.attrs["query"] = self.item_titles_[idx]
         return frame
+
+    def _has_item_similarities(self) -> bool:
+        """Whether :meth:`similar_items` has anything to compare (item factors, by default)."""
+        return self._item_vectors() is not None
+
+    def _item_similarities(self, idx: int) -> np.ndarray:
+        """Similarity of every item to item ``idx`` (``-inf``: not comparable): the cosine of
+        the item vectors. A model with learned similarities overrides this (and
+        :meth:`_has_item_similarities`)."""
+        vectors = np.asarray(self._item_vectors(), dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1)
+        norms[norms == 0] = 1.0
+        return vectors @ vectors[idx] / (norms * norms[idx])
 
     def resolve_item(self, query: Any) -> int:
         """Dense index of an item given by raw id or by (part of) its title.
