@@ -53,7 +53,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["user_steps", "epoch_kernel", "implicit_sums", "predict_pairs",
-           "squared_error_clipped", "group_by_user"]
+           "squared_error_clipped", "group_by_user", "implicit_start", "factor_dot",
+           "factor_step", "implicit_end", "epoch_base", "shuffle_user"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -82,19 +83,24 @@ def _shuffle(items, values, start, end, seed):
         values[pos] = v
 
 
-@njit(cache=True, nogil=True, fastmath=True, inline="always")
-def _user_pass(u, items, values, start, end, seen, s0, s1, mu, bu, bi, P, Q, Y, xu, zu, gu,
-               lr, lr_b, reg, reg_b, reg_y, K):
-    """Steps 1-3 of the module docstring for user ``u``: ratings ``items[start:end]`` /
-    ``values[start:end]`` (in that order), implicit items ``seen[s0:s1]``. ``xu``, ``zu`` and
-    ``gu`` are scratch rows of length ``K``. Returns the sum of squared errors before each
-    step (float64).
+@njit(cache=True, nogil=True, inline="always")
+def epoch_base(seed, epoch):
+    """The stream of an epoch's shuffles: 64 bits from ``seed`` and ``epoch``."""
+    return _mix(np.uint64(seed) + np.uint64(epoch) * _MIX1)
 
-    The loop carries ``x = p_u + z_u`` instead of ``p_u`` (``p_u`` is written back as
-    ``x - z_u`` at the end): the step ``p += eta (e q - lambda p)`` reads
-    ``x <- (1 - eta lambda) x + eta lambda z + eta e q``, and the one pass over the factors
-    that steps rating ``t`` also computes ``q_{i'} . x`` for rating ``t + 1`` (``q_{i'}``
-    read after ``q_i`` was stored, so a repeated item sees its new row)."""
+
+@njit(cache=True, nogil=True, inline="always")
+def shuffle_user(items, values, start, end, base, u):
+    """Shuffle user ``u``'s ratings ``[start, end)`` of both arrays in place, drawn from the
+    epoch's stream ``base`` (:func:`epoch_base`) and ``u``."""
+    _shuffle(items, values, start, end, _mix(base + np.uint64(u) * _GOLDEN))
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def implicit_start(u, seen, s0, s1, P, Y, xu, zu, gu, lr, K):
+    """Step 1 for user ``u`` with implicit items ``seen[s0:s1]``: ``zu = |N(u)|^{-1/2} sum
+    y_j``, ``xu = p_u + zu`` and the accumulator ``gu = 0`` (scratch rows of length ``K``).
+    Returns ``|N(u)|^{-1/2}`` (0 when ``N(u)`` is empty) in the dtype of ``lr``."""
     zero = lr - lr
     one = zero + np.float32(1.0)
     n_seen = s1 - s0
@@ -110,38 +116,57 @@ def _user_pass(u, items, values, start, end, seen, s0, s1, mu, bu, bi, P, Q, Y, 
     for f in range(K):
         zu[f] *= norm
         xu[f] = P[u, f] + zu[f]
-    shrink = one - lr * reg
+    return norm
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def factor_dot(i, Q, xu, lr, K):
+    """``q_i . xu`` in the dtype of ``lr``."""
+    dot = lr - lr
+    i = np.uint64(i)
+    for f in range(K):
+        dot += Q[i, f] * xu[f]
+    return dot
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def factor_step(i, after, e, norm, Q, xu, zu, gu, lr, reg, K):
+    """Step 2's factor part for a rating of item ``i`` with error ``e`` (in the factors'
+    dtype): ``p_u`` (carried as ``xu = p_u + z_u``) and ``q_i`` step, ``gu += e norm q_i``.
+    Returns ``q_after . xu`` after the step (the next rating's dot product; ``q_after`` read
+    after ``q_i`` was stored, so a repeated item sees its new row).
+
+    The step ``p += eta (e q - lambda p)`` reads ``x <- (1 - eta lambda) x + eta lambda z +
+    eta e q`` on ``x = p + z``."""
+    zero = lr - lr
+    shrink = zero + np.float32(1.0) - lr * reg
     pull = lr * reg
-    b_u = bu[u]
-    sse = 0.0
+    step = lr * e
+    en = e * norm
+    i = np.uint64(i)
+    after = np.uint64(after)
     dot = zero
-    if end > start:
-        i = np.uint64(items[start])
-        for f in range(K):
-            dot += Q[i, f] * xu[f]
-    for idx in range(start, end):
-        i = np.uint64(items[idx])
-        e = values[idx] - (mu + b_u + bi[i] + dot)
-        sse += np.float64(e) * np.float64(e)
-        b_u += lr_b * (e - reg_b * b_u)
-        bi[i] += lr_b * (e - reg_b * bi[i])
-        step = lr * e
-        en = e * norm
-        after = np.uint64(items[idx + 1]) if idx + 1 < end else i
-        dot = zero
-        for f in range(K):
-            x = xu[f]
-            q = Q[i, f]
-            x_new = shrink * x + pull * zu[f] + step * q
-            xu[f] = x_new
-            Q[i, f] = shrink * q + step * x
-            gu[f] += en * q
-            dot += Q[after, f] * x_new
-    bu[u] = b_u
+    for f in range(K):
+        x = xu[f]
+        q = Q[i, f]
+        x_new = shrink * x + pull * zu[f] + step * q
+        xu[f] = x_new
+        Q[i, f] = shrink * q + step * x
+        gu[f] += en * q
+        dot += Q[after, f] * x_new
+    return dot
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def implicit_end(u, m, seen, s0, s1, P, Y, xu, zu, gu, lr, reg_y, K):
+    """Step 3 after the user's ``m`` ratings: ``p_u = xu - zu`` written back, and every
+    ``y_j`` of ``seen[s0:s1]`` takes ``y_j <- (1 - eta lambda_y)^m y_j + eta g_u``."""
+    zero = lr - lr
+    one = zero + np.float32(1.0)
+    u = np.uint64(u)
     for f in range(K):
         P[u, f] = xu[f] - zu[f]
-    m = end - start
-    if m > 0 and n_seen > 0:
+    if m > 0 and s1 > s0:
         keep = max(one - lr * reg_y, zero)
         decay = one
         for _ in range(m):
@@ -152,6 +177,34 @@ def _user_pass(u, items, values, start, end, seen, s0, s1, mu, bu, bi, P, Q, Y, 
             j = np.uint64(seen[t])
             for f in range(K):
                 Y[j, f] = decay * Y[j, f] + gu[f]
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _user_pass(u, items, values, start, end, seen, s0, s1, mu, bu, bi, P, Q, Y, xu, zu, gu,
+               lr, lr_b, reg, reg_b, reg_y, K):
+    """Steps 1-3 of the module docstring for user ``u``: ratings ``items[start:end]`` /
+    ``values[start:end]`` (in that order), implicit items ``seen[s0:s1]``. ``xu``, ``zu`` and
+    ``gu`` are scratch rows of length ``K``. Returns the sum of squared errors before each
+    step (float64).
+
+    Built from :func:`implicit_start`, :func:`factor_step` and :func:`implicit_end` (a
+    time-aware SVD++ composes the same pieces around its own bias terms). The loop carries
+    ``x = p_u + z_u`` instead of ``p_u``, and the one pass over the factors that steps rating
+    ``t`` also computes ``q_{i'} . x`` for rating ``t + 1``."""
+    norm = implicit_start(u, seen, s0, s1, P, Y, xu, zu, gu, lr, K)
+    b_u = bu[u]
+    sse = 0.0
+    dot = factor_dot(items[start], Q, xu, lr, K) if end > start else lr - lr
+    for idx in range(start, end):
+        i = items[idx]
+        e = values[idx] - (mu + b_u + bi[i] + dot)
+        sse += np.float64(e) * np.float64(e)
+        b_u += lr_b * (e - reg_b * b_u)
+        bi[i] += lr_b * (e - reg_b * bi[i])
+        after = items[idx + 1] if idx + 1 < end else i
+        dot = factor_step(i, after, e, norm, Q, xu, zu, gu, lr, reg, K)
+    bu[u] = b_u
+    implicit_end(u, end - start, seen, s0, s1, P, Y, xu, zu, gu, lr, reg_y, K)
     return sse
 
 
@@ -189,12 +242,12 @@ def epoch_kernel(n_factors: int):
                   lr, lr_b, reg, reg_b, reg_y, seed, epoch):
         scratch = np.empty((3, K), dtype=P.dtype)
         xu, zu, gu = scratch[0], scratch[1], scratch[2]
-        base = _mix(np.uint64(seed) + np.uint64(epoch) * _MIX1)
+        base = epoch_base(seed, epoch)
         sse = 0.0
         for u in order:
             start = indptr[u]
             end = indptr[u + 1]
-            _shuffle(items, values, start, end, _mix(base + np.uint64(u) * _GOLDEN))
+            shuffle_user(items, values, start, end, base, u)
             sse += _user_pass(u, items, values, start, end, seen_items, seen_indptr[u],
                               seen_indptr[u + 1], mu, bu, bi, P, Q, Y, xu, zu, gu, lr, lr_b,
                               reg, reg_b, reg_y, K)
