@@ -18,6 +18,7 @@ from recsys.models.progress import FitStopped
 from recsys.tuning import Choice, IntLogUniform, LogUniform, MedianPruner, SearchSpace, tune
 from recsys.tuning.params_file import build_model, read_params
 from recsys.tuning.space import halton
+from recsys.tuning.spaces import default_space
 
 # one factor count (one compiled kernel for every trial), and factors that start large
 # enough to learn within the trials' patience on this planted set (from 0.1 they sit at the
@@ -150,6 +151,21 @@ def test_baseline_and_hybrid_can_be_tuned(planted):
     assert hybrid.model is not None and hybrid.model.patience is None
     assert hybrid.best_params["hidden"] in ((16,), (16, 8), (32, 16))
     assert math.isfinite(hybrid.best_valid_rmse)
+
+
+@pytest.mark.parametrize("model, searched", [
+    ("svdpp", {"n_factors", "reg_implicit"}),
+    ("knn", {"k", "shrinkage"}),
+    ("timebias", {"lr_day", "min_day_ratings"}),
+])
+def test_the_netflix_prize_models_can_be_tuned(planted, model, searched):
+    space = default_space(model)
+    assert searched <= set(space.names)
+    result = tune(planted, model, n_trials=3, seed=0)
+    assert result.model is not None and result.model.is_fitted
+    assert math.isfinite(result.best_valid_rmse)
+    for name in searched:
+        assert result.best_params[name] == getattr(result.model, name)
 
 
 # ---------------------------------------------------------------- bad input

@@ -10,6 +10,14 @@ epoch cap and early stopping; the refit then runs the chosen number of epochs.
                default/10-x10, ``init_std`` default/10-x3; epochs by early stopping (patience 10,
                as `recsys fit` chooses them: a shorter one stops slow starters)
 ``baseline``   ``reg_user``, ``reg_item`` default/10-x10 (10 closed-form sweeps)
+``svdpp``      ``n_factors`` one of 16-128, ``lr`` default/3-x2, ``reg`` default/4-x3,
+               ``reg_implicit`` default/5-x5 (the most sensitive), ``reg_bias`` default/10-x4,
+               ``init_std`` default/3-x3; epochs by early stopping (patience 10)
+``knn``        ``k`` 10-100 (log), ``shrinkage`` default/8-x4, ``reg_user`` default/10-x5,
+               ``reg_item`` default/10-x10; no epochs (a trial is one fit)
+``timebias``   the step sizes of ``b_u``, ``b_i``, ``b_{u,t}`` (default/3-x3) and of the item
+               bins (default/3-x10), the regularisations of ``b_u``, ``b_i``, ``b_{u,t}``
+               (default/3-x30), ``min_day_ratings`` 1, 2, 3 or 5; epochs by early stopping
 ``hybrid``     ``hidden`` (16), (16, 8), (32, 16); ``lr`` default/4-x4, ``weight_decay``
                1e-6-1e-3, ``mf_factors`` 16-128 (powers of 2), ``mf_reg`` and ``ar_reg`` around the
                defaults; the network's epochs by early stopping (patience 2)
@@ -22,11 +30,12 @@ from typing import Any
 
 from recsys.errors import ParameterError
 from recsys.models.base import SELECTION_PATIENCE
-from recsys.tuning.space import Choice, LogUniform, SearchSpace
+from recsys.models.base import SELECTION_EPOCHS_FACTOR
+from recsys.tuning.space import Choice, IntLogUniform, LogUniform, SearchSpace
 
 __all__ = ["default_space", "TUNABLE_MODELS"]
 
-TUNABLE_MODELS = ("mf", "baseline", "hybrid")
+TUNABLE_MODELS = ("mf", "baseline", "timebias", "svdpp", "knn", "hybrid")
 
 FACTOR_COUNTS = (16, 32, 64, 128, 256)
 """The factor counts tried: a few, because matrix factorisation's SGD kernel is compiled for
@@ -64,6 +73,41 @@ def _baseline_space() -> SearchSpace:
                         "reg_item": _around(d["reg_item"], 10, 10)})
 
 
+def _svdpp_space() -> SearchSpace:
+    d = _defaults("svdpp")
+    return SearchSpace(
+        {
+            "n_factors": Choice(FACTOR_COUNTS[:-1]),
+            "lr": _around(d["lr"], 3, 2),
+            "reg": _around(d["reg"], 4, 3),
+            "reg_implicit": _around(d["reg_implicit"], 5, 5),
+            "reg_bias": _around(d["reg_bias"], 10, 4),
+            "init_std": _around(d["init_std"], 3, 3),
+        },
+        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 100), "patience": SELECTION_PATIENCE},
+    )
+
+
+def _knn_space() -> SearchSpace:
+    d = _defaults("knn")
+    return SearchSpace({"k": IntLogUniform(10, 100),  # the default n_neighbors_kept (200) >= k
+                        "shrinkage": _around(d["shrinkage"], 8, 4),
+                        "reg_user": _around(d["reg_user"], 10, 5),
+                        "reg_item": _around(d["reg_item"], 10, 10)})
+
+
+def _timebias_space() -> SearchSpace:
+    d = _defaults("timebias")
+    return SearchSpace(
+        {"lr_user": _around(d["lr_user"], 3, 3), "lr_item": _around(d["lr_item"], 3, 3),
+         "lr_day": _around(d["lr_day"], 3, 3), "lr_bin": _around(d["lr_bin"], 3, 10),
+         "reg_user": _around(d["reg_user"], 3, 30), "reg_item": _around(d["reg_item"], 3, 30),
+         "reg_day": _around(d["reg_day"], 3, 30), "min_day_ratings": Choice((1, 2, 3, 5))},
+        fixed={"n_epochs": SELECTION_EPOCHS_FACTOR * int(d["n_epochs"]),
+               "patience": SELECTION_PATIENCE},
+    )
+
+
 def _hybrid_space() -> SearchSpace:
     d = _defaults("hybrid")
     mf_reg = d["mf_reg"] if d["mf_reg"] is not None else _defaults("mf")["reg"]
@@ -80,7 +124,8 @@ def _hybrid_space() -> SearchSpace:
     )
 
 
-_SPACES = {"mf": _mf_space, "baseline": _baseline_space, "hybrid": _hybrid_space}
+_SPACES = {"mf": _mf_space, "baseline": _baseline_space, "svdpp": _svdpp_space,
+           "knn": _knn_space, "timebias": _timebias_space, "hybrid": _hybrid_space}
 
 
 def default_space(model: str) -> SearchSpace:
