@@ -238,3 +238,19 @@ def test_predict_pairs_passes_the_files_times_to_a_time_aware_model(timed_model,
     assert not np.allclose(at_times, now)  # the check can tell the two apart
     expected = now if layout == "no times" else at_times
     np.testing.assert_allclose(pd.read_csv(out)["prediction"], expected, atol=1e-4)
+
+
+def test_fit_blends_the_bases_named(small_csv, tmp_path):
+    out = tmp_path / "h.npz"
+    result = run("fit", "--data", str(small_csv), "--model", "hybrid", "--bases", "mf,knn",
+                 "--hidden", "4", "--epochs", "2", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert load_model(out).bases_ == ("mf", "knn")
+    for bad, words in (("knn", "must include 'mf'"), ("mf,nope", "no base model 'nope'"),
+                       (",", "expected base model names")):
+        wrong = run("fit", "--data", str(small_csv), "--model", "hybrid", "--bases", bad,
+                    "-o", str(tmp_path / "x.npz"))
+        assert wrong.exit_code != 0 and words in wrong.output, wrong.output
+        assert "Traceback" not in wrong.output
+    other = run("fit", "--data", str(small_csv), "--bases", "mf,knn", "-o", str(out))
+    assert other.exit_code == 1 and "--bases does not apply" in other.output

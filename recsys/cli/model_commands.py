@@ -31,6 +31,7 @@ _OPTION_PARAMS = {
     "seed": ("random_state",),
     "threads": ("n_threads",),
     "hidden": ("hidden",),
+    "bases": ("bases",),
 }
 
 
@@ -90,6 +91,15 @@ def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str | None)
     return sizes
 
 
+def _parse_bases(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise click.BadParameter("expected base model names like mf,svdpp,knn")
+    return names
+
+
 def _epoch_progress(total: int | None, label: str):
     """A tqdm bar advanced by the model's per-epoch callback; shows train/valid RMSE."""
     from tqdm.auto import tqdm
@@ -128,6 +138,9 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads for parallel SGD.")
 @click.option("--hidden", callback=_parse_hidden, metavar="32,16",
               help="Hidden layer sizes of the hybrid's tanh network.")
+@click.option("--bases", callback=_parse_bases, metavar="mf,svdpp,...",
+              help="Base models the hybrid blends (mf always; autorec, svdpp, knn, timebias). "
+                   "Default: every base the data allows.")
 @click.option("--validation", type=click.FloatRange(0, 0.9), default=0.1, show_default=True,
               help="Fraction of the training ratings held out for validation / early stopping "
                    "(0: none; every epoch is run).")
@@ -143,6 +156,7 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
       recsys fit                                   # MF on the bundled data -> model.npz
       recsys fit --data ml-100k --factors 100 --epochs 60 -o ml100k.npz
       recsys fit --model hybrid --hidden 32,16
+      recsys fit --model hybrid --bases mf,svdpp,knn
       recsys fit --params best.json --validation 0   # settings found by `recsys tune`
     """
     from recsys.data.splits import validation_split
@@ -163,8 +177,8 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
         click.echo(f"fitting {type(model).__name__} on {ratings.name} ({len(ratings):,} "
                    "ratings; no validation part)", err=True)
     if model_name == "hybrid":
-        click.echo("the hybrid first fits its factor model and autoencoder out of fold; the "
-                   "bar then follows the network's epochs", err=True)
+        click.echo("the hybrid first fits its base models out of fold; the bar then follows "
+                   "the network's epochs", err=True)
     start = time.perf_counter()
     selection = None
     with ctrl_c_watch() as pressed:
