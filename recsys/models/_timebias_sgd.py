@@ -29,7 +29,8 @@ simultaneous), with step sizes ``eta_1 .. eta_5``:
 ``lr`` and ``reg`` are float64 arrays of the five values in this order (user, drift, day,
 item, bin). A model that adds more terms to the prediction (timeSVD++: ``q_i . (p_u(t) +
 |N(u)|^{-1/2} sum y_j)``) adds them to :func:`bias_value` to form ``e`` and then calls
-:func:`bias_update` with that ``e`` for the bias part of its step. Parameters are float64;
+:func:`bias_update` with that ``e`` for the bias part of its step (or :func:`bias_terms` /
+:func:`bias_step`, which take the user's two terms as values). Parameters are float64;
 ratings come in model units (float32).
 """
 
@@ -40,6 +41,8 @@ from numba import njit
 
 __all__ = [
     "N_TERMS",
+    "bias_terms",
+    "bias_step",
     "bias_value",
     "bias_update",
     "sgd_epoch",
@@ -53,25 +56,46 @@ N_TERMS = 5
 
 
 @njit(cache=True, nogil=True, inline="always")
-def bias_value(u, i, dev, bin_, slot, bu, alpha, but, bi, bib):
-    """``b_u + alpha_u dev + b_{u,t} + b_i + b_{i,bin}`` for a known user ``u`` and item ``i``
-    (``b_{u,t}`` only when ``slot >= 0``)."""
-    value = bu[u] + alpha[u] * dev + bi[i] + bib[i, bin_]
+def bias_terms(b_u, a_u, i, dev, bin_, slot, but, bi, bib):
+    """``b_u + a_u dev + b_{u,t} + b_i + b_{i,bin}`` for item ``i`` with the user's ``b_u``
+    and ``alpha_u`` given as values (``b_{u,t}`` only when ``slot >= 0``): a kernel that
+    visits one user's ratings in a row keeps those two in registers."""
+    value = b_u + a_u * dev + bi[i] + bib[i, bin_]
     if slot >= 0:
         value += but[slot]
     return value
 
 
 @njit(cache=True, nogil=True, inline="always")
+def bias_step(e, b_u, a_u, i, dev, bin_, slot, but, bi, bib, lr, reg):
+    """One SGD step of the bias parameters (the update rules of the module docstring) for
+    error ``e``: ``b_{u,t}``, ``b_i`` and ``b_{i,bin}`` in place, the user's ``b_u`` and
+    ``alpha_u`` (given as values) returned stepped, as ``(b_u, alpha_u)``."""
+    # every rate read before any store: a store to a parameter array could alias ``lr`` /
+    # ``reg`` for all the compiler knows, and would force them to be read again
+    l_day, l_item, l_bin = lr[2], lr[3], lr[4]
+    r_day, r_item, r_bin = reg[2], reg[3], reg[4]
+    b_new = b_u + lr[0] * (e - reg[0] * b_u)
+    a_new = a_u + lr[1] * (e * dev - reg[1] * a_u)
+    if slot >= 0:
+        but[slot] += l_day * (e - r_day * but[slot])
+    bi[i] += l_item * (e - r_item * bi[i])
+    bib[i, bin_] += l_bin * (e - r_bin * bib[i, bin_])
+    return b_new, a_new
+
+
+@njit(cache=True, nogil=True, inline="always")
+def bias_value(u, i, dev, bin_, slot, bu, alpha, but, bi, bib):
+    """``b_u + alpha_u dev + b_{u,t} + b_i + b_{i,bin}`` for a known user ``u`` and item ``i``
+    (``b_{u,t}`` only when ``slot >= 0``)."""
+    return bias_terms(bu[u], alpha[u], i, dev, bin_, slot, but, bi, bib)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def bias_update(e, u, i, dev, bin_, slot, bu, alpha, but, bi, bib, lr, reg):
     """One SGD step of the bias parameters of rating ``(u, i, t)`` for error ``e`` (the update
     rules of the module docstring)."""
-    bu[u] += lr[0] * (e - reg[0] * bu[u])
-    alpha[u] += lr[1] * (e * dev - reg[1] * alpha[u])
-    if slot >= 0:
-        but[slot] += lr[2] * (e - reg[2] * but[slot])
-    bi[i] += lr[3] * (e - reg[3] * bi[i])
-    bib[i, bin_] += lr[4] * (e - reg[4] * bib[i, bin_])
+    bu[u], alpha[u] = bias_step(e, bu[u], alpha[u], i, dev, bin_, slot, but, bi, bib, lr, reg)
 
 
 @njit(cache=True, nogil=True)

@@ -18,8 +18,9 @@ dev_u(t)``, ``bin = Bin(t)``, ``slot`` of the per-day bias or ``-1``) and
 :func:`~recsys.models._svdpp_sgd.factor_step`, :func:`~recsys.models._svdpp_sgd.implicit_end`:
 ``z_u`` once per user, the ``y_j`` steps summed and applied at the user's end) with the bias
 part of each rating's prediction and step taken from the time-aware baseline
-(:func:`~recsys.models._timebias_sgd.bias_value`,
-:func:`~recsys.models._timebias_sgd.bias_update`): for rating ``(u, i, t)``, with ``e`` the
+(:func:`~recsys.models._timebias_sgd.bias_terms`,
+:func:`~recsys.models._timebias_sgd.bias_step`; ``b_u`` and ``alpha_u`` kept in registers
+over the user's ratings, which halves the cost of the bias part): for rating ``(u, i, t)``, with ``e`` the
 error before the step,
 
 .. math::
@@ -61,7 +62,7 @@ from recsys.models._svdpp_sgd import (
     implicit_start,
     shuffle_user,
 )
-from recsys.models._timebias_sgd import bias_update, bias_value
+from recsys.models._timebias_sgd import bias_step, bias_terms
 from recsys.models._timebias_sgd import predict_pairs as bias_pairs
 
 __all__ = ["user_steps", "epoch_kernel", "group_rows", "predict_pairs",
@@ -77,17 +78,22 @@ def _user_pass(u, items, rows, start, end, values, devs, bins, slots, seen, s0, 
     each step (float64)."""
     norm = implicit_start(u, seen, s0, s1, P, Y, xu, zu, gu, lr, K)
     sse = 0.0
+    b_u = bu[u]  # the user's two terms and the rates stay in registers
+    a_u = alpha[u]
+    lr_t = (lr_b[0], lr_b[1], lr_b[2], lr_b[3], lr_b[4])
+    reg_t = (reg_b[0], reg_b[1], reg_b[2], reg_b[3], reg_b[4])
     dot = factor_dot(items[start], Q, xu, lr, K) if end > start else lr - lr
     for idx in range(start, end):
         i = items[idx]
         k = rows[idx]
         dev, bin_, slot = devs[k], bins[k], slots[k]
-        e = values[k] - (mu + bias_value(u, i, dev, bin_, slot, bu, alpha, but, bi, bib)
-                         + dot)
+        e = values[k] - (mu + bias_terms(b_u, a_u, i, dev, bin_, slot, but, bi, bib) + dot)
         sse += np.float64(e) * np.float64(e)
-        bias_update(e, u, i, dev, bin_, slot, bu, alpha, but, bi, bib, lr_b, reg_b)
+        b_u, a_u = bias_step(e, b_u, a_u, i, dev, bin_, slot, but, bi, bib, lr_t, reg_t)
         after = items[idx + 1] if idx + 1 < end else i
         dot = factor_step(i, after, e, norm, Q, xu, zu, gu, lr, reg, K)
+    bu[u] = b_u
+    alpha[u] = a_u
     implicit_end(u, end - start, seen, s0, s1, P, Y, xu, zu, gu, lr, reg_y, K)
     return sse
 
