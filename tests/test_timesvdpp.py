@@ -392,4 +392,4 @@ def test_defaults_on_ml100k_u1_beat_svdpp():
 
     train, test = load_predefined_split(ML100K, "u1", download=False)
     timed = TimeSVDpp(random_state=0).fit(train)
-    assert error(timed, test) <= 0.905  # measured: see bench/bench_timesvdpp.py
+    assert error(timed, test) <= 0.905  # 0.9009 measured; SVDpp's defaults: 0.9086
