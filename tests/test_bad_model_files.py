@@ -29,6 +29,7 @@ from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
 from recsys.models.svdpp import SVDpp
 from recsys.models.timebias import TimeAwareBaseline
+from recsys.models.timesvdpp import TimeSVDpp
 
 
 def toy(seed: int = 0) -> Ratings:
@@ -50,6 +51,7 @@ MODELS = {
     "svdpp": lambda: SVDpp(n_factors=3, n_epochs=3, random_state=0),
     "knn": lambda: KNNBaseline(k=5, n_neighbors_kept=8),
     "timebias": lambda: TimeAwareBaseline(n_epochs=3, random_state=0),
+    "timesvdpp": lambda: TimeSVDpp(n_factors=3, n_epochs=3, random_state=0),
 }
 
 

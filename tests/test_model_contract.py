@@ -24,6 +24,7 @@ from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
 from recsys.models.svdpp import SVDpp
 from recsys.models.timebias import TimeAwareBaseline
+from recsys.models.timesvdpp import TimeSVDpp
 
 MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("GlobalMean", lambda: GlobalMean()),
@@ -37,6 +38,7 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("TimeAwareBaseline", lambda: TimeAwareBaseline(n_epochs=10, random_state=1)),
     ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=5, random_state=1)),
     ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
+    ("TimeSVDpp", lambda: TimeSVDpp(n_factors=4, n_epochs=5, random_state=1)),
 ]
 
 

@@ -22,6 +22,7 @@ from recsys.models.mlp import MLP
 from recsys.models.scaling import RatingMap
 from recsys.models.svdpp import SVDpp
 from recsys.models.timebias import TimeAwareBaseline
+from recsys.models.timesvdpp import TimeSVDpp
 
 FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("GlobalMean", lambda: GlobalMean()),
@@ -44,6 +45,9 @@ FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("SVDpp with early stopping", lambda: SVDpp(
         n_factors=4, n_epochs=30, patience=2, random_state=3)),
     ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
+    ("TimeSVDpp", lambda: TimeSVDpp(n_factors=4, n_epochs=8, random_state=3)),
+    ("TimeSVDpp with early stopping", lambda: TimeSVDpp(
+        n_factors=4, n_epochs=30, patience=2, random_state=3)),
 ]
 
 # (a, b): 1-5 stars as 0-100 points, as quarter points around 10, shifted below zero, and a

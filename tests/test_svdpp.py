@@ -12,6 +12,7 @@ from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, NotFittedError, ParameterError, RecsysError
 from recsys.models import _svdpp_sgd as kernels
+from recsys.models.base import SELECTION_EPOCHS_FACTOR
 from recsys.models.baseline import BiasBaseline
 from recsys.models.io import load_model
 from recsys.models.progress import FitStopped
@@ -207,7 +208,7 @@ def test_early_stopping_carves_validation_from_training(split):
     assert model.best_epoch_ == int(np.argmin(valid))
     assert model.n_epochs_ - 1 - model.best_epoch_ == 3
     assert set(model.history_) == {"train_rmse", "valid_rmse"}
-    assert model.validation_settings() == {"patience": 3}
+    assert model.validation_settings() == {"patience": 3, "n_epochs": SELECTION_EPOCHS_FACTOR * 200}
     assert model.refit_settings() == {"n_epochs": model.best_epoch_ + 1, "patience": None}
     assert rmse(model, test) < float(np.std(test.ratings))
 
@@ -217,7 +218,8 @@ def test_an_explicit_validation_set_is_tracked_and_chooses_the_refit(split):
     model = SVDpp(**{**SMALL, "n_epochs": 6}).fit(train, valid)
     assert len(model.history_["valid_rmse"]) == 6
     assert model.history_["valid_rmse"][-1] == pytest.approx(rmse(model, valid), abs=1e-4)
-    assert SVDpp().validation_settings() == {"patience": 10}
+    assert SVDpp().validation_settings() == {
+        "patience": 10, "n_epochs": SELECTION_EPOCHS_FACTOR * SVDpp().n_epochs}
     assert SVDpp(**SMALL).fit(train).refit_settings() == {}
 
 

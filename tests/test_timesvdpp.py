@@ -14,7 +14,6 @@ from recsys.errors import DivergenceError, NotFittedError, ParameterError, Recsy
 from recsys.metrics import rmse
 from recsys.models import _time
 from recsys.models import _timesvdpp_sgd as kernels
-from recsys.models import registry
 from recsys.models.io import load_model
 from recsys.models.progress import FitStopped
 from recsys.models.selection import fit_with_validation
@@ -287,8 +286,7 @@ def test_unknown_ids_fall_back_to_the_time_aware_biases(fitted, data):
     assert fitted.recommend("x", n=3, cold_start=True).attrs["fallback"]
 
 
-def test_save_load_round_trip(fitted, data, tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.FILE_CLASSES, "TimeSVDpp", "recsys.models.timesvdpp")
+def test_save_load_round_trip(fitted, data, tmp_path):
     loaded = load_model(fitted.save(tmp_path / "timesvdpp.npz"))
     assert type(loaded) is TimeSVDpp and loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict_ratings(data), fitted.predict_ratings(data))

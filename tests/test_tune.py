@@ -157,6 +157,7 @@ def test_baseline_and_hybrid_can_be_tuned(planted):
     ("svdpp", {"n_factors", "reg_implicit"}),
     ("knn", {"k", "shrinkage"}),
     ("timebias", {"lr_day", "min_day_ratings"}),
+    ("timesvdpp", {"reg_implicit", "lr_day"}),
 ])
 def test_the_netflix_prize_models_can_be_tuned(planted, model, searched):
     space = default_space(model)

@@ -8,6 +8,7 @@ name           model                                                   needs
 ``svdpp``      :class:`~recsys.models.svdpp.SVDpp`
 ``knn``        :class:`~recsys.models.knn.KNNBaseline`
 ``timebias``   :class:`~recsys.models.timebias.TimeAwareBaseline`      timestamps
+``timesvdpp``  :class:`~recsys.models.timesvdpp.TimeSVDpp`              timestamps
 =============  ======================================================  ====================
 
 MF is always among the bases: its fallback predicts pairs the others cannot, and its biases
@@ -32,9 +33,10 @@ BASE_MODELS: dict[str, tuple[str, str]] = {
     "svdpp": ("recsys.models.svdpp", "SVDpp"),
     "knn": ("recsys.models.knn", "KNNBaseline"),
     "timebias": ("recsys.models.timebias", "TimeAwareBaseline"),
+    "timesvdpp": ("recsys.models.timesvdpp", "TimeSVDpp"),
 }
 
-TIME_AWARE = frozenset({"timebias"})
+TIME_AWARE = frozenset({"timebias", "timesvdpp"})
 """Bases that need the ratings' timestamps (left out of the default set without them)."""
 
 DEFAULT_BASES: tuple[str, ...] = ("mf", "autorec", "svdpp", "knn", "timebias")

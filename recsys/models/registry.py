@@ -4,7 +4,7 @@
 class that implement them: ``"mean"`` is the global mean, ``"baseline"`` the regularised user +
 item biases, ``"timebias"`` the time-aware biases of timeSVD++, ``"mf"`` biased matrix
 factorisation by per-rating SGD, ``"svdpp"`` SVD++ (factors plus the implicit feedback of
-which items a user rated), ``"knn"`` item-item neighbours on baseline residuals, ``"hybrid"``
+which items a user rated), ``"timesvdpp"`` SVD++ with the time-aware biases, ``"knn"`` item-item neighbours on baseline residuals, ``"hybrid"``
 the tanh network blending them. ``FILE_CLASSES`` maps every class a model file may name to its
 module. A class's module is imported only when the class is asked for, so naming a model (or
 importing :mod:`recsys`) does not compile any numba kernel.
@@ -31,6 +31,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "timebias": ("recsys.models.timebias", "TimeAwareBaseline"),
     "mf": ("recsys.models.mf", "MatrixFactorization"),
     "svdpp": ("recsys.models.svdpp", "SVDpp"),
+    "timesvdpp": ("recsys.models.timesvdpp", "TimeSVDpp"),
     "knn": ("recsys.models.knn", "KNNBaseline"),
     "hybrid": ("recsys.models.hybrid", "HybridRecommender"),
 }

@@ -18,7 +18,7 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _svdpp_sgd as kernels
-from recsys.models.base import SELECTION_PATIENCE, Estimator
+from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -266,8 +266,10 @@ class SVDpp(Estimator):
 
     def validation_settings(self) -> dict[str, Any]:
         """Early stopping for a fit that chooses the epochs on a validation part:
-        ``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`."""
-        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience}
+        ``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`, and room
+        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs``."""
+        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
+                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
 
     def refit_settings(self) -> dict[str, Any]:
         """The epochs the validation chose (its best epoch), for a refit on all ratings."""

@@ -15,6 +15,9 @@ epoch cap and early stopping; the refit then runs the chosen number of epochs.
                ``init_std`` default/3-x3; epochs by early stopping (patience 10)
 ``knn``        ``k`` 10-100 (log), ``shrinkage`` default/8-x4, ``reg_user`` default/10-x5,
                ``reg_item`` default/10-x10; no epochs (a trial is one fit)
+``timesvdpp``  ``n_factors`` one of 16-128, ``lr``, ``reg``, ``reg_implicit``, ``init_std``
+               around the defaults, the bias steps of ``b_u``, ``b_i``, ``b_{u,t}`` and
+               ``reg_item``, ``min_day_ratings`` 1, 2, 3 or 5; epochs by early stopping
 ``timebias``   the step sizes of ``b_u``, ``b_i``, ``b_{u,t}`` (default/3-x3) and of the item
                bins (default/3-x10), the regularisations of ``b_u``, ``b_i``, ``b_{u,t}``
                (default/3-x30), ``min_day_ratings`` 1, 2, 3 or 5; epochs by early stopping
@@ -35,7 +38,7 @@ from recsys.tuning.space import Choice, IntLogUniform, LogUniform, SearchSpace
 
 __all__ = ["default_space", "TUNABLE_MODELS"]
 
-TUNABLE_MODELS = ("mf", "baseline", "timebias", "svdpp", "knn", "hybrid")
+TUNABLE_MODELS = ("mf", "baseline", "timebias", "svdpp", "timesvdpp", "knn", "hybrid")
 
 FACTOR_COUNTS = (16, 32, 64, 128, 256)
 """The factor counts tried: a few, because matrix factorisation's SGD kernel is compiled for
@@ -88,6 +91,26 @@ def _svdpp_space() -> SearchSpace:
     )
 
 
+def _timesvdpp_space() -> SearchSpace:
+    d = _defaults("timesvdpp")
+    return SearchSpace(
+        {
+            "n_factors": Choice(FACTOR_COUNTS[:-1]),
+            "lr": _around(d["lr"], 2, 2),
+            "reg": _around(d["reg"], 3, 3),
+            "reg_implicit": _around(d["reg_implicit"], 5, 5),
+            "init_std": _around(d["init_std"], 3, 3),
+            "lr_user": _around(d["lr_user"], 3, 5),
+            "lr_item": _around(d["lr_item"], 3, 5),
+            "reg_item": _around(d["reg_item"], 10, 3),
+            "lr_day": _around(d["lr_day"], 5, 5),
+            "min_day_ratings": Choice((1, 2, 3, 5)),
+        },
+        fixed={"n_epochs": SELECTION_EPOCHS_FACTOR * int(d["n_epochs"]),
+               "patience": SELECTION_PATIENCE},
+    )
+
+
 def _knn_space() -> SearchSpace:
     d = _defaults("knn")
     return SearchSpace({"k": IntLogUniform(10, 100),  # the default n_neighbors_kept (200) >= k
@@ -125,7 +148,8 @@ def _hybrid_space() -> SearchSpace:
 
 
 _SPACES = {"mf": _mf_space, "baseline": _baseline_space, "svdpp": _svdpp_space,
-           "knn": _knn_space, "timebias": _timebias_space, "hybrid": _hybrid_space}
+           "timesvdpp": _timesvdpp_space, "knn": _knn_space, "timebias": _timebias_space,
+           "hybrid": _hybrid_space}
 
 
 def default_space(model: str) -> SearchSpace:
