@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -254,3 +255,18 @@ def test_fit_blends_the_bases_named(small_csv, tmp_path):
         assert "Traceback" not in wrong.output
     other = run("fit", "--data", str(small_csv), "--bases", "mf,knn", "-o", str(out))
     assert other.exit_code == 1 and "--bases does not apply" in other.output
+
+
+def test_similar_lists_only_items_with_enough_ratings(model_file):
+    model = load_model(model_file)
+    item = model.item_ids_[int(np.argmax(model.item_counts_))]
+    counts = dict(zip(model.item_ids_.tolist(), model.item_counts_.tolist()))
+    floor = int(np.median(model.item_counts_)) + 1
+    frame = model.similar_items(item, n=40, min_item_ratings=floor)
+    assert len(frame) and all(counts[i] >= floor for i in frame["item"])
+    assert len(model.similar_items(item, n=40)) > len(frame)  # the floor removed some
+    result = run("similar", "-m", str(model_file), "--item", str(item), "-n", "40",
+                 "--min-ratings", str(floor), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    listed = pd.read_csv(io.StringIO(result.output))["item"].tolist()
+    assert listed == frame["item"].tolist()

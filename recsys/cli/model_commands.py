@@ -395,11 +395,14 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
 @click.option("--item", required=True, help="Raw item id or (part of) a title.")
 @click.option("-n", "--n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Number of similar items.")
+@click.option("--min-ratings", type=click.IntRange(1, None), default=5, show_default=True,
+              help="Only list items with at least this many training ratings.")
 @_FORMAT
-def similar(model_path: str, item: str, n: int, fmt: str) -> None:
-    """Movies whose factor vectors are nearest (cosine) to a movie's."""
+def similar(model_path: str, item: str, n: int, min_ratings: int, fmt: str) -> None:
+    """Movies whose factor vectors are nearest (cosine) to a movie's (the neighbourhood
+    model: its learned similarities)."""
     model = _load_model(model_path)
-    frame = model.similar_items(item, n=n)
+    frame = model.similar_items(item, n=n, min_item_ratings=min_ratings)
     if fmt == "table":
         click.echo(f"Nearest to: {frame.attrs.get('query', item)}")
     _echo_frame(frame, fmt, ("similarity",))

@@ -131,10 +131,12 @@ class TopN:
         """Item embedding used by :meth:`similar_items` (None if the model has none)."""
         return None
 
-    def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
+    def similar_items(self, item: Any, n: int = 10, min_item_ratings: int = 1) -> pd.DataFrame:
         """The ``n`` items most similar to ``item`` (raw id or title): by default the cosine
         similarity of the item factors; a model with learned similarities (the neighbourhood
-        model) uses those (:meth:`_item_similarities`).
+        model) uses those (:meth:`_item_similarities`). Only items with at least
+        ``min_item_ratings`` training ratings are listed (a film rated once or twice has
+        factors that say little).
 
         Returns
         -------
@@ -142,6 +144,7 @@ class TopN:
         """
         self._check_fitted()
         n = _count("n", n)
+        min_item_ratings = _count("min_item_ratings", min_item_ratings)
         if not self._has_item_similarities():
             raise RecsysError(
                 f"{type(self).__name__} has no item factors to compare: use a matrix "
@@ -155,7 +158,7 @@ class TopN:
             )
         sims = np.array(self._item_similarities(idx), dtype=np.float64)
         sims[idx] = -np.inf
-        sims[self.item_counts_ == 0] = -np.inf
+        sims[self.item_counts_ < min_item_ratings] = -np.inf
         n = min(n, len(sims) - 1)
         top = np.argpartition(-sims, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
         top = top[np.argsort(-sims[top], kind="stable")]
