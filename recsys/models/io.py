@@ -200,6 +200,18 @@ def header_json(header: dict[str, Any]) -> np.ndarray:
     return np.array(json.dumps(header, default=_json_default))
 
 
+def _write_npz(handle: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """``arrays`` as an ``.npz`` archive (what ``np.savez`` writes, so ``np.load`` reads it)
+    whose members are deflated at level 1: the text arrays (titles, genres) shrink about
+    20-fold and factor matrices by a few percent, for about a second per 50 MB; a hybrid of
+    every base model on the bundled data goes from 61 to 45 MB."""
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                         allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                npy.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
 def write_model_file(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` (see :meth:`Estimator.to_arrays`) to ``path`` atomically (temporary
     name, then rename): an interrupted or failed write leaves any earlier file untouched and no
@@ -218,7 +230,7 @@ def write_model_file(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
         )
     try:
         with atomic_write(path) as handle:
-            np.savez(handle, **arrays)
+            _write_npz(handle, arrays)
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise ModelFileError(
