@@ -37,7 +37,7 @@ def _toy(seed=0, n_users=50, n_items=35):
 
 def small(**kw):
     params = dict(hidden=(6,), n_epochs=4, lr=0.01, n_folds=2, mf_factors=3, mf_epochs=30,
-                  bases=("mf", "autorec"),
+                  bases=("mf", "autorec"), use_side=True,
                   mf_lr=0.03, ar_hidden=8, ar_steps=40, ar_lr=0.02, ar_reg=5.0, random_state=0)
     params.update(kw)
     return HybridRecommender(**params)

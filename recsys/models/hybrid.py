@@ -105,7 +105,9 @@ class HybridRecommender(HybridFiles, Estimator):
         and keep their best; :meth:`refit_settings` then reports the epochs they chose. None:
         they run ``mf_epochs``, ``ar_steps`` and their own ``n_epochs``.
     use_side : bool
-        Feed genres, year and user demographics.
+        Feed genres, year and user demographics. Off by default: with five base models the
+        side inputs cost accuracy on the validation carve of ML-100k ``u1.base`` (0.8807
+        with, 0.8788 without, six bases; ``bench/blend_ablation.py --no-side``).
     use_factors : bool
         Feed ``p_u``, ``q_i`` and ``p_u * q_i``. Off by default: each fold's factors live in
         their own arbitrarily rotated space, so per-dimension weights learned on out-of-fold
@@ -141,7 +143,7 @@ class HybridRecommender(HybridFiles, Estimator):
         ar_steps: int = 200,
         ar_lr: float = 0.003,
         base_patience: int | None = None,
-        use_side: bool = True,
+        use_side: bool = False,
         use_factors: bool = False,
         random_state: int | None = None,
         verbose: bool = False,
