@@ -18,6 +18,8 @@ from recsys.data.cache import resolve_cache_dir
 from recsys.data.download import ensure_archive
 from recsys.data.files import read_ratings_file
 from recsys.data.movielens import read_release
+from recsys.data.netflix import WHERE_TO_GET, find_netflix_files, is_netflix_name, read_netflix
+from recsys.data.parquet import is_parquet, read_parquet_file
 from recsys.data.ratings import Ratings
 from recsys.data.releases import REGISTRY
 from recsys.errors import DataError
@@ -61,7 +63,9 @@ def load(
         None: the bundled ``ml-latest-small``. A registry name (``"ml-100k"`` ...
         ``"ml-latest"``): the verified zip in the cache, downloaded first if missing and
         ``download`` is True (``ml-latest-small`` comes from the bundle when not cached).
-        A path: a release folder, a release zip, or a ratings file (CSV, TSV, ``::``, pipe).
+        A path: a release folder, a release zip, a ratings file (CSV, TSV, ``::``, pipe),
+        a Parquet file (or folder of parts, :mod:`recsys.data.parquet`), or a Netflix Prize
+        folder (:mod:`recsys.data.netflix`; the name ``"netflix"`` says where to get it).
     cache_dir : str or Path, optional
         Cache folder (else ``$RECSYS_DATA``, else the user cache folder).
     rating_scale : (low, high), optional
@@ -85,6 +89,8 @@ def load(
         return read_release(bundled_path(), DEFAULT_DATASET, rating_scale=rating_scale)
     text = str(source)
     path = Path(text).expanduser()
+    if is_netflix_name(text) and not path.exists():
+        raise DataError(f"{text}: {WHERE_TO_GET}")
     if text in REGISTRY and not path.exists():
         folder = resolve_cache_dir(cache_dir)
         if text == DEFAULT_DATASET and not (folder / REGISTRY[text].filename).is_file():
@@ -92,10 +98,17 @@ def load(
         archive = ensure_archive(text, cache_dir=folder, download=download, base_url=base_url)
         return read_release(archive, text, rating_scale=rating_scale)
     if path.is_dir():
+        netflix = find_netflix_files(path)
+        if netflix is not None:
+            return read_netflix(path, rating_scale=rating_scale, files=netflix)
+        if is_parquet(path):
+            return read_parquet_file(path, rating_scale=rating_scale)
         return read_release(path, rating_scale=rating_scale)
     if path.is_file():
         if path.suffix.lower() == ".zip":
             return read_release(path, rating_scale=rating_scale)
+        if is_parquet(path):
+            return read_parquet_file(path, rating_scale=rating_scale)
         return read_ratings_file(path, rating_scale=rating_scale, sep=sep, header=header)
     if path.exists():
         raise DataError(f"{text}: not a regular file or folder; pass a ratings file")

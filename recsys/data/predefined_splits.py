@@ -14,14 +14,16 @@ import numpy as np
 
 from recsys.data.download import ensure_archive
 from recsys.data.movielens import read_movies, read_ratings_frame, read_users
+from recsys.data.netflix import WHERE_TO_GET, find_netflix_files, is_netflix_name, load_probe_split
 from recsys.data.ratings import Ratings
 from recsys.data.release_files import ReleaseFiles
 from recsys.data.releases import REGISTRY
 from recsys.errors import DataError
 
-__all__ = ["FOLDS", "load_predefined_split"]
+__all__ = ["FOLDS", "NETFLIX_FOLDS", "load_predefined_split"]
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+NETFLIX_FOLDS = ("probe",)
 
 
 def load_predefined_split(
@@ -32,16 +34,17 @@ def load_predefined_split(
     download: bool = True,
     base_url: str | None = None,
 ) -> tuple[Ratings, Ratings]:
-    """One of the official ML-100K train/test splits.
+    """One of the official ML-100K train/test splits, or the Netflix Prize's probe split.
 
     Parameters
     ----------
     source : str or Path
         ``"ml-100k"`` (the cached download, fetched if missing and ``download``), or the
-        release's zip or folder.
-    fold : {"u1", "u2", "u3", "u4", "u5", "ua", "ub"}
+        release's zip or folder; or a Netflix Prize folder (with ``probe.txt``).
+    fold : {"u1", "u2", "u3", "u4", "u5", "ua", "ub", "probe"}
         ``uN`` are the five disjoint 80/20 folds; ``ua``/``ub`` hold out exactly 10 ratings
-        per user.
+        per user. ``probe``: the Netflix Prize's probe ratings against the rest
+        (:func:`recsys.data.netflix.load_probe_split`).
 
     Returns
     -------
@@ -49,6 +52,16 @@ def load_predefined_split(
         ``FOLD.base`` and ``FOLD.test``, sharing one id encoding (over ``u.data`` and both
         files), with the movies and users attached.
     """
+    if fold in NETFLIX_FOLDS or is_netflix_name(str(source)):
+        if is_netflix_name(str(source)) and not Path(source).exists():
+            raise DataError(f"{source}: {WHERE_TO_GET}")
+        if find_netflix_files(source) is None:
+            raise DataError(f"{source}: the {fold!r} split needs a Netflix Prize folder "
+                            "(training_set/ or combined_data_*.txt, and probe.txt)")
+        if fold not in NETFLIX_FOLDS:
+            raise DataError(f"{source}: a Netflix Prize folder has only the 'probe' split, "
+                            f"not {fold!r}")
+        return load_probe_split(source)
     if fold not in FOLDS:
         raise DataError(f"unknown ML-100K fold {fold!r}; choose one of {', '.join(FOLDS)}")
     path = Path(source)

@@ -1,0 +1,175 @@
+"""Parquet ratings: read any Parquet file (or folder of parts), write ``user, item, rating[,
+timestamp]``.
+
+Reading uses pyarrow (the reader Spark and pandas use too). Columns are recognised by name as
+in delimited files (``userId``/``user``/``customerId``..., ``movieId``/``item``...,
+``rating``/``score``..., ``timestamp``/``time``/``date``...; see
+:data:`recsys.data.sniff.COLUMN_NAMES`); other columns are not read. Timestamps may be
+integers (seconds), Arrow timestamps or dates, or date text. Validation is the one every reader
+shares (:meth:`Ratings.from_dataframe`), with messages naming the row. :func:`write_parquet`
+writes a :class:`Ratings` atomically (the old file or the complete new one, never half), so
+that a big set converted once reloads in seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys._atomic import atomic_write
+from recsys.data.messages import one_line, os_error
+from recsys.data.ratings import Ratings
+from recsys.data.sniff import ROLES, guess_columns
+from recsys.errors import DataError
+
+__all__ = ["PARQUET_SUFFIXES", "is_parquet", "read_parquet_file", "write_parquet"]
+
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+_MAGIC = b"PAR1"
+_SCALE_KEY = b"recsys.rating_scale"  # kept in the file's metadata by write_parquet
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    """``(pyarrow, pyarrow.parquet)``, or a one-line message saying what to install."""
+    try:
+        import pyarrow
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("reading or writing Parquet needs pyarrow; install it with "
+                        "`pip install pyarrow`") from None
+    return pyarrow, pq
+
+
+def is_parquet(path: str | Path) -> bool:
+    """A file named ``*.parquet`` (``.parq``, ``.pq``) or starting with Parquet's magic bytes,
+    or a folder whose files are Parquet parts (as Spark writes them)."""
+    path = Path(path)
+    if path.is_dir():
+        return any(p.suffix.lower() in PARQUET_SUFFIXES for p in path.iterdir())
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == _MAGIC
+    except OSError:
+        return False
+
+
+def _seconds(column: pd.Series) -> pd.Series:
+    """Timestamps as whole seconds since 1970: integers and floats stay; datetimes and date
+    text are converted (left as they are when they do not parse: validation names the row)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if getattr(column.dtype, "tz", None) is None:
+            column = column.dt.tz_localize("UTC")
+        return (column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column
+    if pd.to_numeric(column, errors="coerce").notna().any():
+        return column
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+        if parsed.notna().all():
+            return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return column
+
+
+def _stored_scale(metadata: dict | None) -> tuple[float, float] | None:
+    """The rating scale :func:`write_parquet` kept in the file, if any."""
+    try:
+        low, high = (float(x) for x in metadata[_SCALE_KEY].decode().split(","))
+    except (TypeError, KeyError, ValueError, UnicodeDecodeError):
+        return None
+    return (low, high) if low <= high else None
+
+
+def read_parquet_file(
+    path: str | Path,
+    *,
+    rating_scale: tuple[float, float] | None = None,
+    name: str | None = None,
+) -> Ratings:
+    """Read ratings from a Parquet file (or a folder of Parquet parts).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file or folder.
+    rating_scale : (low, high), optional
+        Allowed range; read from the data (min, max) when not given.
+    name : str, optional
+        Label of the data set; the file name by default.
+
+    Raises
+    ------
+    DataError
+        pyarrow missing, a file that is not Parquet (or is damaged), no column for the user,
+        item or rating, or a row that fails validation (named by its number).
+    """
+    pa, pq = _pyarrow()
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise DataError(f"{source}: no such file; check the path")
+    try:
+        schema = pq.read_schema(path) if path.is_file() else pq.ParquetDataset(path).schema
+        roles = guess_columns(list(schema.names), source)
+        columns = [roles[role] for role in ROLES if role in roles]
+        table = pq.read_table(path, columns=columns)
+    except DataError:
+        raise
+    except PermissionError as exc:
+        raise os_error(exc, source) from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{source}: not a readable Parquet file ({one_line(exc)[:120]}); "
+                        "check that it was written completely, or write it again "
+                        "(`recsys data convert IN OUT.parquet`)") from None
+    if rating_scale is None:
+        rating_scale = _stored_scale(schema.metadata)
+    frame = table.to_pandas()
+    del table
+    ts = roles.get("timestamp")
+    if ts is not None:
+        frame[ts] = _seconds(frame[ts])
+    return Ratings.from_dataframe(
+        frame, user=roles["user"], item=roles["item"], rating=roles["rating"], timestamp=ts,
+        rating_scale=rating_scale, name=name or path.name, source=source,
+    )
+
+
+def write_parquet(ratings: Ratings, path: str | Path) -> Path:
+    """Write ``ratings`` as Parquet columns ``user, item, rating[, timestamp]`` (raw ids),
+    atomically: the old file stays until the new one is complete.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    pa, pq = _pyarrow()
+    path = Path(path)
+    columns: dict[str, Any] = {
+        "user": ratings.user_ids[ratings.users],
+        "item": ratings.item_ids[ratings.items],
+        "rating": ratings.ratings,
+    }
+    if ratings.timestamps is not None:
+        columns["timestamp"] = ratings.timestamps
+    table = pa.table({k: (v.astype(str) if v.dtype.kind in "OU" else v)
+                      for k, v in columns.items()})
+    low, high = ratings.rating_scale
+    table = table.replace_schema_metadata({_SCALE_KEY: f"{low!r},{high!r}"})
+    try:
+        with atomic_write(path) as handle:
+            pq.write_table(table, handle)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the file ({exc.strerror or one_line(exc)}); "
+                        "check the folder and the disk") from None
+    return path

@@ -1,0 +1,123 @@
+"""Parquet ratings: reading by column names, ``recsys data convert``, damaged files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import recsys
+from recsys.data.parquet import read_parquet_file, write_parquet
+from recsys.errors import DataError
+
+from _cli import assert_one_clean_error, run
+
+
+def _same(a, b) -> None:
+    assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.item_ids, b.item_ids)
+    assert np.array_equal(a.users, b.users) and np.array_equal(a.items, b.items)
+    assert np.array_equal(a.ratings, b.ratings)
+    assert (a.timestamps is None) == (b.timestamps is None)
+    if a.timestamps is not None:
+        assert np.array_equal(a.timestamps, b.timestamps)
+    assert a.rating_scale == b.rating_scale
+
+
+def test_bundled_csv_convert_round_trip(tmp_path):
+    out = tmp_path / "small.parquet"
+    result = run("data", "convert", "ml-latest-small", out)
+    assert result.exit_code == 0, result.output
+    assert "100,836 ratings" in result.output
+    assert pq.read_schema(out).names == ["user", "item", "rating", "timestamp"]
+    _same(recsys.load(), recsys.load(out))
+
+
+def test_csv_with_text_ids_round_trip(tmp_path):
+    csv = tmp_path / "r.csv"
+    csv.write_text("user,item,rating,timestamp\nalice,Heat,5,964982703\nbob,Heat,2,964982224\n"
+                   "alice,Up,3.5,964983815\n")
+    out = tmp_path / "r.parquet"
+    assert run("data", "convert", csv, out).exit_code == 0
+    original, again = recsys.load(csv), recsys.load(out)
+    _same(original, again)
+    assert list(again.user_ids) == ["alice", "bob"]
+
+
+def test_columns_recognised_by_name_and_dates(tmp_path):
+    path = tmp_path / "spark.parquet"
+    table = pa.table({"extra": ["x", "y", "z"], "rating": np.array([4.0, 3.0, 5.0], np.float64),
+                      "movieId": np.array([10, 20, 10], np.int64),
+                      "userId": np.array([1, 1, 2], np.int64),
+                      "timestamp": pa.array(pd.to_datetime(["2005-09-06", "2005-09-07",
+                                                            "2005-09-08"]))})
+    pq.write_table(table, path)
+    r = recsys.load(path)
+    assert len(r) == 3 and list(r.user_ids) == [1, 2] and list(r.item_ids) == [10, 20]
+    assert r.timestamps[0] == int(pd.Timestamp("2005-09-06", tz="UTC").timestamp())
+    assert r.rating_scale == (3.0, 5.0)
+
+
+def test_folder_of_parts_and_magic_bytes(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"user": [1, 2], "item": [5, 5], "rating": [1.0, 2.0]}),
+                   folder / "part-0.parquet")
+    pq.write_table(pa.table({"user": [3], "item": [6], "rating": [3.0]}),
+                   folder / "part-1.parquet")
+    assert len(recsys.load(folder)) == 3
+    unnamed = tmp_path / "ratings.bin"
+    unnamed.write_bytes((folder / "part-0.parquet").read_bytes())
+    assert len(recsys.load(unnamed)) == 2
+
+
+def test_corrupt_parquet_gives_one_line(tmp_path):
+    path = tmp_path / "broken.parquet"
+    write_parquet(recsys.load(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="broken.parquet: not a readable Parquet file"):
+        recsys.load(path)
+    assert_one_clean_error(run("data", "info", path), 1, "not a readable Parquet file")
+    path.write_bytes(b"PAR1" + b"\x00" * 40 + b"PAR1")
+    assert_one_clean_error(run("data", "info", path), 1, "not a readable Parquet file")
+
+
+def test_missing_columns_and_bad_values_named(tmp_path):
+    path = tmp_path / "cols.parquet"
+    pq.write_table(pa.table({"a": [1], "b": [2], "c": [3], "d": [4], "e": [5]}), path)
+    with pytest.raises(DataError, match="cannot tell which column holds the user"):
+        read_parquet_file(path)
+    pq.write_table(pa.table({"user": [1, 2], "item": [5, 5], "rating": [1.0, np.nan]}), path)
+    with pytest.raises(DataError, match=r"cols.parquet, row 2: rating is missing"):
+        read_parquet_file(path)
+
+
+def test_convert_refuses_other_suffixes_and_keeps_the_target(tmp_path):
+    csv = tmp_path / "r.csv"
+    csv.write_text("user,item,rating\n1,2,3\n")
+    before = csv.read_bytes()
+    assert_one_clean_error(run("data", "convert", csv, csv), 1, "*.parquet")
+    other = tmp_path / "out.csv"
+    assert_one_clean_error(run("data", "convert", csv, other), 1, "*.parquet", "out.parquet")
+    assert csv.read_bytes() == before and not other.exists()
+    assert_one_clean_error(run("data", "convert", tmp_path / "nope.csv", tmp_path / "o.parquet"),
+                           1, "nope.csv")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_convert_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "r.parquet"
+    out.write_bytes(b"old")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", fail)
+    assert_one_clean_error(run("data", "convert", "ml-latest-small", out), 1,
+                           "No space left on device")
+    assert out.read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["r.parquet"]  # no temporary file left behind
