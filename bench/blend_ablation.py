@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-side", action="store_true",
                         help="the network without side information (genres, year, users)")
+    parser.add_argument("--side", action="store_true",
+                        help="the network with side information (default: the model's)")
     args = parser.parse_args()
     if not ML100K.is_dir():
         sys.exit(f"ML-100k not found at {ML100K}")
@@ -84,9 +86,9 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
     for label, chosen in configs.items():
         start = time.perf_counter()
+        side = {"use_side": False} if args.no_side else {"use_side": True} if args.side else {}
         model = fit_with_validation(
-            HybridRecommender(bases=chosen, use_side=not args.no_side, random_state=args.seed),
-            train)
+            HybridRecommender(bases=chosen, random_state=args.seed, **side), train)
         seconds = time.perf_counter() - start
         score = rmse(test.ratings, model.predict_ratings(test))
         stages = " / ".join(f"{model.stage_seconds_[k]:.0f}"
