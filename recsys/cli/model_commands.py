@@ -359,7 +359,13 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
 
 @click.command()
 @_MODEL
-@click.option("--user", required=True, help="Raw user id.")
+@click.option("--user", help="Raw user id.")
+@click.option("--rate", "rates", multiple=True, metavar="ITEM=RATING",
+              help="A new user's rating of an item (id or title), folded into the model "
+                   "instead of --user; repeat it: --rate \"Toy Story=5\" --rate 2571=4.5")
+@click.option("--ratings", "ratings_file", type=click.Path(exists=True, dir_okay=False),
+              help="A new user's ratings from a file (item,rating lines, or one user's "
+                   "user,item,rating lines), folded in instead of --user.")
 @click.option("-n", "--n", "n", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Number of recommendations.")
 @click.option("--include-seen", is_flag=True, help="Also list items the user already rated.")
@@ -369,16 +375,27 @@ def predict(model_path: str, user: str | None, item: str | None, pairs: str | No
               help="For an unknown user, list the best items by the biases (non-personal) "
                    "instead of stopping with an error.")
 @_FORMAT
-def recommend(model_path: str, user: str, n: int, include_seen: bool, min_ratings: int,
+def recommend(model_path: str, user: str | None, rates: tuple[str, ...],
+              ratings_file: str | None, n: int, include_seen: bool, min_ratings: int,
               cold_start: bool, fmt: str) -> None:
-    """Top-N movies for a user, best predicted rating first."""
+    """Top-N movies for a user (--user), or for a new user from their ratings (--rate or
+    --ratings: folded into the model, no refit), best predicted rating first."""
+    given = [name for name, v in (("--user", user), ("--rate", rates),
+                                  ("--ratings", ratings_file)) if v]
+    if len(given) != 1:
+        raise click.UsageError("give one of --user, --rate (repeatable) or --ratings"
+                               + (f", not {' and '.join(given)}" if given else ""))
     model = _load_model(model_path)
+    if user is None:
+        _recommend_new_user(model, rates, ratings_file, n, include_seen, min_ratings, fmt)
+        return
     try:
         frame = model.recommend(user, n=n, exclude_seen=not include_seen,
                                 min_item_ratings=min_ratings, cold_start=cold_start)
     except UnknownIdError:  # the library's hint names cold_start=True; say the option
         raise _unknown(model, "user", user, model_path,
-                       "pass --cold-start for the best items by the biases (non-personal)"
+                       "pass --cold-start for the best items by the biases (non-personal), "
+                       "or the user's ratings with --rate ITEM=RATING"
                        ) from None
     if frame.empty:
         click.echo(f"Note: nothing to recommend to user {user!r}: no unseen item has at least "
@@ -387,6 +404,35 @@ def recommend(model_path: str, user: str, n: int, include_seen: bool, min_rating
     if frame.attrs.get("fallback"):
         click.echo(f"Note: unknown user {user!r}: showing the best items by the biases "
                    "(non-personal).", err=True)
+    _echo_frame(frame, fmt, ("prediction",))
+
+
+def _recommend_new_user(model: Any, rates: tuple[str, ...], ratings_file: str | None, n: int,
+                        include_seen: bool, min_ratings: int, fmt: str) -> None:
+    """``recommend --rate/--ratings``: fold the ratings in, list the best unseen items."""
+    from recsys.models.foldin import parse_rate, read_user_ratings
+
+    if rates:
+        ratings: dict[Any, float] = {}
+        for text in rates:
+            item, value = parse_rate(text)
+            if item in ratings:
+                raise RecsysError(f"--rate: item {item!r} is given twice")
+            ratings[item] = value
+    else:
+        ratings = read_user_ratings(ratings_file)
+    profile = model.fold_in(ratings, unknown="error" if rates else "ignore")
+    if profile.skipped:
+        shown = ", ".join(str(k) for k in profile.skipped[:5])
+        click.echo(f"Note: left out {len(profile.skipped)} rating(s) of items this model was "
+                   f"not trained on ({shown}{', ...' if len(profile.skipped) > 5 else ''})",
+                   err=True)
+    click.echo(f"Folded in {profile.n_ratings} rating(s) as a new user.", err=True)
+    frame = model.recommend(profile=profile, n=n, exclude_seen=not include_seen,
+                            min_item_ratings=min_ratings)
+    if frame.empty:
+        click.echo(f"Note: nothing to recommend: no unrated item has at least {min_ratings} "
+                   "training rating(s); lower --min-ratings or pass --include-seen", err=True)
     _echo_frame(frame, fmt, ("prediction",))
 
 

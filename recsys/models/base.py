@@ -288,10 +288,14 @@ class Estimator(Params, TopN, Persistent):
         return self._predict_indices(u, i)
 
     def predict(
-        self, users: Any, items: Any, timestamps: Any = None, *,
-        return_fallback: bool = False,
+        self, users: Any = None, items: Any = None, timestamps: Any = None, *,
+        return_fallback: bool = False, ratings: Any = None, profile: Any = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted ratings for pairs of raw ids, clipped to the rating scale.
+
+        For a user the model has not seen, leave ``users`` out and give ``ratings`` (their
+        ``{item id or title: rating}``, folded in by :meth:`fold_in`) or ``profile`` (what
+        ``fold_in`` returned): ``model.predict(items=[50, 181], ratings={"Toy Story": 5})``.
 
         Parameters
         ----------
@@ -303,7 +307,22 @@ class Estimator(Params, TopN, Persistent):
         return_fallback : bool
             Also return a boolean array, True where the user or the item was unknown and the
             prediction fell back to the biases / global mean.
+        ratings, profile : optional
+            A new user instead of ``users`` (see above); an item the model does not know gets
+            that user's bias over the mean.
         """
+        if items is None:
+            raise ParameterError("predict needs items (and users, or a new user's ratings=)")
+        profile = self._profile_of(users, ratings, profile, need_user=False)
+        if profile is not None:
+            _, i = self.encode(np.repeat(self.user_ids_[:1], np.size(items)), items)
+            i = np.asarray(i).reshape(np.shape(items))
+            scores = self._checked_profile_scores(profile)
+            z = np.where(i >= 0, scores[np.maximum(i, 0)], self._profile_fallback(profile))
+            pred, broken = self._finite(np.asarray(z, dtype=np.float64))
+            return (pred, (i < 0) | broken) if return_fallback else pred
+        if users is None:
+            raise ParameterError("predict needs users (or a new user's ratings= or profile=)")
         u, i = self.encode(users, items)
         if u.shape != i.shape:
             if u.size != 1 and i.size != 1:

@@ -18,6 +18,7 @@ from recsys.data.ratings import Ratings
 from recsys.metrics import rmse
 from recsys.models import _checks as checks
 from recsys.models.base import Estimator
+from recsys.models.foldin import UserProfile
 from recsys.models.io import state_array, state_int
 from recsys.models.progress import FitProgress
 
@@ -157,6 +158,20 @@ class BiasBaseline(Estimator):
         u = np.asarray(u)
         bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0).astype(np.float64)
         return self.model_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
+
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user's bias against the fixed item biases: the fit's own user step,
+
+        .. math:: b_u = \frac{\sum_{i \in R(u)} (z_{ui} - \mu - b_i)}{\lambda_u + |R(u)|}
+
+        (the exact minimiser of the objective over ``b_u`` with the item biases held)."""
+        resid = z - self.model_mean_ - self.item_bias_[items].astype(np.float64)
+        bias = float(resid.sum() / (float(self.reg_user) + len(z))) if len(z) else 0.0
+        return UserProfile(type(self).__name__, bias, np.zeros(0), items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``mu + b_u + b_i`` over all items."""
+        return self.model_mean_ + profile.bias + self.item_bias_.astype(np.float64)
 
     def _state(self) -> dict[str, Any]:
         return {"user_bias": self.user_bias_, "item_bias": self.item_bias_,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsys.data.ratings import lookup_ids
 from recsys.errors import ParameterError, RecsysError, UnknownIdError, short_repr
+from recsys.models.foldin import UserProfile, parse_ratings, unsupported
 
 __all__ = ["TopN"]
 
@@ -52,9 +53,15 @@ class TopN:
         (and seen items, with ``exclude_seen``) are left out and padded with ``-inf``.
         """
         scores = self.score_users(u)
-        scores[:, self.item_counts_ < max(min_item_ratings, 1)] = -np.inf
         if exclude_seen:
             scores[self._seen_mask_indices(u)] = -np.inf
+        return self._rank(scores, n, min_item_ratings)
+
+    def _rank(self, scores: np.ndarray, n: int, min_item_ratings: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``n`` columns of each row of ``scores`` (ratings, unclipped; ``-inf`` marks
+        left-out items) and their clipped scores."""
+        scores[:, self.item_counts_ < max(min_item_ratings, 1)] = -np.inf
         n = min(n, scores.shape[1])
         top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
         top_scores = np.take_along_axis(scores, top, axis=1)
@@ -64,13 +71,19 @@ class TopN:
         return top, np.where(np.isfinite(top_scores), self.clip(top_scores), -np.inf)
 
     def recommend(
-        self, user: Any, n: int = 10, *, exclude_seen: bool = True, min_item_ratings: int = 1,
-        cold_start: bool = False,
+        self, user: Any = None, n: int = 10, *, ratings: Any = None,
+        profile: UserProfile | None = None, exclude_seen: bool = True,
+        min_item_ratings: int = 1, cold_start: bool = False,
     ) -> pd.DataFrame:
-        """Top-``n`` items for one raw user id, by predicted rating.
+        """Top-``n`` items for one raw user id, or for a new user, by predicted rating.
 
-        Items the user rated in training are left out (``exclude_seen``), and so are items with
-        fewer than ``min_item_ratings`` training ratings (whose scores rest on little evidence).
+        Give exactly one of ``user`` (a user the model was trained on), ``ratings`` (a new
+        user's ``{item id or title: rating}``, folded in by :meth:`fold_in`) or ``profile``
+        (what :meth:`fold_in` returned).
+
+        Items the user rated (in training, or in ``ratings``) are left out (``exclude_seen``),
+        and so are items with fewer than ``min_item_ratings`` training ratings (whose scores
+        rest on little evidence).
 
         A user the model learned nothing about (unknown id, or no training rating) raises
         :class:`UnknownIdError`, unless ``cold_start`` is True: then the user gets the items
@@ -84,20 +97,103 @@ class TopN:
         self._check_fitted()
         n = _count("n", n)
         min_item_ratings = _count("min_item_ratings", min_item_ratings)
-        u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
-        if u[0] < 0 and not cold_start:
-            raise UnknownIdError(
-                f"unknown user {short_repr(user)}: this model has no training ratings from that "
-                "user; check the id, or pass cold_start=True for the best items by the biases "
-                "(non-personal)"
-            )
-        top, scores = self._top_n(u, n, exclude_seen, min_item_ratings)
+        profile = self._profile_of(user, ratings, profile, need_user=True)
+        if profile is not None:
+            scores = self.rating_map_.to_ratings(self._checked_profile_scores(profile))[None, :]
+            if exclude_seen:
+                scores[0, profile.items] = -np.inf
+            top, scores = self._rank(scores, n, min_item_ratings)
+            u = np.array([0])
+        else:
+            u, _ = self.encode([user], [self.item_ids_[0]] if self.n_items_ else [0])
+            if u[0] < 0 and not cold_start:
+                raise UnknownIdError(
+                    f"unknown user {short_repr(user)}: this model has no training ratings from "
+                    "that user; check the id, or pass cold_start=True for the best items by "
+                    "the biases (non-personal), or ratings={item: rating} to fold them in"
+                )
+            top, scores = self._top_n(u, n, exclude_seen, min_item_ratings)
         keep = np.isfinite(scores[0])
         frame = self._item_frame(top[0][keep])
         frame["prediction"] = scores[0][keep]
         frame.attrs["fallback"] = bool(u[0] < 0)
         frame.attrs["user"] = user
+        if profile is not None:
+            frame.attrs["profile"] = profile
         return frame
+
+    # ------------------------------------------------------------------ fold-in
+    def fold_in(self, ratings: Any, *, unknown: str = "error") -> UserProfile:
+        """A profile of a user the model has not seen, from a few of their ratings.
+
+        The model's item side stays fixed; only the new user's parameters are solved, with
+        the model's own regularised objective (the model class documents it in its
+        ``_fold_in``). Pass the profile to :meth:`recommend` / :meth:`predict` (``profile=``),
+        or give them the ``ratings`` directly.
+
+        Parameters
+        ----------
+        ratings : mapping {raw item id or title: rating}
+            Titles match as in :meth:`resolve_item` (exact, then without the year, then
+            part of a title), except that an ambiguous title is an error naming candidates.
+            Ratings must lie within the model's rating scale.
+        unknown : {"error", "ignore"}
+            An item the model cannot place (no match, or no training rating): an error, or
+            left out (listed in the profile's ``skipped``).
+
+        Raises
+        ------
+        RecsysError
+            The model has no fold-in (see :data:`recsys.models.foldin.FOLD_IN_MODELS`).
+        UnknownIdError, ParameterError
+            An unknown or ambiguous item, a rating that is not a number within the scale.
+        """
+        self._check_fitted()
+        if not self._supports_fold_in():
+            raise unsupported(self)
+        items, z, skipped = parse_ratings(self, ratings, unknown)
+        profile = self._fold_in(items, z)
+        return UserProfile(profile.model, profile.bias, profile.factors, profile.items,
+                           profile.values, skipped) if skipped else profile
+
+    @classmethod
+    def _supports_fold_in(cls) -> bool:
+        """Whether the class implements the fold-in hooks (``_fold_in``, ``_score_profile``)."""
+        return cls._fold_in is not TopN._fold_in
+
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        """Solve a new user from dense item indices and ratings in model units."""
+        raise unsupported(self)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """Model-unit scores of every item for a folded-in user, shape (n_items,)."""
+        raise unsupported(self)
+
+    def _profile_fallback(self, profile: UserProfile) -> float:
+        """Model-unit prediction of a folded-in user for an item the model does not know."""
+        return float(self.model_mean_ + profile.bias)
+
+    def _checked_profile_scores(self, profile: UserProfile) -> np.ndarray:
+        if not isinstance(profile, UserProfile) or profile.model != type(self).__name__ or (
+                profile.items.size and profile.items.max() >= self.n_items_):
+            raise ParameterError(
+                f"profile must be a UserProfile made by this {type(self).__name__}'s fold_in")
+        return np.asarray(self._score_profile(profile), dtype=np.float64)
+
+    def _profile_of(self, user: Any, ratings: Any, profile: UserProfile | None,
+                    need_user: bool) -> UserProfile | None:
+        """The profile to score (folding in ``ratings``), or None to score ``user``."""
+        given = [name for name, v in (("user", user), ("ratings", ratings),
+                                      ("profile", profile)) if v is not None]
+        if len(given) > 1:
+            raise ParameterError(f"give only one of user, ratings and profile, got "
+                                 f"{' and '.join(given)}")
+        if not given and need_user:
+            raise ParameterError("give a user id, or a new user's ratings={item: rating} (or "
+                                 "a profile from fold_in)")
+        if ratings is not None:
+            return self.fold_in(ratings)
+        return profile
 
     def recommend_all(
         self, users: Any | None = None, n: int = 10, *, batch_size: int = 512,
