@@ -1,20 +1,20 @@
 """Fold-in of new users against a full refit, on ML-100k ``u1``.
 
 A sample of ``u1.test`` users (seeded; each with at least ``K_MAX + 5`` test ratings) is made
-new: all their ``u1.base`` ratings are removed, and MF (the defaults, seed 0) is fitted on what
+new: all their ``u1.base`` ratings are removed, and MF (or SVD++; the defaults, seed 0) is fitted on what
 remains. Each sampled user's test ratings are shuffled (seeded); the first ``k`` are given to the
 model, and the ratings after position ``K_MAX`` are scored (the same held-out ratings at every
 ``k``, so the curve compares like with like). For each ``k``:
 
 * fold-in: ``model.fold_in({item: rating})`` of the first ``k``, then ``predict(profile=)``;
-* refit: MF fitted from scratch (same settings and seed) on the remaining ``u1.base`` plus every
+* refit: the model fitted from scratch (same settings and seed) on the remaining ``u1.base`` plus every
   sampled user's first ``k`` ratings at once;
 * for reference: fold-in with the penalty of SGD's converged objective alone (``n reg``,
   ``n reg_bias``, without the ``1/T`` early-stopping term of ``MatrixFactorization._fold_in``), the bias baseline's fold-in (``b_u`` only), and the item-bias fallback
   (``mu + b_i``, what an unknown user gets).
 
-Run: ``/work/bench-venv/bin/python bench/bench_foldin.py [--users 100] [--seed 0]``
-(5 MF fits of about a second each; under a minute on 2 cores). The given ratings are drawn
+Run: ``/work/bench-venv/bin/python bench/bench_foldin.py [--model mf|svdpp] [--users 100]
+[--seed 0]`` (5 fits: about a second each for MF; under a minute on 2 cores). The given ratings are drawn
 among items the reduced training set still has (a film only the removed users rated has no
 factors to fold in against). Settings were not chosen on these test ratings:
 fold-in has no setting of its own; it reuses the fitted model's ``reg`` and ``reg_bias``.
@@ -26,6 +26,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,7 @@ from _ml100k import load_split  # noqa: E402
 
 from recsys.data.ratings import Ratings  # noqa: E402
 from recsys.models.baseline import BiasBaseline  # noqa: E402
-from recsys.models.foldin import ridge_user  # noqa: E402
-from recsys.models.mf import MatrixFactorization  # noqa: E402
+from recsys.models.registry import model_class  # noqa: E402
 
 KS = (1, 5, 10, 20)
 K_MAX = max(KS)
@@ -48,6 +48,11 @@ def frame_of(r: Ratings, mask: np.ndarray | None = None) -> pd.DataFrame:
                          "rating": r.ratings[sel].astype(np.float64)})
 
 
+def converged_penalties(model, n: int) -> tuple[float, float]:
+    """SGD's converged objective alone: ``n reg``, ``n reg_bias`` (no ``1/T`` term)."""
+    return n * float(model.reg), n * float(model.reg_bias)
+
+
 def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred) - truth) ** 2)))
 
@@ -56,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=("mf", "svdpp"), default="mf")
     args = ap.parse_args()
     train, test = load_split("u1")
     tr, te = frame_of(train), frame_of(test)
@@ -78,19 +84,19 @@ def main() -> None:
           f"{len(users)} made new (removed {len(tr) - len(base):,} of their u1.base ratings); "
           f"{len(scored):,} held-out ratings scored (positions > {K_MAX})")
 
-    def fit(frame: pd.DataFrame, cls=MatrixFactorization, **kw):
+    def fit(frame: pd.DataFrame, cls=model_class(args.model), **kw):
         data = Ratings.from_dataframe(frame, timestamp=None, rating_scale=(1.0, 5.0))
         start = time.perf_counter()
         model = cls(**kw).fit(data)
         return model, time.perf_counter() - start
 
-    mf, seconds = fit(base, random_state=0)
+    model, seconds = fit(base, random_state=0)
     bias, _ = fit(base, BiasBaseline)
-    print(f"MF (defaults: {mf.n_factors} factors, {mf.n_epochs} epochs, reg {mf.reg}, "
-          f"reg_bias {mf.reg_bias}) on the rest: {seconds:.1f} s")
-    fallback = rmse(mf.predict(np.full(len(scored), -1), scored.item.to_numpy()), truth)
+    print(f"{type(model).__name__} (defaults: {model.n_factors} factors, {model.n_epochs} "
+          f"epochs, reg {model.reg}, reg_bias {model.reg_bias}) on the rest: {seconds:.1f} s")
+    fallback = rmse(model.predict(np.full(len(scored), -1), scored.item.to_numpy()), truth)
     print(f"unknown-user fallback (mu + b_i): RMSE {fallback:.4f}")
-    mf.fold_in({given[users[0]].item.iloc[0]: 3.0})  # warm-up (pandas title index)
+    model.fold_in({given[users[0]].item.iloc[0]: 3.0})  # warm-up (pandas title index)
     print(f"{'k':>3} {'fold-in':>8} {'refit':>8} {'ratio':>7} {'ms/user':>8} {'p95 ms':>7} "
           f"{'n*reg':>9} {'bias f-in':>9} {'refit s':>8}")
     rows = []
@@ -101,20 +107,14 @@ def main() -> None:
             mine = dict(zip(g.item, g.rating))
             items = scored.item[scored.user == user].to_numpy()
             start = time.perf_counter()
-            profile = mf.fold_in(mine)
+            profile = model.fold_in(mine)
             times.append(time.perf_counter() - start)
-            preds.append(mf.predict(items=items, profile=profile))
+            preds.append(model.predict(items=items, profile=profile))
             biased.append(bias.predict(items=items, profile=bias.fold_in(mine)))
             # the converged objective alone: n * reg, without the early-stopping term 1/T
-            y = profile.values - mf.mu_ - mf.item_bias_[profile.items]
-            n = profile.n_ratings
-            b_u, p_u = ridge_user(mf.item_factors_[profile.items], y, n * mf.reg,
-                                  n * mf.reg_bias)
-            _, idx = mf.encode(items[:1], items)
-            safe = np.maximum(idx, 0)
-            z = mf.mu_ + b_u + np.where(
-                idx >= 0, mf.item_bias_[safe] + mf.item_factors_[safe] @ p_u, 0.0)
-            unscaled.append(mf.clip(mf.rating_map_.to_ratings(z)))
+            with mock.patch.object(sys.modules[type(model).__module__], "sgd_penalties",
+                                   converged_penalties):
+                unscaled.append(model.predict(items=items, ratings=mine))
         given_k = pd.concat([given[u].iloc[:k] for u in users])
         refit, refit_s = fit(pd.concat([base, given_k]), random_state=0)
         r_fold = rmse(np.concatenate(preds), truth)

@@ -11,7 +11,8 @@ from recsys.data.synthetic import make_planted
 from recsys.errors import ParameterError, RecsysError, UnknownIdError
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.foldin import (
-    FOLD_IN_MODELS, UserProfile, parse_rate, read_user_ratings, ridge_user, step_sum)
+    FOLD_IN_MODELS, UserProfile, parse_rate, read_user_ratings, ridge_user, sgd_penalties,
+    step_sum)
 from recsys.models.mf import MatrixFactorization
 from recsys.models.registry import MODELS, model_class
 
@@ -256,3 +257,37 @@ def test_cli_recommend_for_a_new_user(model_file, tmp_path):
 def test_cli_bad_rate_is_one_line(model_file, args, words):
     result = run("recommend", "-m", model_file, *args)
     assert_one_clean_error(result, 2 if "--user" in args else 1, *words)
+
+
+def test_svdpp_fold_in_recovers_a_training_user_and_helps_a_new_one(data):
+    from recsys.models.svdpp import SVDpp
+
+    settings = dict(n_factors=3, n_epochs=40, lr=0.01, lr_decay=0.0, reg=0.02,
+                    reg_implicit=0.01, init_std=0.1, random_state=0)
+    model = SVDpp(**settings).fit(data)
+    u = 11
+    pred = model.predict(items=data.item_ids, ratings=user_ratings(data, u))
+    learned = model.predict([data.user_ids[u]] * data.n_items, data.item_ids)
+    assert np.abs(pred - learned).mean() < 0.2
+    # the implicit part: z_u from the given items' y_j, (b_u, p_u) solved on what it leaves
+    mine = dict(list(user_ratings(data, 3).items())[:5])
+    model.implicit_factors_ = model.implicit_factors_ * 100  # small here: make it count
+    profile = model.fold_in(mine)
+    idx = profile.items
+    z_u = model.implicit_factors_[idx].astype(float).sum(axis=0) / np.sqrt(5)
+    Q = model.item_factors_[idx].astype(float)
+    y = profile.values - model.mu_ - model.item_bias_[idx] - Q @ z_u
+    b, p = ridge_user(Q, y, *sgd_penalties(model, 5))
+    assert profile.bias == pytest.approx(b) and np.allclose(profile.factors, p + z_u)
+    assert np.abs(z_u).max() > 0.1
+    new = np.isin(data.users, np.arange(20))
+    reduced = SVDpp(**settings).fit(data.subset(~new))
+    errors, plain = [], []
+    for u in range(20):
+        items = list(user_ratings(data, u).items())
+        rest = np.array([i for i, _ in items[30:]])
+        truth = np.array([r for _, r in items[30:]])
+        errors.append(reduced.predict(items=rest, ratings=dict(items[:30])) - truth)
+        plain.append(reduced.predict(np.full(len(rest), -1), rest) - truth)
+    rmse = lambda e: float(np.sqrt(np.mean(np.concatenate(e) ** 2)))  # noqa: E731
+    assert rmse(errors) < 0.85 * rmse(plain)

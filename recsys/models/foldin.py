@@ -28,10 +28,10 @@ import pandas as pd
 from recsys.data.ratings import lookup_ids
 from recsys.errors import ParameterError, RecsysError, UnknownIdError, short_repr
 
-__all__ = ["UserProfile", "FOLD_IN_MODELS", "parse_ratings", "match_item", "ridge_user", "step_sum",
+__all__ = ["UserProfile", "FOLD_IN_MODELS", "parse_ratings", "match_item", "ridge_user", "step_sum", "sgd_penalties",
            "read_user_ratings", "parse_rate"]
 
-FOLD_IN_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization"}
+FOLD_IN_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization", "svdpp": "SVDpp"}
 """Registry name -> class of the models that can fold in a new user."""
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
@@ -226,6 +226,25 @@ def step_sum(lr: float, decay: float, epochs: int) -> float:
     (the total step size over the fit)."""
     t = np.arange(max(int(epochs), 1), dtype=np.float64)
     return float(np.sum(lr / (1.0 + decay * t)))
+
+
+def sgd_penalties(model: Any, n: int) -> tuple[float, float]:
+    r"""The ridge penalties ``(n lambda + 1/T, n lambda_b + 1/T_b)`` of a user with ``n``
+    ratings in a model fitted by per-rating SGD (``reg``, ``reg_bias``, ``lr``, ``lr_bias``,
+    ``lr_decay`` and the epochs it kept, ``best_epoch_ + 1``).
+
+    ``n lambda`` is the weight decay SGD applies once per rating of the user. ``1/T`` stands
+    for the shrinkage of stopping after finitely many steps, which a user with a few ratings
+    never outgrows: gradient descent from 0 run for a total step ``T`` acts as a ridge penalty
+    of about ``1/T`` (Yao, Rosasco & Caponnetto 2007, *On early stopping in gradient descent
+    learning*); here ``T = sum_t eta_t`` (:func:`step_sum`) and ``T_b`` likewise with
+    ``eta_b``.
+    """
+    epochs = int(getattr(model, "best_epoch_", int(model.n_epochs) - 1)) + 1
+    decay = float(model.lr_decay)
+    lr_b = model.lr if model.lr_bias is None else model.lr_bias
+    return (n * float(model.reg) + 1.0 / step_sum(float(model.lr), decay, epochs),
+            n * float(model.reg_bias) + 1.0 / step_sum(float(lr_b), decay, epochs))
 
 
 def unsupported(model: Any) -> RecsysError:

@@ -28,7 +28,7 @@ from recsys.models._blocks import (
     resolve_threads,
 )
 from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
-from recsys.models.foldin import UserProfile, ridge_user, step_sum
+from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -415,23 +415,16 @@ class MatrixFactorization(Estimator):
         (without ``mu``, ``b_i``, ``b_u`` when ``biased=False``). ``n lambda`` is the weight
         decay per-rating SGD applies, once per rating of the user; ``1/T`` stands for the
         shrinkage of stopping SGD after a finite number of steps, which a user with a few
-        ratings never outgrows: gradient descent from 0 run for a total step ``T`` acts as a
-        ridge penalty of about ``1/T`` (Yao, Rosasco & Caponnetto 2007). Here
-        ``T = sum_t eta_t``, the fit's step sizes summed over the epochs it kept
-        (:func:`~recsys.models.foldin.step_sum`; ``T_b`` with ``eta_b``). Without the ``1/T``
-        terms a user with one rating puts nearly all of it into ``b_u`` (``lambda_b`` is
-        small), which a refit never does: on ML-100k ``u1`` that scored worse than no
-        personalisation (``bench/bench_foldin.py``).
+        ratings never outgrows (``T`` the fit's step sizes summed over the epochs it kept;
+        :func:`~recsys.models.foldin.sgd_penalties`). Without the ``1/T`` terms a user with
+        one rating puts nearly all of it into ``b_u`` (``lambda_b`` is small), which a refit
+        never does: on ML-100k ``u1`` that scored worse than no personalisation
+        (``bench/bench_foldin.py``).
         """
-        epochs = int(getattr(self, "best_epoch_", int(self.n_epochs) - 1)) + 1
-        decay = float(self.lr_decay)
-        lr_b = self.lr if self.lr_bias is None else self.lr_bias
-        n = len(z)
-        penalty = n * float(self.reg) + 1.0 / step_sum(float(self.lr), decay, epochs)
+        penalty, penalty_b = sgd_penalties(self, len(z))
         Q = self.item_factors_[items]
         if self.biased:
             y = z - self.mu_ - self.item_bias_[items].astype(np.float64)
-            penalty_b = n * float(self.reg_bias) + 1.0 / step_sum(float(lr_b), decay, epochs)
             bias, p = ridge_user(Q, y, penalty, penalty_b)
         else:
             bias, p = ridge_user(Q, z, penalty, None)

@@ -19,6 +19,7 @@ from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _svdpp_sgd as kernels
 from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
+from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -325,6 +326,37 @@ class SVDpp(Estimator):
 
     def _item_vectors(self) -> np.ndarray:
         return self.item_factors_
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user against the fixed ``q_i``, ``y_j``, ``b_i``, ``mu``.
+
+        The implicit part comes from the items given, ``z_u = |N(u)|^{-1/2} sum_{j in N(u)}
+        y_j`` with ``N(u)`` those items; ``(b_u, p_u)`` then solve in closed form
+        (:func:`~recsys.models.foldin.ridge_user`)
+
+        .. math:: \min_{b_u, p_u} \sum_{i \in N(u)} (z_{ui} - \mu - b_i - q_i \cdot z_u
+                  - b_u - p_u \cdot q_i)^2 + (n \lambda_b + 1/T_b)\, b_u^2
+                  + (n \lambda + 1/T)\, \|p_u\|^2
+
+        with the penalties of :func:`~recsys.models.foldin.sgd_penalties` (SGD's weight decay
+        once per rating, plus the shrinkage of its finite steps). The profile's ``factors``
+        hold ``p_u + z_u``, what prediction uses.
+        """
+        Q = self.item_factors_[items].astype(np.float64)
+        implicit = self.implicit_factors_[items].astype(np.float64).sum(axis=0) / np.sqrt(len(z))
+        y = z - self.mu_ - self.item_bias_[items].astype(np.float64) - Q @ implicit
+        penalty, penalty_b = sgd_penalties(self, len(z))
+        bias, p = ridge_user(Q, y, penalty, penalty_b)
+        return UserProfile(type(self).__name__, bias, p + implicit, items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``mu + b_u + b_i + Q (p_u + z_u)`` over all items."""
+        return (self.item_factors_.astype(np.float64) @ profile.factors + self.mu_
+                + profile.bias + self.item_bias_)
+
+    def _profile_fallback(self, profile: UserProfile) -> float:
+        return float(self.mu_ + profile.bias)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:
