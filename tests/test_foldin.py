@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathlib import Path
+
+from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.data.synthetic import make_planted
 from recsys.errors import ParameterError, RecsysError, UnknownIdError
@@ -18,6 +21,7 @@ from recsys.models.registry import MODELS, model_class
 
 from _cli import assert_one_clean_error, run
 
+ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 SMALL = dict(n_factors=3, n_epochs=60, lr=0.01, lr_bias=0.01, lr_decay=0.0, reg=0.02,
              reg_bias=0.02, init_std=0.1, random_state=0)
 
@@ -149,7 +153,7 @@ def test_saved_model_folds_in_the_same(data, mf, tmp_path):
 @pytest.fixture(scope="module")
 def titled() -> Ratings:
     rng = np.random.default_rng(0)
-    titles = ["Toy Story (1995)", "Toy Story 2 (1999)", "Heat (1995)", "Heat Wave (1990)",
+    titles = ["Toy Story (1995)", "Toy Story 2 (1999)", "Heat (1995)", "Wave, The (1990)",
               "Alien (1979)", "Aliens (1986)"]
     frame = pd.DataFrame({"user": rng.integers(0, 30, 600), "item": rng.integers(1, 7, 600),
                           "rating": rng.integers(1, 6, 600).astype(float)})
@@ -162,6 +166,8 @@ def test_titles_match_exactly_then_without_year_then_in_part(titled):
     model = BiasBaseline().fit(titled)
     assert list(model.fold_in({"toy story": 5, "Aliens": 2, "wave": 3}).items) == [0, 3, 5]
     assert list(model.fold_in({"heat": 4}).items) == [2]
+    assert list(model.fold_in({"The Wave": 4}).items) == [3]  # MovieLens's "Wave, The"
+    assert model.fold_in({"1990": 4, 1: 3}, unknown="ignore").skipped == ("1990",)  # no year
     with pytest.raises(UnknownIdError, match=r"ambiguous.*Toy Story 2.*Toy Story \(1995\)|"
                                              r"ambiguous.*Toy Story \(1995\).*Toy Story 2"):
         model.fold_in({"toy": 4})
@@ -291,3 +297,38 @@ def test_svdpp_fold_in_recovers_a_training_user_and_helps_a_new_one(data):
         plain.append(reduced.predict(np.full(len(rest), -1), rest) - truth)
     rmse = lambda e: float(np.sqrt(np.mean(np.concatenate(e) ** 2)))  # noqa: E731
     assert rmse(errors) < 0.85 * rmse(plain)
+
+
+@pytest.mark.skipif(not ML100K.exists(), reason="needs ../shared/datasets/ml-100k")
+def test_ml100k_fold_in_is_close_to_a_refit():
+    """40 u1.test users made new; 10 of their test ratings folded in vs refitted (MF defaults,
+    fewer epochs to stay fast); the rest scored (bench/bench_foldin.py is the full run)."""
+    train, test = load_predefined_split(ML100K, "u1")
+    tr = pd.DataFrame({"user": train.user_ids[train.users], "item": train.item_ids[train.items],
+                       "rating": train.ratings.astype(float)})
+    te = pd.DataFrame({"user": test.user_ids[test.users], "item": test.item_ids[test.items],
+                       "rating": test.ratings.astype(float)})
+    counts = te.groupby("user").size()
+    users = np.random.default_rng(0).choice(counts.index[counts >= 25], 40, replace=False)
+    base = tr[~tr.user.isin(users)]
+    mine = te[te.user.isin(users) & te.item.isin(set(base.item))].groupby("user").head(10)
+    rest = te[te.user.isin(users)].drop(mine.index)
+
+    def fit(frame):
+        data = Ratings.from_dataframe(frame, timestamp=None, rating_scale=(1, 5))
+        return MatrixFactorization(n_factors=64, n_epochs=25, random_state=0).fit(data)
+
+    model = fit(base)
+    fold = np.concatenate([model.predict(items=rest.item[rest.user == u].to_numpy(),
+                                         ratings=dict(zip(g.item, g.rating)))
+                           for u, g in mine.groupby("user")])
+    truth = np.concatenate([rest.rating[rest.user == u].to_numpy() for u, _ in
+                            mine.groupby("user")])
+    refit = fit(pd.concat([base, mine]))
+    refit_pred = np.concatenate([refit.predict(u, rest.item[rest.user == u].to_numpy())
+                                 for u, _ in mine.groupby("user")])
+    plain = model.predict(np.full(len(truth), -1), np.concatenate(
+        [rest.item[rest.user == u].to_numpy() for u, _ in mine.groupby("user")]))
+    rmse = lambda p: float(np.sqrt(np.mean((p - truth) ** 2)))  # noqa: E731
+    assert rmse(fold) < 1.03 * rmse(refit_pred)
+    assert rmse(fold) < 0.99 * rmse(plain)

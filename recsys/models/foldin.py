@@ -35,6 +35,7 @@ FOLD_IN_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization", "svdp
 """Registry name -> class of the models that can fold in a new user."""
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
+_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|l'|il|el|die|der|das)$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,8 @@ def match_item(model: Any, query: Any) -> int:
     """Dense index of an item given by raw id or title, refusing ambiguity.
 
     An exact id wins; then an exact title (case-insensitive), then a title without its
-    ``(year)`` ("Toy Story" for "Toy Story (1995)"), then a title containing the query (not for
+    ``(year)`` ("Toy Story" for "Toy Story (1995)"; "The Matrix" for MovieLens's "Matrix, The
+    (1999)"), then a title containing the query (not for
 a number: an unknown id must not match a year). A level
     with several matches, or no match at all, raises :class:`UnknownIdError` naming up to five
     candidates (most-rated first). :meth:`TopN.resolve_item` matches the same way but takes the
@@ -91,9 +93,12 @@ a number: an unknown id must not match a year). A level
     if not text:
         raise UnknownIdError("empty item: give an item id or (part of) a title")
     titles = pd.Series(model.item_titles_).str.lower()
-    levels = [titles == text, titles.str.replace(_YEAR, "", regex=True) == text]
+    bare = titles.str.replace(_YEAR, "", regex=True)
+    fronted = bare.str.replace(_ARTICLE, r"\2 \1", regex=True)  # "matrix, the" -> "the matrix"
+    levels = [titles == text, (bare == text) | (fronted == text)]
     if not text.replace(".", "", 1).isdigit():  # an unknown numeric id must not match a year
-        levels.append(titles.str.contains(text, regex=False))
+        levels.append(titles.str.contains(text, regex=False)
+                      | fronted.str.contains(text, regex=False))
     for level in levels:
         found = np.flatnonzero(level.to_numpy())
         if found.size == 1:
