@@ -4,6 +4,7 @@ Run by hand (not by pytest)::
 
     python bench/bench_load.py            # 25,000,000 rows
     python bench/bench_load.py --rows 2000000 --zip
+    python bench/bench_load.py --parquet  # also: convert to Parquet, then load that
 
 The ratings come from :func:`recsys.data.synthetic.make_planted` when that module is present
 (rounded to half stars in [0.5, 5], as in ML-25M), otherwise from a direct vectorised draw. The
@@ -51,6 +52,10 @@ wall = time.perf_counter() - t0
 peak = hwm()
 maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 del r
+if sys.argv[1].endswith(".parquet"):
+    print(json.dumps({"wall_s": wall, "peak_mib": peak / 1024, "baseline_mib": base / 1024,
+                      "ru_maxrss_mib": maxrss / 1024}))
+    sys.exit(0)
 # where the time goes: parsing the file vs validating and encoding it (Ratings.from_dataframe)
 from pathlib import Path
 from recsys.data.movielens import read_ratings_frame
@@ -108,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=25_000_000)
     parser.add_argument("--zip", action="store_true", help="also time loading from a zip")
+    parser.add_argument("--parquet", action="store_true",
+                        help="also time `recsys data convert` to Parquet and loading that")
     parser.add_argument("--keep", metavar="DIR",
                         help="write the data into DIR and keep it (reused when already there)")
     parser.add_argument("--generate-into", help=argparse.SUPPRESS)
@@ -135,6 +142,18 @@ def main() -> None:
                   f"{m['nbytes_mib']:,.0f} MiB); {m['n_ratings']:,} ratings, "
                   f"{m['n_users']:,} users, {m['n_items']:,} items; again: parse "
                   f"{m['parse_s']:.2f} s + Ratings.from_dataframe {m['encode_s']:.2f} s")
+        if args.parquet:
+            target = folder / "ratings.parquet"
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "recsys", "data", "convert",
+                            str(release / "ratings.csv"), str(target)], check=True,
+                           capture_output=True)
+            convert_s = time.perf_counter() - t0
+            m = measure(target)
+            print(f"load(ratings.parquet): {m['wall_s']:.2f} s, peak RSS {m['peak_mib']:,.0f} MiB "
+                  f"(ru_maxrss {m['ru_maxrss_mib']:,.0f} MiB; after imports "
+                  f"{m['baseline_mib']:,.0f} MiB); file {target.stat().st_size / 2**20:,.0f} MiB, "
+                  f"written by `recsys data convert` in {convert_s:.1f} s (a new process)")
         if args.zip:
             archive = folder / "ml-25m.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:

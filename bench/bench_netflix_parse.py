@@ -57,14 +57,15 @@ def generate(n_ratings: int, seed: int = 0) -> pd.DataFrame:
     activity = rng.lognormal(0.0, 1.2, N_CUSTOMERS)
     popularity = 1.0 / np.arange(1, N_MOVIES + 1) ** 0.9
     rng.shuffle(popularity)
-    # pairs drawn independently; the few duplicate pairs are dropped (a handful in 10M)
-    user = rng.choice(N_CUSTOMERS, n_ratings, p=activity / activity.sum())
-    movie = rng.choice(N_MOVIES, n_ratings, p=popularity / popularity.sum()) + 1
+    # pairs drawn independently (a fifth more), repeated pairs dropped, then n_ratings kept
+    draws = int(n_ratings * 1.2) + 100
+    user = rng.choice(N_CUSTOMERS, draws, p=activity / activity.sum())
+    movie = rng.choice(N_MOVIES, draws, p=popularity / popularity.sum()) + 1
     frame = pd.DataFrame({"movie": movie.astype(np.int32), "customer": customers[user],
-                          "rating": rng.integers(1, 6, n_ratings, dtype=np.int8),
-                          "day": rng.integers(0, 2243, n_ratings, dtype=np.int16)})
-    frame = frame.drop_duplicates(["movie", "customer"]).sort_values("movie", kind="stable")
-    return frame.reset_index(drop=True)
+                          "rating": rng.integers(1, 6, draws, dtype=np.int8),
+                          "day": rng.integers(0, 2243, draws, dtype=np.int16)})
+    frame = frame.drop_duplicates(["movie", "customer"]).iloc[:n_ratings]
+    return frame.sort_values("movie", kind="stable").reset_index(drop=True)
 
 
 def _text(block: pd.DataFrame, dates: np.ndarray) -> str:

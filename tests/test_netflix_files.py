@@ -154,6 +154,7 @@ def test_rating_scale_narrows_the_stars(tmp_path):
     folder = _write(tmp_path / "nf")
     with pytest.raises(DataError, match="rating 1 is outside the rating scale \\[2, 5\\]"):
         recsys.load(folder, rating_scale=(2, 5))
+    assert recsys.load(folder, rating_scale=(0.5, 5)).rating_scale == (0.5, 5.0)
 
 
 def test_duplicate_pairs_keep_the_last(tmp_path):

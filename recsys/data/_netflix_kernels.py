@@ -59,13 +59,40 @@ def _month_days(y, m):
     return 31
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _line_end(buf, k, n):
+    """Position after the line end when only blanks (or ``\\r``) remain from ``k``, else -1."""
+    while k < n and (buf[k] == 13 or buf[k] == 32 or buf[k] == 9):
+        k += 1
+    if k == n:
+        return n
+    if buf[k] == 10:
+        return k + 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _bad(buf, pos, n, code):
+    """``code``, or ``ERR_HEADER`` when the line at ``pos`` ends in a colon (a header that is
+    not digits then a colon)."""
+    end = pos
+    while end < n and buf[end] != 10:
+        end += 1
+    while end > pos and (buf[end - 1] == 13 or buf[end - 1] == 32 or buf[end - 1] == 9):
+        end -= 1
+    if end > pos and buf[end - 1] == 58:
+        return ERR_HEADER
+    return code
+
+
 @njit(cache=True, nogil=True)
 def parse_netflix(buf, users, items, stars, days, out, low, high, pairs_only):
     """Parse one file's bytes, appending from position ``out`` of the output arrays.
 
-    Returns ``(n_out, error, line, offset)``: the new fill level, an error code (``OK``), and
-    the 1-based line and its byte offset where the first error sits. Blank lines are skipped;
-    ``\\r\\n`` line ends and blanks at the end of a line are accepted.
+    One pass: each field is read as its digits are met. Returns ``(n_out, error, line,
+    offset)``: the new fill level, an error code (``OK``), and the 1-based line and its byte
+    offset where the first error sits. Blank lines are skipped; ``\\r\\n`` line ends and
+    blanks at the end of a line are accepted.
     """
     n = buf.shape[0]
     pos = 0
@@ -74,64 +101,61 @@ def parse_netflix(buf, users, items, stars, days, out, low, high, pairs_only):
     capacity = users.shape[0]
     while pos < n:
         line += 1
-        end = pos
-        while end < n and buf[end] != 10:
-            end += 1
-        stop = end
-        while stop > pos and (buf[stop - 1] == 13 or buf[stop - 1] == 32 or buf[stop - 1] == 9):
-            stop -= 1
-        if stop == pos:
-            pos = end + 1
+        nxt = _line_end(buf, pos, n)
+        if nxt >= 0:  # a blank line
+            pos = nxt
             continue
-        if buf[stop - 1] == 58:  # "MovieID:"
-            value, k = _digits(buf, pos, stop - 1)
-            if k == pos or k != stop - 1:
+        first, k = _digits(buf, pos, n)
+        if k > pos and k < n and buf[k] == 58:  # "MovieID:"
+            nxt = _line_end(buf, k + 1, n)
+            if nxt < 0:
                 return out, ERR_HEADER, line, pos
-            if value > _INT32_MAX:
+            if first > _INT32_MAX:
                 return out, ERR_ID, line, pos
-            movie = value
-            pos = end + 1
+            movie = first
+            pos = nxt
             continue
         if movie < 0:
-            return out, ERR_BEFORE_MOVIE, line, pos
+            return out, _bad(buf, pos, n, ERR_BEFORE_MOVIE), line, pos
+        if k == pos:
+            return out, _bad(buf, pos, n, ERR_FORMAT), line, pos
+        if first > _INT32_MAX:
+            return out, ERR_ID, line, pos
         if out >= capacity:
             return out, ERR_FULL, line, pos
-        customer, k = _digits(buf, pos, stop)
-        if k == pos:
-            return out, ERR_FORMAT, line, pos
-        if customer > _INT32_MAX:
-            return out, ERR_ID, line, pos
         if pairs_only:
-            if k != stop:
-                return out, ERR_FORMAT, line, pos
-            users[out] = customer
+            nxt = _line_end(buf, k, n)
+            if nxt < 0:
+                return out, _bad(buf, pos, n, ERR_FORMAT), line, pos
+            users[out] = first
             items[out] = movie
             out += 1
-            pos = end + 1
+            pos = nxt
             continue
-        if k >= stop or buf[k] != 44:
-            return out, ERR_FORMAT, line, pos
-        rating, j = _digits(buf, k + 1, stop)
-        if j == k + 1 or j >= stop or buf[j] != 44:
-            return out, ERR_FORMAT, line, pos
+        if k >= n or buf[k] != 44:
+            return out, _bad(buf, pos, n, ERR_FORMAT), line, pos
+        rating, j = _digits(buf, k + 1, n)
+        if j == k + 1 or j >= n or buf[j] != 44:
+            return out, _bad(buf, pos, n, ERR_FORMAT), line, pos
         j += 1
-        if stop - j != 10 or buf[j + 4] != 45 or buf[j + 7] != 45:
+        if j + 10 > n or buf[j + 4] != 45 or buf[j + 7] != 45:
             return out, ERR_DATE, line, pos
         year, a = _digits(buf, j, j + 4)
         month, b = _digits(buf, j + 5, j + 7)
         day, c = _digits(buf, j + 8, j + 10)
-        if a != j + 4 or b != j + 7 or c != j + 10 or month < 1 or month > 12:
+        nxt = _line_end(buf, j + 10, n)
+        if a != j + 4 or b != j + 7 or c != j + 10 or month < 1 or month > 12 or nxt < 0:
             return out, ERR_DATE, line, pos
         if day < 1 or day > _month_days(year, month):
             return out, ERR_DATE, line, pos
         if rating < low or rating > high:
             return out, ERR_RATING, line, pos
-        users[out] = customer
+        users[out] = first
         items[out] = movie
         stars[out] = rating
         days[out] = _days_from_civil(year, month, day)
         out += 1
-        pos = end + 1
+        pos = nxt
     return out, OK, line, pos
 
 

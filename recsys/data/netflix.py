@@ -235,7 +235,7 @@ def read_netflix(path: str | Path, *, rating_scale: tuple[float, float] | None =
     path : str or Path
         The folder (see the module docstring for the layouts).
     rating_scale : (low, high), optional
-        Allowed ratings, whole numbers; default (1, 5).
+        The scale (default (1, 5)); the whole stars inside it are allowed.
 
     Raises
     ------
@@ -262,7 +262,8 @@ def read_netflix(path: str | Path, *, rating_scale: tuple[float, float] | None =
     info = read_movie_titles(files.titles) if files.titles is not None else None
     return Ratings(users=users, items=items, ratings=ratings, user_ids=user_ids,
                    item_ids=item_ids, timestamps=timestamps,
-                   rating_scale=(float(scale[0]), float(scale[1])), item_info=info,
+                   rating_scale=rating_scale or (float(scale[0]), float(scale[1])),
+                   item_info=info,
                    name="netflix")
 
 
