@@ -121,3 +121,31 @@ def test_convert_is_atomic(tmp_path, monkeypatch):
                            "No space left on device")
     assert out.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["r.parquet"]  # no temporary file left behind
+
+
+def test_repeated_pairs_keep_the_last_as_in_csv(tmp_path):
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.table({"user": [1, 2, 1], "item": [5, 5, 5], "rating": [1.0, 2.0, 4.0]}),
+                   path)
+    with pytest.warns(recsys.data.DuplicateRatingsWarning, match="1 duplicate"):
+        r = recsys.load(path)
+    assert len(r) == 2 and sorted(r.ratings.tolist()) == [2.0, 4.0]
+
+
+def test_duplicate_kernel_agrees_with_sorting():
+    from recsys.data._pairs_kernels import has_duplicate_pairs
+
+    rng = np.random.default_rng(0)
+    for n in (1, 50, 400):
+        users = rng.integers(0, 30, n).astype(np.int32)
+        items = rng.integers(0, 40, n).astype(np.int32)
+        expected = len(np.unique(users.astype(np.int64) * 40 + items)) < n
+        assert has_duplicate_pairs(users, items, 30, 40) == expected
+
+
+def test_negative_and_text_ids_take_the_general_path(tmp_path):
+    path = tmp_path / "neg.parquet"
+    pq.write_table(pa.table({"user": [-3, 7], "item": ["b", "a"], "rating": [1.0, 2.0]}), path)
+    r = recsys.load(path)
+    assert list(r.user_ids) == [-3, 7] and list(r.item_ids) == ["a", "b"]
+    assert r.user_ids[r.users[0]] == -3 and r.item_ids[r.items[0]] == "b"

@@ -254,7 +254,7 @@ def read_netflix(path: str | Path, *, rating_scale: tuple[float, float] | None =
     user_ids, users = _dense(raw_users)
     item_ids, items = _dense(raw_items)
     ratings = stars.astype(np.float32)
-    timestamps = days.astype(np.int64) * 86400
+    timestamps = np.multiply(days, 86400, dtype=np.int64)
     keep = _drop_duplicates(users, items, len(user_ids), str(files.root))
     if keep is not None:
         users, items, ratings, timestamps = users[keep], items[keep], ratings[keep], \

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys._atomic import atomic_write
+from recsys.data._pairs_kernels import has_duplicate_pairs
 from recsys.data.messages import one_line, os_error
 from recsys.data.ratings import Ratings
 from recsys.data.sniff import ROLES, guess_columns
@@ -133,6 +134,9 @@ def read_parquet_file(
                         "(`recsys data convert IN OUT.parquet`)") from None
     if rating_scale is None:
         rating_scale = _stored_scale(schema.metadata)
+    quick = _quick_ratings(table, roles, rating_scale, name or path.name)
+    if quick is not None:
+        return quick
     frame = table.to_pandas()
     del table
     ts = roles.get("timestamp")
@@ -142,6 +146,53 @@ def read_parquet_file(
         frame, user=roles["user"], item=roles["item"], rating=roles["rating"], timestamp=ts,
         rating_scale=rating_scale, name=name or path.name, source=source,
     )
+
+
+def _dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct ids, index of each) for non-negative integer ids of moderate size,
+    by a presence table in O(n), else None."""
+    if raw.dtype.kind != "i" or not len(raw):
+        return None
+    low, high = int(raw.min()), int(raw.max())
+    if low < 0 or high > max(4 * len(raw), 1 << 24):
+        return None
+    present = np.zeros(high + 1, dtype=bool)
+    present[raw] = True
+    mapping = np.cumsum(present, dtype=np.int32) - 1
+    return np.flatnonzero(present).astype(raw.dtype), mapping[raw]
+
+
+def _quick_ratings(table: Any, roles: dict[str, str],
+                   rating_scale: tuple[float, float] | None, name: str) -> Ratings | None:
+    """The ratings straight from the Arrow columns, without pandas or sorting, when the table
+    is the common clean case (integer ids, no nulls, finite ratings inside the scale, integer
+    timestamps, no repeated pair), else None: :meth:`Ratings.from_dataframe` then validates
+    (and names the first bad row)."""
+    columns = {role: table.column(column) for role, column in roles.items()}
+    if any(c.null_count for c in columns.values()) or not table.num_rows:
+        return None
+    kinds = {role: c.type for role, c in columns.items()}
+    if not (str(kinds["user"]).startswith("int") and str(kinds["item"]).startswith("int")
+            and str(kinds["rating"]) in ("float", "double", "halffloat")
+            and ("timestamp" not in kinds or str(kinds["timestamp"]).startswith("int"))):
+        return None
+    users = _dense_ids(columns["user"].to_numpy())
+    items = _dense_ids(columns["item"].to_numpy()) if users is not None else None
+    if users is None or items is None:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratings = columns["rating"].to_numpy().astype(np.float32, copy=False)
+    if not np.isfinite(ratings).all():
+        return None
+    low, high = rating_scale or (float(ratings.min()), float(ratings.max()))
+    if not low <= high or ((ratings < np.float32(low)) | (ratings > np.float32(high))).any():
+        return None
+    if has_duplicate_pairs(users[1], items[1], len(users[0]), len(items[0])):
+        return None
+    timestamps = columns["timestamp"].to_numpy() if "timestamp" in columns else None
+    return Ratings(users=users[1], items=items[1], ratings=ratings, user_ids=users[0],
+                   item_ids=items[0], timestamps=timestamps, rating_scale=(low, high),
+                   name=name)
 
 
 def write_parquet(ratings: Ratings, path: str | Path) -> Path:
