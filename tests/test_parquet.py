@@ -140,7 +140,22 @@ def test_duplicate_kernel_agrees_with_sorting():
         users = rng.integers(0, 30, n).astype(np.int32)
         items = rng.integers(0, 40, n).astype(np.int32)
         expected = len(np.unique(users.astype(np.int64) * 40 + items)) < n
-        assert has_duplicate_pairs(users, items, 30, 40) == expected
+        for order in (np.arange(n), np.argsort(users, kind="stable"),
+                      np.argsort(items, kind="stable")):  # scattered, by user, by item
+            assert has_duplicate_pairs(users[order], items[order], 30, 40) == expected
+    unique = np.array([0, 0, 1, 1], np.int32), np.array([0, 1, 0, 1], np.int32)
+    assert not has_duplicate_pairs(*unique, 2, 2)
+    assert not has_duplicate_pairs(unique[1], unique[0], 2, 2)
+
+
+def test_dense_codes_match_factorize():
+    from recsys.data._pairs_kernels import dense_codes
+
+    raw = np.array([7, 3, 7, 0, 12], dtype=np.int64)
+    ids, codes = dense_codes(raw, 12)
+    expected_codes, expected_ids = pd.factorize(raw, sort=True)
+    assert np.array_equal(ids, expected_ids) and np.array_equal(codes, expected_codes)
+    assert ids.dtype == np.int64 and codes.dtype == np.int32
 
 
 def test_negative_and_text_ids_take_the_general_path(tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys._atomic import atomic_write
-from recsys.data._pairs_kernels import has_duplicate_pairs
+from recsys.data._pairs_kernels import dense_codes, has_duplicate_pairs
 from recsys.data.messages import one_line, os_error
 from recsys.data.ratings import Ratings
 from recsys.data.sniff import ROLES, guess_columns
@@ -123,6 +123,11 @@ def read_parquet_file(
         schema = pq.read_schema(path) if path.is_file() else pq.ParquetDataset(path).schema
         roles = guess_columns(list(schema.names), source)
         columns = [roles[role] for role in ROLES if role in roles]
+        if rating_scale is None:
+            rating_scale = _stored_scale(schema.metadata)
+        quick = _quick_ratings(pq, path, schema, roles, rating_scale, name or path.name)
+        if quick is not None:
+            return quick
         table = pq.read_table(path, columns=columns)
     except DataError:
         raise
@@ -132,11 +137,6 @@ def read_parquet_file(
         raise DataError(f"{source}: not a readable Parquet file ({one_line(exc)[:120]}); "
                         "check that it was written completely, or write it again "
                         "(`recsys data convert IN OUT.parquet`)") from None
-    if rating_scale is None:
-        rating_scale = _stored_scale(schema.metadata)
-    quick = _quick_ratings(table, roles, rating_scale, name or path.name)
-    if quick is not None:
-        return quick
     frame = table.to_pandas()
     del table
     ts = roles.get("timestamp")
@@ -150,38 +150,42 @@ def read_parquet_file(
 
 def _dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(sorted distinct ids, index of each) for non-negative integer ids of moderate size,
-    by a presence table in O(n), else None."""
+    through a table in O(n), else None."""
     if raw.dtype.kind != "i" or not len(raw):
         return None
     low, high = int(raw.min()), int(raw.max())
     if low < 0 or high > max(4 * len(raw), 1 << 24):
         return None
-    present = np.zeros(high + 1, dtype=bool)
-    present[raw] = True
-    mapping = np.cumsum(present, dtype=np.int32) - 1
-    return np.flatnonzero(present).astype(raw.dtype), mapping[raw]
+    return dense_codes(raw, high)
 
 
-def _quick_ratings(table: Any, roles: dict[str, str],
+def _quick_ratings(pq: Any, path: Path, schema: Any, roles: dict[str, str],
                    rating_scale: tuple[float, float] | None, name: str) -> Ratings | None:
-    """The ratings straight from the Arrow columns, without pandas or sorting, when the table
-    is the common clean case (integer ids, no nulls, finite ratings inside the scale, integer
-    timestamps, no repeated pair), else None: :meth:`Ratings.from_dataframe` then validates
-    (and names the first bad row)."""
-    columns = {role: table.column(column) for role, column in roles.items()}
-    if any(c.null_count for c in columns.values()) or not table.num_rows:
+    """The ratings straight from the Arrow columns, read one at a time (so that at most one
+    column is held twice), without pandas or sorting, when the table is the common clean
+    case: integer ids, no nulls, finite ratings inside the scale, integer timestamps, no
+    repeated pair. Else None: :meth:`Ratings.from_dataframe` then validates (and names the
+    first bad row)."""
+    kinds = {role: str(schema.field(column).type) for role, column in roles.items()}
+    if not (kinds["user"].startswith("int") and kinds["item"].startswith("int")
+            and kinds["rating"] in ("float", "double", "halffloat")
+            and kinds.get("timestamp", "int").startswith("int")):
         return None
-    kinds = {role: c.type for role, c in columns.items()}
-    if not (str(kinds["user"]).startswith("int") and str(kinds["item"]).startswith("int")
-            and str(kinds["rating"]) in ("float", "double", "halffloat")
-            and ("timestamp" not in kinds or str(kinds["timestamp"]).startswith("int"))):
-        return None
-    users = _dense_ids(columns["user"].to_numpy())
-    items = _dense_ids(columns["item"].to_numpy()) if users is not None else None
-    if users is None or items is None:
+
+    def column(role: str) -> np.ndarray | None:
+        values = pq.read_table(path, columns=[roles[role]]).column(0)
+        return None if values.null_count else values.to_numpy()
+
+    raw = column("user")
+    users = _dense_ids(raw) if raw is not None else None
+    raw = column("item") if users is not None else None
+    items = _dense_ids(raw) if raw is not None else None
+    raw = column("rating") if items is not None else None
+    if users is None or items is None or raw is None or not len(raw):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
-        ratings = columns["rating"].to_numpy().astype(np.float32, copy=False)
+        ratings = raw.astype(np.float32, copy=False)
+    del raw
     if not np.isfinite(ratings).all():
         return None
     low, high = rating_scale or (float(ratings.min()), float(ratings.max()))
@@ -189,7 +193,11 @@ def _quick_ratings(table: Any, roles: dict[str, str],
         return None
     if has_duplicate_pairs(users[1], items[1], len(users[0]), len(items[0])):
         return None
-    timestamps = columns["timestamp"].to_numpy() if "timestamp" in columns else None
+    timestamps = None
+    if "timestamp" in roles:
+        timestamps = column("timestamp")
+        if timestamps is None:
+            return None
     return Ratings(users=users[1], items=items[1], ratings=ratings, user_ids=users[0],
                    item_ids=items[0], timestamps=timestamps, rating_scale=(low, high),
                    name=name)
