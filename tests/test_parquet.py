@@ -152,10 +152,13 @@ def test_dense_codes_match_factorize():
     from recsys.data._pairs_kernels import dense_codes
 
     raw = np.array([7, 3, 7, 0, 12], dtype=np.int64)
-    ids, codes = dense_codes(raw, 12)
+    ids, codes = dense_codes(raw, 12, np.empty(5, dtype=np.int32))
     expected_codes, expected_ids = pd.factorize(raw, sort=True)
     assert np.array_equal(ids, expected_ids) and np.array_equal(codes, expected_codes)
     assert ids.dtype == np.int64 and codes.dtype == np.int32
+    same = raw.astype(np.int32)  # coded in place
+    ids, codes = dense_codes(same, 12, same)
+    assert codes is same and np.array_equal(same, expected_codes)
 
 
 def test_negative_and_text_ids_take_the_general_path(tmp_path):

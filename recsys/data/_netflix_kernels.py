@@ -5,8 +5,8 @@
 ``MovieID:`` / ``CustomerID`` layout of ``probe.txt``) straight from the bytes into preallocated
 arrays. It stops at the first malformed line and returns an error code with that line's
 number and byte offset, so that the caller can word one message naming the file and line.
-The other kernels remap raw ids to dense indices in place, find duplicate (user, item) pairs,
-and test ratings against the probe pairs.
+The other kernels find duplicate (user, item) pairs and test ratings against the probe
+pairs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from numba import njit
 
 __all__ = [
     "OK", "ERR_BEFORE_MOVIE", "ERR_FORMAT", "ERR_DATE", "ERR_RATING", "ERR_HEADER", "ERR_ID",
-    "ERR_FULL", "parse_netflix", "remap_inplace", "mark_duplicates", "in_pairs",
+    "ERR_FULL", "parse_netflix", "mark_duplicates", "in_pairs",
 ]
 
 OK, ERR_BEFORE_MOVIE, ERR_FORMAT, ERR_DATE, ERR_RATING, ERR_HEADER, ERR_ID, ERR_FULL = range(8)
@@ -86,8 +86,9 @@ def _bad(buf, pos, n, code):
 
 
 @njit(cache=True, nogil=True)
-def parse_netflix(buf, users, items, stars, days, out, low, high, pairs_only):
-    """Parse one file's bytes, appending from position ``out`` of the output arrays.
+def parse_netflix(buf, users, items, stars, seconds, out, low, high, pairs_only):
+    """Parse one file's bytes, appending from position ``out`` of the output arrays (raw
+    customer and movie ids, stars, and seconds since 1970 at midnight UTC of the date).
 
     One pass: each field is read as its digits are met. Returns ``(n_out, error, line,
     offset)``: the new fill level, an error code (``OK``), and the 1-based line and its byte
@@ -153,17 +154,10 @@ def parse_netflix(buf, users, items, stars, days, out, low, high, pairs_only):
         users[out] = first
         items[out] = movie
         stars[out] = rating
-        days[out] = _days_from_civil(year, month, day)
+        seconds[out] = _days_from_civil(year, month, day) * 86400
         out += 1
         pos = nxt
     return out, OK, line, pos
-
-
-@njit(cache=True, nogil=True)
-def remap_inplace(values, mapping):
-    """``values[k] = mapping[values[k]]`` without a second array."""
-    for k in range(values.shape[0]):
-        values[k] = mapping[values[k]]
 
 
 @njit(cache=True, nogil=True)

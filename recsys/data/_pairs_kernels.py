@@ -18,9 +18,9 @@ __all__ = ["dense_codes", "has_duplicate_pairs"]
 
 
 @njit(cache=True, nogil=True)
-def dense_codes(raw, high):
+def dense_codes(raw, high, codes):
     """``(ids, codes)``: the sorted distinct values of ``raw`` (all in ``0..high``) and the
-    index of each value among them (``int32``)."""
+    index of each value among them, written into ``codes`` (``int32``; may be ``raw``)."""
     table = np.zeros(high + 1, dtype=np.int32)
     for k in range(raw.shape[0]):
         table[raw[k]] = 1
@@ -35,7 +35,6 @@ def dense_codes(raw, high):
     for v in range(high + 1):
         if table[v] >= 0:
             ids[table[v]] = v
-    codes = np.empty(raw.shape[0], dtype=np.int32)
     for k in range(raw.shape[0]):
         codes[k] = table[raw[k]]
     return ids, codes

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import _netflix_kernels as kernels
+from recsys.data._pairs_kernels import dense_codes
 from recsys.data.messages import os_error, show
 from recsys.data.ratings import DuplicateRatingsWarning, Ratings
 from recsys.errors import DataError
@@ -143,7 +144,9 @@ def _parse_error(code: int, path: Path, line: int, buf: np.ndarray, offset: int,
 
 def _parse_files(files: tuple[Path, ...], scale: tuple[int, int], pairs_only: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Raw customer ids, movie ids, stars and days since 1970 of every line of ``files``."""
+    """Raw customer ids, movie ids, stars and seconds since 1970 of every line of ``files``
+    (the arrays are written once, in their final types: on big sets, fresh memory's page
+    faults cost as much as parsing)."""
     try:
         sizes = [f.stat().st_size for f in files]
     except OSError as exc:
@@ -152,30 +155,25 @@ def _parse_files(files: tuple[Path, ...], scale: tuple[int, int], pairs_only: bo
     capacity = sum((size + 1) // per_line for size in sizes) + 1
     users = np.empty(capacity, dtype=np.int32)  # pages past the fill level are never touched
     items = np.empty(capacity, dtype=np.int32)
-    stars = np.empty(0 if pairs_only else capacity, dtype=np.int8)
-    days = np.empty(0 if pairs_only else capacity, dtype=np.int32)
+    stars = np.empty(0 if pairs_only else capacity, dtype=np.float32)
+    seconds = np.empty(0 if pairs_only else capacity, dtype=np.int64)
     out = 0
     for path in files:
         buf = _read_bytes(path)
-        out, code, line, offset = kernels.parse_netflix(buf, users, items, stars, days, out,
+        out, code, line, offset = kernels.parse_netflix(buf, users, items, stars, seconds, out,
                                                         scale[0], scale[1], pairs_only)
         if code != kernels.OK:
             raise _parse_error(code, path, line, buf, offset, scale, pairs_only)
-    return users[:out], items[:out], stars[:out], days[:out]
+    return users[:out], items[:out], stars[:out], seconds[:out]
 
 
 def _dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct ids, with ``raw`` turned in place into indices of them."""
+    """Sorted distinct ids (``int32``) and the index of each value of ``raw`` among them."""
     if not len(raw):
         return np.empty(0, dtype=np.int32), raw
     low, high = int(raw.min()), int(raw.max())
-    if low >= 0 and high <= max(4 * len(raw), 1 << 24):  # a presence table: O(n), no sort
-        present = np.zeros(high + 1, dtype=bool)
-        present[raw] = True
-        ids = np.flatnonzero(present).astype(np.int32)
-        mapping = np.cumsum(present, dtype=np.int32) - 1
-        kernels.remap_inplace(raw, mapping)
-        return ids, raw
+    if low >= 0 and high <= max(4 * len(raw), 1 << 24):  # a table of every id: O(n), no sort
+        return dense_codes(raw, high, raw)  # raw is int32: coded in place
     ids, inverse = np.unique(raw, return_inverse=True)
     return ids.astype(np.int32), inverse.astype(np.int32)
 
@@ -247,14 +245,12 @@ def read_netflix(path: str | Path, *, rating_scale: tuple[float, float] | None =
         raise DataError(f"{path}: no training_set/mv_*.txt or combined_data_*.txt here; "
                         f"{WHERE_TO_GET}")
     scale = _int_scale(rating_scale)
-    raw_users, raw_items, stars, days = _parse_files(files.rating_files, scale)
-    if not len(stars):
+    raw_users, raw_items, ratings, timestamps = _parse_files(files.rating_files, scale)
+    if not len(ratings):
         raise DataError(f"{files.root}: no ratings found in {len(files.rating_files)} "
                         "file(s); each needs a 'MovieID:' line then CustomerID,Rating,Date lines")
     user_ids, users = _dense(raw_users)
     item_ids, items = _dense(raw_items)
-    ratings = stars.astype(np.float32)
-    timestamps = np.multiply(days, 86400, dtype=np.int64)
     keep = _drop_duplicates(users, items, len(user_ids), str(files.root))
     if keep is not None:
         users, items, ratings, timestamps = users[keep], items[keep], ratings[keep], \

@@ -156,7 +156,7 @@ def _dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     low, high = int(raw.min()), int(raw.max())
     if low < 0 or high > max(4 * len(raw), 1 << 24):
         return None
-    return dense_codes(raw, high)
+    return dense_codes(raw, high, np.empty(len(raw), dtype=np.int32))
 
 
 def _quick_ratings(pq: Any, path: Path, schema: Any, roles: dict[str, str],
