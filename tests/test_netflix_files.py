@@ -217,3 +217,23 @@ def test_cli_info_and_fit_read_the_folder(tmp_path):
     result = run("data", "info", folder)
     assert result.exit_code == 0, result.output
     assert "ratings      8" in result.output and "Dinosaur Planet" in result.output
+
+
+def test_evaluate_on_the_probe_split(tmp_path):
+    """`recsys evaluate --split probe` scores the probe ratings of a Netflix Prize folder, and
+    refuses the split for any other data in one line."""
+    import json
+
+    from click.testing import CliRunner
+
+    from recsys.cli import main
+
+    folder = _write(tmp_path / "nf")
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(folder), "--split", "probe",
+                                       "--models", "baseline", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert "netflix" in json.dumps(report) and "probe" in json.dumps(report)
+    wrong = CliRunner().invoke(main, ["evaluate", "--split", "probe", "--models", "baseline"])
+    assert wrong.exit_code != 0 and "exists only for a Netflix Prize folder" in wrong.output
+    assert "Traceback" not in wrong.output

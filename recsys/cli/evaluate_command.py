@@ -52,7 +52,8 @@ class _Progress:
                    "Default: the bundled ml-latest-small.")
 @click.option("--split", type=click.Choice(SPLITS), default="holdout", show_default=True,
               help="How to cut train/test: random holdout, 5-fold, per-user holdout, by time, "
-                   "or an official ML-100k fold (u1..u5, ua, ub, all-folds = u1..u5).")
+                   "an official ML-100k fold (u1..u5, ua, ub, all-folds = u1..u5), or probe "
+                   "(a Netflix Prize folder's probe.txt).")
 @click.option("--models", default="baseline,mf,hybrid", show_default=True,
               callback=_parse_models, metavar="LIST",
               help="Comma-separated models: mean, baseline, mf, hybrid (the global mean and "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from recsys.data.loading import load
+from recsys.data.netflix import find_netflix_files
 from recsys.data.predefined_splits import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.data.splits import split as split_ratings
@@ -22,7 +23,7 @@ from recsys.errors import EvaluationError
 __all__ = ["SPLITS", "PREDEFINED_FOLDS", "Fold", "prepare_folds"]
 
 PREDEFINED_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
-SPLITS = ("holdout", "kfold", "user", "temporal", *PREDEFINED_FOLDS, "all-folds")
+SPLITS = ("holdout", "kfold", "user", "temporal", *PREDEFINED_FOLDS, "all-folds", "probe")
 
 Fold = tuple[str, Ratings, Ratings]
 """A labelled ``(fold, train, test)`` triple."""
@@ -111,6 +112,26 @@ def _predefined_folds(
     return triples, info
 
 
+def _probe_fold(data: Ratings | str | os.PathLike | None) -> tuple[list[Fold], dict[str, Any]]:
+    """The Netflix Prize's probe split of a Netflix Prize folder, and the description."""
+    if data is None or isinstance(data, Ratings) or find_netflix_files(data) is None:
+        raise EvaluationError(
+            "split 'probe' exists only for a Netflix Prize folder (training_set/ or "
+            "combined_data_*.txt, with probe.txt): pass it with --data, or use --split holdout"
+        )
+    train, test = load_predefined_split(data, "probe")
+    info = {
+        "name": "netflix",
+        "source": str(data),
+        "n_ratings": int(len(train) + len(test)),
+        "n_users": int(train.n_users),
+        "n_items": int(train.n_items),
+        "rating_scale": list(train.rating_scale),
+        "fingerprint": _combined_fingerprint([train.fingerprint() + test.fingerprint()]),
+    }
+    return [("probe", train, test)], info
+
+
 _SPLIT_ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
     "holdout": lambda seed: {"test_size": 0.2, "random_state": seed},
     "kfold": lambda seed: {"k": 5, "random_state": seed},
@@ -147,6 +168,8 @@ def prepare_folds(
     """
     if split not in SPLITS:
         raise EvaluationError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
+    if split == "probe":
+        return _probe_fold(data)
     if split in PREDEFINED_FOLDS or split == "all-folds":
         return _predefined_folds(data, split)
     return _random_folds(data, split, seed)
