@@ -62,7 +62,8 @@ from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
 
-__all__ = ["Estimator", "clone", "EpochCallback", "SELECTION_PATIENCE", "SELECTION_EPOCHS_FACTOR"]
+__all__ = ["Estimator", "EpochsByValidation", "clone", "EpochCallback", "SELECTION_PATIENCE",
+           "SELECTION_EPOCHS_FACTOR"]
 
 SELECTION_PATIENCE = 10
 """Epochs without a better validation error before a fit that chooses its epochs on a
@@ -411,6 +412,29 @@ class Estimator(Params, TopN, Persistent):
         """After a fit with a validation part: the settings that repeat the epochs it chose
         (without early stopping), for a refit on all the training ratings."""
         return {}
+
+
+class EpochsByValidation:
+    """:meth:`~Estimator.validation_settings` and :meth:`~Estimator.refit_settings` of a model
+    trained for ``n_epochs`` epochs with early stopping by ``patience`` and a per-epoch
+    ``history_["valid_rmse"]`` (MF, SVD++, timeSVD++, the time-aware biases): the choosing fit
+    stops after ``patience`` epochs without a better validation RMSE (else
+    :data:`SELECTION_PATIENCE`) and may run up to :data:`SELECTION_EPOCHS_FACTOR` times
+    ``n_epochs``; the refit runs the best epoch's count, without early stopping."""
+
+    n_epochs: int
+    patience: int | None
+    history_: dict[str, list[float]]
+
+    def validation_settings(self) -> dict[str, Any]:
+        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
+                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
+
+    def refit_settings(self) -> dict[str, Any]:
+        valid = self.history_.get("valid_rmse")
+        if not valid:
+            return {}
+        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
 
 def clone(estimator: Estimator, **params: Any) -> Estimator:

@@ -27,7 +27,7 @@ from recsys.models._blocks import (
     parallel_epoch,
     resolve_threads,
 )
-from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
+from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
@@ -36,7 +36,7 @@ __all__ = ["MatrixFactorization"]
 
 logger = logging.getLogger(__name__)
 
-class MatrixFactorization(Estimator):
+class MatrixFactorization(EpochsByValidation, Estimator):
     r"""Biased matrix factorisation by per-rating SGD (BellKor; Funk with ``biased=False``).
 
     .. math::
@@ -327,20 +327,6 @@ class MatrixFactorization(Estimator):
             "n_blocks": n_blocks, "indptr": indptr, "users": users, "items": items,
             "values": values,
         }
-
-    def validation_settings(self) -> dict[str, Any]:
-        """Early stopping for a fit that chooses the epochs on a validation part:
-        ``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`, and room
-        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs``."""
-        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
-                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
-
-    def refit_settings(self) -> dict[str, Any]:
-        """The epochs the validation chose (its best epoch), for a refit on all ratings."""
-        valid = self.history_.get("valid_rmse")
-        if not valid:
-            return {}
-        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     def _check_divergence(self, epoch: int, first: float, train_rmse: float,
                           scale_range: float, params: tuple[np.ndarray, ...],

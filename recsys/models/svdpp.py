@@ -18,7 +18,7 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _svdpp_sgd as kernels
-from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
+from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
@@ -28,7 +28,7 @@ __all__ = ["SVDpp"]
 logger = logging.getLogger(__name__)
 
 
-class SVDpp(Estimator):
+class SVDpp(EpochsByValidation, Estimator):
     r"""SVD++ by per-rating SGD, one user's ratings at a time (Koren 2008).
 
     .. math::
@@ -264,20 +264,6 @@ class SVDpp(Estimator):
         self.user_factors_, self.item_factors_, self.implicit_factors_ = P, Q, Y
         self.user_bias_, self.item_bias_ = bu, bi
         self.user_vectors_ = P + kernels.implicit_sums(self.seen_indptr_, self.seen_items_, Y)
-
-    def validation_settings(self) -> dict[str, Any]:
-        """Early stopping for a fit that chooses the epochs on a validation part:
-        ``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`, and room
-        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs``."""
-        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
-                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
-
-    def refit_settings(self) -> dict[str, Any]:
-        """The epochs the validation chose (its best epoch), for a refit on all ratings."""
-        valid = self.history_.get("valid_rmse")
-        if not valid:
-            return {}
-        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     def _check_divergence(self, epoch: int, first: float, train_rmse: float,
                           scale_range: float, params: tuple[np.ndarray, ...]) -> None:

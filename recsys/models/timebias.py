@@ -26,7 +26,7 @@ from recsys.errors import DivergenceError, RecsysError
 from recsys.models import _checks as checks
 from recsys.models import _timebias_sgd as kernels
 from recsys.models._time import TimeFeatures
-from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
+from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 _TERMS = ("user", "alpha", "day", "item", "bin")  # the order of _timebias_sgd's lr / reg
 
-class TimeAwareBaseline(Estimator):
+class TimeAwareBaseline(EpochsByValidation, Estimator):
     r"""timeSVD++'s time-aware biases, learned by per-rating SGD (Koren, KDD 2009).
 
     .. math::
@@ -308,21 +308,6 @@ class TimeAwareBaseline(Estimator):
         sse = kernels.squared_error_clipped(u, i, r, dev, bins, slots, self.mu_,
                                             *self._params(), low, high)
         return math.sqrt(sse / max(len(r), 1))
-
-    def validation_settings(self) -> dict[str, Any]:
-        """Early stopping for a fit that chooses the epochs on a validation part
-        (``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`), with room
-        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs`` (ml-latest-small wants about 100
-        where ``u1.base`` wants 60)."""
-        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
-                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
-
-    def refit_settings(self) -> dict[str, Any]:
-        """The epochs the validation chose (its best epoch), for a refit on all ratings."""
-        valid = self.history_.get("valid_rmse")
-        if not valid:
-            return {}
-        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices_at(self, u: np.ndarray, i: np.ndarray,

@@ -21,7 +21,7 @@ from recsys.models import _checks as checks
 from recsys.models import _svdpp_sgd as svdpp_kernels
 from recsys.models import _timesvdpp_sgd as kernels
 from recsys.models._time import TimeFeatures
-from recsys.models.base import SELECTION_EPOCHS_FACTOR, SELECTION_PATIENCE, Estimator
+from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -34,7 +34,7 @@ _PARAMS = ("user_factors_", "item_factors_", "implicit_factors_", "user_bias_", 
            "day_bias_", "item_bias_", "bin_bias_")
 
 
-class TimeSVDpp(Estimator):
+class TimeSVDpp(EpochsByValidation, Estimator):
     r"""SVD++ with timeSVD++'s time-aware biases (Koren, KDD 2009), per-rating SGD.
 
     .. math::
@@ -362,20 +362,6 @@ class TimeSVDpp(Estimator):
                                             *self._biases(), self.user_vectors_,
                                             self.item_factors_, low, high)
         return math.sqrt(sse / max(len(r), 1))
-
-    def validation_settings(self) -> dict[str, Any]:
-        """Early stopping for a fit that chooses the epochs on a validation part
-        (``patience`` if set, else :data:`~recsys.models.base.SELECTION_PATIENCE`), with room
-        for up to :data:`~recsys.models.base.SELECTION_EPOCHS_FACTOR` times ``n_epochs``."""
-        return {"patience": SELECTION_PATIENCE if self.patience is None else self.patience,
-                "n_epochs": SELECTION_EPOCHS_FACTOR * int(self.n_epochs)}
-
-    def refit_settings(self) -> dict[str, Any]:
-        """The epochs the validation chose (its best epoch), for a refit on all ratings."""
-        valid = self.history_.get("valid_rmse")
-        if not valid:
-            return {}
-        return {"n_epochs": int(np.argmin(valid)) + 1, "patience": None}
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices_at(self, u: np.ndarray, i: np.ndarray,
