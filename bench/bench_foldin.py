@@ -17,7 +17,7 @@ ratings at every ``k``, so the curve compares like with like). For each ``k``:
 The given ratings are drawn among items the reduced training set still has (a film only the
 removed users rated has no factors to fold in against).
 
-Run: ``/work/bench-venv/bin/python bench/bench_foldin.py [--model mf|svdpp] [--users 100]
+Run: ``python bench/bench_foldin.py [--model mf|svdpp] [--users 100]
 [--seed 0]`` (5 fits of about a second each; under a minute on 2 cores).
 
 Measured (2 cores, seed 0, 100 users, 5,536 scored ratings; RMSE on the 1-5 scale; ratio =

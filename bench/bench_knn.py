@@ -1,11 +1,11 @@
 """KNNBaseline against Surprise's KNNBaseline, the similarity timings, and the choice of the
 defaults.
 
-Run by hand with the bench venv (Surprise is a bench-only extra)::
+Run by hand in an environment with the bench extras (`pip install -e ".[bench]"`: Surprise)::
 
-    /work/bench-venv/bin/python bench/bench_knn.py                   # accuracy + speed + size
-    /work/bench-venv/bin/python bench/bench_knn.py --sections speed  # timings only
-    /work/bench-venv/bin/python bench/bench_knn.py --choose          # the defaults' grid
+    python bench/bench_knn.py                   # accuracy + speed + size
+    python bench/bench_knn.py --sections speed  # timings only
+    python bench/bench_knn.py --choose          # the defaults' grid
 
 ``accuracy``: both systems fit ML-100k ``u1.base`` and score ``u1.test`` once, in the same
 run: Surprise item-based ``pearson_baseline`` with its defaults (k=40, shrinkage 100, ALS

@@ -4,7 +4,7 @@ Run by hand (not by pytest)::
 
     python bench/bench_netflix_parse.py                   # 10M ratings, combined_data_*.txt
     python bench/bench_netflix_parse.py --layout training_set --ratings 2000000
-    python bench/bench_netflix_parse.py --keep /tmp/nf    # keep (and reuse) the files
+    python bench/bench_netflix_parse.py --keep nf-files   # keep (and reuse) the files
 
 The files are written in the exact format of the Netflix Prize data (``MovieID:`` lines, then
 ``CustomerID,Rating,Date`` lines; the four ``combined_data_*.txt`` of Kaggle's copy, or one

@@ -1,11 +1,11 @@
 """SVD++: how its defaults were chosen, its accuracy on ML-100k u1, and its speed against MF
 and Surprise SVD++ in the same run.
 
-Run by hand with the bench venv (Surprise is a bench-only extra)::
+Run by hand in an environment with the bench extras (`pip install -e ".[bench]"`: Surprise)::
 
-    /work/bench-venv/bin/python bench/bench_svdpp.py --sections tune      # choose defaults
-    /work/bench-venv/bin/python bench/bench_svdpp.py --sections accuracy  # u1.test, once
-    /work/bench-venv/bin/python bench/bench_svdpp.py --sections speed     # vs MF, Surprise
+    python bench/bench_svdpp.py --sections tune      # choose defaults
+    python bench/bench_svdpp.py --sections accuracy  # u1.test, once
+    python bench/bench_svdpp.py --sections speed     # vs MF, Surprise
 
 ``tune``: every configuration of a grid is trained on ``u1.base`` less a 10 % validation
 carve (seed 0) for up to ``--max-epochs`` epochs with early stopping (patience 8) on that
