@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["seen_items"]
+__all__ = ["seen_items", "group_rows"]
 
 
 @njit(cache=True, nogil=True)
@@ -58,3 +58,22 @@ def seen_items(users: np.ndarray, items: np.ndarray, n_users: int,
     """
     return _seen_items(np.ascontiguousarray(users), np.ascontiguousarray(items), int(n_users),
                        int(n_items))
+
+
+@njit(cache=True, nogil=True)
+def group_rows(users, n_users):
+    """The positions of the ratings grouped by user (a stable counting sort): ``(indptr,
+    rows)`` with user ``u``'s ratings at ``rows[indptr[u]:indptr[u + 1]]``, in their original
+    order. O(n); releases the GIL."""
+    n = users.shape[0]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    for k in range(n):
+        indptr[users[k] + 1] += 1
+    for u in range(n_users):
+        indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    rows = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        rows[fill[users[k]]] = k
+        fill[users[k]] += 1
+    return indptr, rows

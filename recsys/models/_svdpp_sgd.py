@@ -52,6 +52,8 @@ import functools
 import numpy as np
 from numba import njit
 
+from recsys.models._bookkeeping import group_rows
+
 __all__ = ["user_steps", "epoch_kernel", "implicit_sums", "predict_pairs",
            "squared_error_clipped", "group_by_user", "implicit_start", "factor_dot",
            "factor_step", "implicit_end", "epoch_base", "shuffle_user"]
@@ -256,25 +258,12 @@ def epoch_kernel(n_factors: int):
     return run_users
 
 
-@njit(cache=True, nogil=True)
 def group_by_user(users, items, values, n_users):
-    """Ratings grouped by user (a stable counting sort): ``(indptr, items, values)`` with user
-    ``u``'s ratings at ``[indptr[u], indptr[u + 1])``."""
-    n = users.shape[0]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for k in range(n):
-        indptr[users[k] + 1] += 1
-    for u in range(n_users):
-        indptr[u + 1] += indptr[u]
-    fill = indptr[:-1].copy()
-    out_i = np.empty(n, dtype=np.int32)
-    out_v = np.empty(n, dtype=values.dtype)
-    for k in range(n):
-        pos = fill[users[k]]
-        out_i[pos] = items[k]
-        out_v[pos] = values[k]
-        fill[users[k]] = pos + 1
-    return indptr, out_i, out_v
+    """Ratings grouped by user (a stable counting sort, :func:`~recsys.models._bookkeeping.
+    group_rows`): ``(indptr, items, values)`` with user ``u``'s ratings at
+    ``[indptr[u], indptr[u + 1])``."""
+    indptr, rows = group_rows(users, n_users)
+    return indptr, items[rows].astype(np.int32), values[rows]
 
 
 @njit(cache=True, nogil=True, fastmath=True)

@@ -54,6 +54,7 @@ import functools
 import numpy as np
 from numba import njit
 
+from recsys.models._bookkeeping import group_rows
 from recsys.models._svdpp_sgd import (
     epoch_base,
     factor_dot,
@@ -144,24 +145,6 @@ def epoch_kernel(n_factors: int):
         return sse
 
     return run_users
-
-
-@njit(cache=True, nogil=True)
-def group_rows(users, n_users):
-    """The positions of the ratings grouped by user (a stable counting sort): ``(indptr,
-    rows)`` with user ``u``'s ratings at ``rows[indptr[u]:indptr[u + 1]]``."""
-    n = users.shape[0]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for k in range(n):
-        indptr[users[k] + 1] += 1
-    for u in range(n_users):
-        indptr[u + 1] += indptr[u]
-    fill = indptr[:-1].copy()
-    rows = np.empty(n, dtype=np.int64)
-    for k in range(n):
-        rows[fill[users[k]]] = k
-        fill[users[k]] += 1
-    return indptr, rows
 
 
 @njit(cache=True, nogil=True, fastmath=True)
