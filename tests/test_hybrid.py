@@ -120,6 +120,7 @@ def test_out_of_fold_rows_never_see_their_own_rating(split):
     train = split[0]
     model = small()
     model._remember_data(train)
+    model.bases_ = ("mf", "autorec")
     model.user_logn_ = np.log1p(model.user_counts_).astype(np.float32)
     model.item_logn_ = np.log1p(model.item_counts_).astype(np.float32)
     from recsys.features import item_features, user_features

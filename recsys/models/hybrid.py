@@ -407,8 +407,6 @@ class HybridRecommender(HybridFiles, Estimator):
         models fitted on the *other* folds (so no row's own rating is seen)."""
         k = int(self.n_folds)
         progress = progress or FitProgress()
-        if not hasattr(self, "bases_"):
-            self.bases_ = bases_for(self.bases, ratings)
         n_bases = len(self.bases_)
         X = None
         base = np.empty(len(ratings))
