@@ -21,7 +21,8 @@ from typing import Any
 import click
 
 from recsys._version import __version__
-from recsys.cli import data_commands, evaluate_command, model_commands, tune_command
+from recsys.cli import (data_commands, evaluate_command, model_commands, serve_command,
+                        tune_command, update_command)
 from recsys.cli.interrupts import Interrupted
 from recsys.errors import RecsysError
 
@@ -129,6 +130,7 @@ def main(debug: bool) -> None:
 
 
 # each command module lists its click commands in ``COMMANDS``
-for _module in (data_commands, model_commands, evaluate_command, tune_command):
+for _module in (data_commands, model_commands, evaluate_command, tune_command, update_command,
+                serve_command):
     for _command in _module.COMMANDS:
         main.add_command(_command)
