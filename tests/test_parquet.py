@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -34,6 +35,46 @@ def test_bundled_csv_convert_round_trip(tmp_path):
     assert "100,836 ratings" in result.output
     assert pq.read_schema(out).names == ["user", "item", "rating", "timestamp"]
     _same(recsys.load(), recsys.load(out))
+
+
+def test_titles_years_and_genres_travel_with_the_file(tmp_path):
+    out = tmp_path / "small.parquet"
+    assert run("data", "convert", "ml-latest-small", out).exit_code == 0
+    original, again = recsys.load(), recsys.load(out)
+    assert again.item_info is not None and len(again.item_info) == len(original.item_info)
+    for column in ("title", "year", "genres"):
+        left = original.item_info[column].reindex(original.item_ids)
+        right = again.item_info[column].reindex(again.item_ids)
+        assert left.fillna(-1).tolist() == right.fillna(-1).tolist(), column
+    model = tmp_path / "b.npz"
+    assert run("fit", "--data", out, "--model", "baseline", "-o", model).exit_code == 0
+    listed = run("recommend", "-m", model, "--user", "1", "-n", "3", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)  # the titles reach the model and its lists
+    assert [row["title"] for row in rows] == [
+        original.item_info.loc[int(row["item"]), "title"] for row in rows]
+
+
+def test_user_information_and_text_ids_in_the_metadata(tmp_path):
+    ratings = recsys.load()
+    info = pd.DataFrame({"age": [30] * ratings.n_users, "zip": ["01234"] * ratings.n_users},
+                        index=ratings.user_ids)
+    ratings.user_info = info
+    out = write_parquet(ratings, tmp_path / "u.parquet")
+    again = recsys.load(out)
+    assert again.user_info["zip"].tolist() == ["01234"] * ratings.n_users  # text stays text
+    assert list(again.user_info.index) == list(ratings.user_ids)
+
+
+def test_a_damaged_metadata_entry_loses_only_the_titles(tmp_path):
+    out = tmp_path / "small.parquet"
+    write_parquet(recsys.load(), out)
+    table = pq.read_table(out)
+    metadata = dict(table.schema.metadata)
+    metadata[b"recsys.item_info"] = b"{not json"
+    pq.write_table(table.replace_schema_metadata(metadata), out)
+    again = recsys.load(out)
+    assert again.item_info is None and len(again) == 100_836
 
 
 def test_csv_with_text_ids_round_trip(tmp_path):

@@ -121,7 +121,8 @@ def convert_command(source: str, target: str, file_format: dict[str, Any]) -> No
     """Write any ratings recsys reads (a file, a release, a Netflix Prize folder, a name) to a
     Parquet file with columns user, item, rating[, timestamp], which reloads in seconds.
 
-    The file is replaced atomically; item titles are not carried over.
+    The file is replaced atomically. Item titles, years and genres (and user information)
+    travel in the file's metadata, so `recommend` and `similar` still show titles.
 
     \b
       recsys data convert ratings.csv ratings.parquet

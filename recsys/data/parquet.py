@@ -1,5 +1,6 @@
 """Parquet ratings: read any Parquet file (or folder of parts), write ``user, item, rating[,
-timestamp]``.
+timestamp]`` with the items' titles, years and genres (and any user information) kept as JSON
+in the file's metadata.
 
 Reading uses pyarrow (the reader Spark and pandas use too). Columns are recognised by name as
 in delimited files (``userId``/``user``/``customerId``..., ``movieId``/``item``...,
@@ -13,6 +14,7 @@ that a big set converted once reloads in seconds.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ __all__ = ["PARQUET_SUFFIXES", "is_parquet", "read_parquet_file", "write_parquet
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 _MAGIC = b"PAR1"
 _SCALE_KEY = b"recsys.rating_scale"  # kept in the file's metadata by write_parquet
+_INFO_KEYS = {"item_info": b"recsys.item_info", "user_info": b"recsys.user_info"}
 
 
 def _pyarrow() -> tuple[Any, Any]:
@@ -127,7 +130,7 @@ def read_parquet_file(
             rating_scale = _stored_scale(schema.metadata)
         quick = _quick_ratings(pq, path, schema, roles, rating_scale, name or path.name)
         if quick is not None:
-            return quick
+            return _with_side_info(quick, schema.metadata)
         table = pq.read_table(path, columns=columns)
     except DataError:
         raise
@@ -142,10 +145,49 @@ def read_parquet_file(
     ts = roles.get("timestamp")
     if ts is not None:
         frame[ts] = _seconds(frame[ts])
-    return Ratings.from_dataframe(
+    ratings = Ratings.from_dataframe(
         frame, user=roles["user"], item=roles["item"], rating=roles["rating"], timestamp=ts,
         rating_scale=rating_scale, name=name or path.name, source=source,
     )
+    return _with_side_info(ratings, schema.metadata)
+
+
+def _info_json(info: pd.DataFrame | None) -> bytes | None:
+    """Side information (titles, years, genres; user demographics) as JSON for the file's
+    metadata, or None when there is none."""
+    if info is None or info.empty:
+        return None
+    frame = info.copy()
+    frame.index = frame.index.map(lambda x: x.item() if hasattr(x, "item") else x)
+    return frame.to_json(orient="split", date_format="iso").encode()
+
+
+def _stored_info(metadata: dict | None, key: bytes, ids: np.ndarray) -> pd.DataFrame | None:
+    """The side information :func:`write_parquet` kept under ``key``, indexed like ``ids``
+    (None when absent or unreadable: the ratings do not depend on it)."""
+    if not metadata or key not in metadata:
+        return None
+    try:
+        info = pd.read_json(io.StringIO(metadata[key].decode()), orient="split",
+                            dtype=False)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    try:
+        info.index = info.index.astype(ids.dtype) if ids.dtype.kind in "iuf" else (
+            info.index.astype(str))
+    except (TypeError, ValueError):
+        return None
+    return info
+
+
+def _with_side_info(ratings: Ratings, metadata: dict | None) -> Ratings:
+    """``ratings`` with the item (and user) information stored in the file's metadata."""
+    for attr, key in _INFO_KEYS.items():
+        ids = ratings.item_ids if attr == "item_info" else ratings.user_ids
+        info = _stored_info(metadata, key, ids)
+        if info is not None:
+            setattr(ratings, attr, info)
+    return ratings
 
 
 def _dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -224,7 +266,12 @@ def write_parquet(ratings: Ratings, path: str | Path) -> Path:
     table = pa.table({k: (v.astype(str) if v.dtype.kind in "OU" else v)
                       for k, v in columns.items()})
     low, high = ratings.rating_scale
-    table = table.replace_schema_metadata({_SCALE_KEY: f"{low!r},{high!r}"})
+    metadata = {_SCALE_KEY: f"{low!r},{high!r}".encode()}
+    for attr, key in _INFO_KEYS.items():
+        stored = _info_json(getattr(ratings, attr))
+        if stored is not None:
+            metadata[key] = stored
+    table = table.replace_schema_metadata(metadata)
     try:
         with atomic_write(path) as handle:
             pq.write_table(table, handle)
