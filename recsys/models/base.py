@@ -36,7 +36,9 @@ A subclass implements these hooks:
   (the item embedding :meth:`similar_items` compares).
 
 Top-N lists and similar items (``recommend``, ``recommend_all``, ``similar_items``) come from
-:class:`recsys.models.topn.TopN`, built on the scores.
+:class:`recsys.models.topn.TopN`, built on the scores. ``partial_fit`` (online updates with
+fresh ratings) comes from :class:`recsys.models.updates.Updates`, for the models with a
+``_partial_fit`` hook.
 
 What a model file holds comes from :class:`recsys.models.persistence.Persistent` (the
 ``_state`` / ``_set_state`` hooks); files are written and read by :mod:`recsys.models.io`.
@@ -61,6 +63,7 @@ from recsys.models.persistence import Persistent
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
 from recsys.models.scaling import RatingMap
 from recsys.models.topn import TopN
+from recsys.models.updates import Updates
 
 __all__ = ["Estimator", "EpochsByValidation", "clone", "EpochCallback", "SELECTION_PATIENCE",
            "SELECTION_EPOCHS_FACTOR"]
@@ -91,7 +94,7 @@ def _id_array(values: np.ndarray) -> np.ndarray:
     return _text_array(values)
 
 
-class Estimator(Params, TopN, Persistent):
+class Estimator(Params, TopN, Persistent, Updates):
     """Base class of rating predictors (see the module docstring for the contract)."""
 
     def _validate_params(self) -> None:

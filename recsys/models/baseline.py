@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from recsys.data.ratings import Ratings
+from recsys.errors import ParameterError
 from recsys.metrics import rmse
 from recsys.models import _checks as checks
 from recsys.models.base import Estimator
 from recsys.models.foldin import UserProfile
 from recsys.models.io import state_array, state_int
 from recsys.models.progress import FitProgress
+from recsys.models.updates import UpdateBatch
 
 __all__ = ["GlobalMean", "BiasBaseline"]
 
@@ -172,6 +174,60 @@ class BiasBaseline(Estimator):
     def _score_profile(self, profile: UserProfile) -> np.ndarray:
         """``mu + b_u + b_i`` over all items."""
         return self.model_mean_ + profile.bias + self.item_bias_.astype(np.float64)
+
+    # ------------------------------------------------------------------ updates
+    _update_defaults = {"n_epochs": 3}
+    """``partial_fit``'s sweeps (warm-started, a few suffice)."""
+
+    def _partial_fit(self, batch: UpdateBatch, n_epochs: int | None = None,
+                     lr: float | None = None, replay_size: float | None = None) -> None:
+        r"""Continue the fit's alternating sweeps with the new ratings added, exactly.
+
+        No old rating is needed: each bias is its ridge equation's solution,
+        :math:`b_u = S_u / (\lambda_u + n_u)` with :math:`S_u = \sum_{i \in R(u)}
+        (z_{ui} - \mu - b_i)`, so the fitted biases and the rating counts give the sums
+        back, :math:`S_u = b_u (\lambda_u + n_u)` (and :math:`T_i = b_i (\lambda_i + m_i)`
+        for the items). A sweep then adds the new ratings' residuals to the sums and, through
+        the seen-items lists, the change of the other side's biases over the old ratings
+        (:math:`S_u \mathrel{-}= \sum_{i \in R(u)} \Delta b_i`), and re-solves every
+        bias: the same coordinate descent as :meth:`fit` on old and new ratings together. A
+        new rating of a pair already rated replaces the old one, whose value is taken to be
+        the model's prediction. ``n_epochs`` sweeps (items, then users); ``lr`` does not apply
+        and no replay is needed (``replay`` is ignored). Each sweep costs O(old ratings).
+        """
+        if lr is not None:
+            raise ParameterError("BiasBaseline's update is closed-form: lr does not apply")
+        sweeps = checks.integer("partial_fit", "n_epochs", self._update_defaults["n_epochs"]
+                                if n_epochs is None else n_epochs, 1, 100_000)
+        n_old_u, n_old_i = batch.n_old_users, batch.n_old_items
+        bu0 = np.concatenate([self.user_bias_, np.zeros(batch.n_users - n_old_u)])
+        bi0 = np.concatenate([self.item_bias_, np.zeros(batch.n_items - n_old_i)])
+        n_u = batch.old_user_counts.astype(np.float64)
+        n_i = batch.old_item_counts.astype(np.float64)
+        S = bu0 * (float(self.reg_user) + n_u)
+        T = bi0 * (float(self.reg_item) + n_i)
+        users, items = batch.users, batch.items
+        replaced = ~batch.fresh
+        np.subtract.at(S, users[replaced], bu0[users[replaced]])
+        np.subtract.at(T, items[replaced], bi0[items[replaced]])
+        n_u += np.bincount(users[batch.fresh], minlength=batch.n_users)
+        n_i += np.bincount(items[batch.fresh], minlength=batch.n_items)
+        owners = np.repeat(np.arange(n_old_u), np.diff(self.seen_indptr_))
+        seen = self.seen_items_
+        r = batch.values.astype(np.float64) - self.model_mean_
+        b_u, b_i = bu0.copy(), bi0.copy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for _ in range(sweeps):
+                shift = np.bincount(seen, (b_u - bu0)[owners], minlength=batch.n_items)
+                b_i = (T - shift + np.bincount(items, r - b_u[users], minlength=batch.n_items)
+                       ) / (float(self.reg_item) + n_i)
+                b_i[n_i == 0] = 0.0
+                shift = np.bincount(owners, (b_i - bi0)[seen], minlength=batch.n_users)
+                b_u = (S - shift + np.bincount(users, r - b_i[items], minlength=batch.n_users)
+                       ) / (float(self.reg_user) + n_u)
+                b_u[n_u == 0] = 0.0
+        self.user_bias_ = b_u.astype(np.float32)
+        self.item_bias_ = b_i.astype(np.float32)
 
     def _state(self) -> dict[str, Any]:
         return {"user_bias": self.user_bias_, "item_bias": self.item_bias_,
