@@ -16,13 +16,14 @@ Protocol. The 100,000 ratings of ``../shared/datasets/ml-100k/u.data`` sorted by
   step). The settings with the lowest mean validation RMSE over the five steps win.
 
 Both models are :class:`~recsys.models.mf.MatrixFactorization` with its defaults
-(``random_state`` 0, one thread). Times: ``partial_fit`` per step (id maps, bookkeeping,
+(``random_state`` 0, one thread), or SVD++ with its defaults (``--model svdpp``). Times: ``partial_fit`` per step (id maps, bookkeeping,
 fold-in of new users, SGD) against one refit per step, wall clock, interleaved.
 
 Run (from the repository root, with the project installed)::
 
     python bench/bench_update.py --tune      # choose the settings on the carve, then evaluate
     python bench/bench_update.py             # evaluate the defaults of partial_fit
+    python bench/bench_update.py --model svdpp
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import pandas as pd
 
 from recsys.data.loading import load
 from recsys.data.ratings import Ratings
-from recsys.models.mf import MatrixFactorization
+from recsys.models.registry import make_model
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 
@@ -75,14 +76,15 @@ def rmse_on(model, frame: pd.DataFrame) -> tuple[float, float, int]:
 
 def stream(frame: pd.DataFrame, info, fit_end: float, n_steps: int, step: float,
            eval_end: float, settings: dict, *, refit: bool, seed: int = 0,
-           base_model=None) -> list[dict]:
+           base_model=None, model: str = "mf") -> list[dict]:
     """Fit on ``[0, fit_end)``, stream ``n_steps`` steps of ``step``, score
     ``[fit_end + n_steps step, eval_end)``. Returns one row per step."""
     n = len(frame)
     cut = [int(round((fit_end + s * step) * n)) for s in range(n_steps + 1)]
     evaluation = frame.iloc[cut[-1]:int(round(eval_end * n))]
+    name = model
     model = copy.deepcopy(base_model) if base_model is not None else \
-        MatrixFactorization(random_state=seed).fit(container(frame.iloc[:cut[0]], info, "fit"))
+        make_model(name, random_state=seed).fit(container(frame.iloc[:cut[0]], info, "fit"))
     first = rmse_on(model, evaluation)
     rows = [{"step": 0, "seen": cut[0], "update": first[0], "refit": first[0],
              "update_warm": first[1], "refit_warm": first[1], "warm": first[2]}]
@@ -96,7 +98,7 @@ def stream(frame: pd.DataFrame, info, fit_end: float, n_steps: int, step: float,
         row["update"], row["update_warm"], row["warm"] = rmse_on(model, evaluation)
         if refit:
             start = time.perf_counter()
-            fresh = MatrixFactorization(random_state=seed).fit(
+            fresh = make_model(name, random_state=seed).fit(
                 container(frame.iloc[:cut[s + 1]], info, "seen"))
             row["refit_s"] = time.perf_counter() - start
             row["refit"], row["refit_warm"], _ = rmse_on(fresh, evaluation)
@@ -104,9 +106,9 @@ def stream(frame: pd.DataFrame, info, fit_end: float, n_steps: int, step: float,
     return rows
 
 
-def tune(frame: pd.DataFrame, info) -> dict:
+def tune(frame: pd.DataFrame, info, model: str = "mf") -> dict:
     """The grid on the validation carve (75 % fit, five 1 % steps, 80-85 % scored)."""
-    base = MatrixFactorization(random_state=0).fit(
+    base = make_model(model, random_state=0).fit(
         container(frame.iloc[:int(0.75 * len(frame))], info, "fit"))
     fit_lr = base.lr / (1.0 + base.lr_decay * base.best_epoch_)
     results = []
@@ -131,10 +133,12 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true",
                         help="choose the update's settings on the validation carve first")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=["mf", "svdpp"], default="mf")
     args = parser.parse_args()
     frame, info = by_time()
-    settings = tune(frame, info) if args.tune else {}
-    rows = stream(frame, info, 0.85, 10, 0.01, 1.0, settings, refit=True, seed=args.seed)
+    settings = tune(frame, info, args.model) if args.tune else {}
+    rows = stream(frame, info, 0.85, 10, 0.01, 1.0, settings, refit=True, seed=args.seed,
+                  model=args.model)
     print(f"\nsettings: {settings or 'partial_fit defaults'}; evaluation slice: the last 5 % "
           f"({len(frame) - rows[-1]['seen']:,} ratings)")
     print("| step | ratings seen | RMSE update | RMSE refit | update/refit | known users' "

@@ -16,6 +16,7 @@ from recsys.models.io import load_model
 from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
 from recsys.models.registry import MODELS
+from recsys.models.svdpp import SVDpp
 from recsys.models.updates import UPDATE_MODELS
 
 from _cli import assert_one_clean_error, run
@@ -130,6 +131,21 @@ def test_replay_draws_old_ratings_into_the_epochs(data, parts, fitted):
         updated(fitted, new, replay=old, replay_size=-1)
 
 
+def test_svdpp_update_approaches_a_refit_and_saves(data, parts, tmp_path):
+    params = dict(n_factors=3, n_epochs=30, lr=0.01, lr_decay=0.0, reg=0.02, reg_bias=0.02,
+                  reg_implicit=0.02, init_std=0.1, random_state=0)
+    old, new_rows, test_rows = parts
+    fitted = SVDpp(**params).fit(own_maps(data, old, "old"))
+    model = updated(fitted, own_maps(data, new_rows, "new"))
+    assert model.n_users_ == 300 and model.n_items_ == 200
+    refit = SVDpp(**params).fit(own_maps(data, np.r_[old, new_rows]))
+    static, after, full = (error_on(m, data, test_rows) for m in (fitted, model, refit))
+    assert after < static - 0.2 and after < 1.08 * full
+    # the users' vectors follow the new N(u): the same as derived again after loading
+    back = load_model(model.save(tmp_path / "svdpp.npz"))
+    assert np.allclose(back.user_vectors_, model.user_vectors_, atol=1e-5)
+
+
 def test_baseline_update_equals_a_refit(data):
     rng = np.random.default_rng(1)
     rows = rng.permutation(len(data))
@@ -209,7 +225,7 @@ def test_bad_updates_leave_the_model_unchanged(data, parts, fitted):
 def test_models_without_updates_say_which_can(data):
     small = own_maps(data, np.arange(2000))
     for model in (KNNBaseline().fit(small), GlobalMean().fit(small)):
-        with pytest.raises(RecsysError, match="updates work with baseline .* mf"):
+        with pytest.raises(RecsysError, match="updates work with baseline .* mf .* svdpp"):
             model.partial_fit(small)
     with pytest.raises(NotFittedError):
         MatrixFactorization().partial_fit(small)

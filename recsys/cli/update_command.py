@@ -26,7 +26,7 @@ COMMANDS: list[click.Command] = []
 @click.option("--epochs", type=click.IntRange(1, 100_000),
               help="Passes over the new ratings (sweeps for the bias baseline).")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True),
-              help="SGD step size of the update (default: the step the fit ended on).")
+              help="SGD step size of the update (default: half the step the fit ended on).")
 @click.option("--replay", "replay", default=None, metavar="NAME|PATH",
               help="Earlier ratings (such as the training data) to mix into the update's "
                    "epochs.")
@@ -41,8 +41,9 @@ def update(model_path: str, data: str, output: str | None, epochs: int | None,
     """Update a fitted model with new ratings, without refitting it.
 
     New users and items are added; new users are folded in against the items, then the
-    model's SGD continues over the new ratings (MF), or its biases are re-solved (baseline).
-    The rating scale stays the model's. Works with --model mf and baseline files.
+    model's SGD continues over the new ratings (MF, SVD++), or its biases are re-solved
+    (baseline).
+    The rating scale stays the model's. Works with --model mf, svdpp and baseline files.
 
     \b
     Examples:

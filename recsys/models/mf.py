@@ -31,7 +31,7 @@ from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
-from recsys.models.updates import UpdateBatch, ridge_rows
+from recsys.models.updates import UpdateBatch, grown, ridge_rows, sgd_update_settings
 
 __all__ = ["MatrixFactorization"]
 
@@ -452,22 +452,11 @@ class MatrixFactorization(EpochsByValidation, Estimator):
 
         ``mu`` and the model units stay those of the fit.
         """
-        owner = "partial_fit"
-        epochs = checks.integer(owner, "n_epochs", self._update_defaults["n_epochs"]
-                                if n_epochs is None else n_epochs, 1, 100_000)
-        step = 1.0 / (1.0 + float(self.lr_decay) * int(self.best_epoch_))
-        lr_b0 = self.lr if self.lr_bias is None else self.lr_bias
-        lr_w = float(self.lr) * step * self._update_defaults["lr_scale"] if lr is None \
-            else checks.number(owner, "lr", lr, 0.0, strict=True)
-        lr_b = lr_w * float(lr_b0) / float(self.lr)
-        f32, k, rng = np.float32, int(self.n_factors), batch.rng
-        n_new_u, n_new_i = batch.n_users - batch.n_old_users, batch.n_items - batch.n_old_items
-        P = np.concatenate([self.user_factors_,
-                            rng.standard_normal((n_new_u, k), dtype=f32) * f32(self.init_std)])
-        Q = np.concatenate([self.item_factors_,
-                            rng.standard_normal((n_new_i, k), dtype=f32) * f32(self.init_std)])
-        bu = np.concatenate([self.user_bias_, np.zeros(n_new_u, dtype=f32)])
-        bi = np.concatenate([self.item_bias_, np.zeros(n_new_i, dtype=f32)])
+        epochs, lr_w, lr_b = sgd_update_settings(self, n_epochs, lr)
+        f32, k, rng, std = np.float32, int(self.n_factors), batch.rng, float(self.init_std)
+        P, Q = grown(self.user_factors_, batch.n_users, rng, std), \
+            grown(self.item_factors_, batch.n_items, rng, std)
+        bu, bi = grown(self.user_bias_, batch.n_users), grown(self.item_bias_, batch.n_items)
         self._solve_new_rows(batch, P, Q, bu, bi)
 
         users = np.concatenate([batch.users, batch.replay_users]).astype(np.int32)

@@ -22,6 +22,7 @@ from recsys.models.base import EpochsByValidation, Estimator
 from recsys.models.foldin import UserProfile, ridge_user, sgd_penalties
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
+from recsys.models.updates import UpdateBatch, grown, ridge_rows, sgd_update_settings
 
 __all__ = ["SVDpp"]
 
@@ -343,6 +344,82 @@ class SVDpp(EpochsByValidation, Estimator):
 
     def _profile_fallback(self, profile: UserProfile) -> float:
         return float(self.mu_ + profile.bias)
+
+    # ------------------------------------------------------------------ updates
+    _update_defaults = {"n_epochs": 10, "lr_scale": 0.5, "replay_size": 0.0}
+    """``partial_fit``'s defaults (MF's, chosen by ``bench/bench_update.py --tune``)."""
+
+    def _partial_fit(self, batch: UpdateBatch, n_epochs: int | None = None,
+                     lr: float | None = None, replay_size: float | None = None) -> None:
+        r"""Continue the fit on new ratings (:meth:`~recsys.models.updates.Updates.partial_fit`),
+        with ``N(u)`` now every item the user rated, old and new.
+
+        1. New rows start as a fit starts them (``N(0, init_std^2)`` factors, zero biases);
+           cold items rated by known users are then solved against those users' vectors
+           ``p_u + z_u`` in closed form (the fold-in ridge with the item in the user's place);
+        2. cold users are folded in as :meth:`_fold_in` does: ``z_u`` from their items, then
+           the ``(b_u, p_u)`` ridge;
+        3. ``n_epochs`` epochs of the fit's per-user SGD (:mod:`recsys.models._svdpp_sgd`)
+           over the users of the new ratings (plus the replay sample), at the constant step
+           ``lr`` (default: half the step the fit ended on). The users' vectors are then
+           derived again for everyone (a changed ``y_j`` moves every user who rated ``j``).
+        """
+        epochs, lr_w, lr_b = sgd_update_settings(self, n_epochs, lr)
+        f32, k, rng, std = np.float32, int(self.n_factors), batch.rng, float(self.init_std)
+        P = grown(self.user_factors_, batch.n_users, rng, std)
+        Q = grown(self.item_factors_, batch.n_items, rng, std)
+        Y = grown(self.implicit_factors_, batch.n_items, rng, std)
+        bu, bi = grown(self.user_bias_, batch.n_users), grown(self.item_bias_, batch.n_items)
+        self._solve_new_rows(batch, P, Q, Y, bu, bi)
+
+        indptr, items, values = kernels.group_by_user(
+            np.concatenate([batch.users, batch.replay_users]).astype(np.int32),
+            np.concatenate([batch.items, batch.replay_items]).astype(np.int32),
+            np.concatenate([batch.values, batch.replay_values]).astype(f32), batch.n_users)
+        active = np.flatnonzero(np.diff(indptr) > 0)
+        kernel = kernels.epoch_kernel(k)
+        seed = int(rng.integers(0, 2**63 - 1))
+        sse = 0.0
+        for epoch in range(epochs):
+            sse = kernel(indptr, items, values, rng.permutation(active), batch.seen_indptr,
+                         batch.seen_items, f32(self.mu_), bu, bi, P, Q, Y, f32(lr_w),
+                         f32(lr_b), f32(self.reg), f32(self.reg_bias), f32(self.reg_implicit),
+                         seed, epoch)
+            if not math.isfinite(sse):
+                break
+        if not (math.isfinite(sse)
+                and all(math.isfinite(float(a.sum())) for a in (P, Q, Y, bu, bi))):
+            raise DivergenceError(f"the update diverged (NaN/inf): lower lr (now {lr_w:g})")
+        self.user_factors_, self.item_factors_, self.implicit_factors_ = P, Q, Y
+        self.user_bias_, self.item_bias_ = bu, bi
+        self.user_vectors_ = P + kernels.implicit_sums(batch.seen_indptr, batch.seen_items, Y)
+
+    def _solve_new_rows(self, batch: UpdateBatch, P: np.ndarray, Q: np.ndarray,
+                        Y: np.ndarray, bu: np.ndarray, bi: np.ndarray) -> None:
+        """Steps 1 and 2 of :meth:`_partial_fit`, in place on the extended arrays."""
+        z = batch.values.astype(np.float64)
+
+        def penalties(n: int) -> tuple[float, float]:
+            return sgd_penalties(self, n)
+
+        cold_items = np.flatnonzero(batch.old_item_counts == 0)
+        if len(cold_items):
+            known = batch.old_user_counts > 0
+            vectors = grown(self.user_vectors_, batch.n_users)
+            y = z - self.mu_ - bu[batch.users]
+            for i, (bias, q) in ridge_rows(batch.items, batch.users, y, cold_items, vectors,
+                                           known, penalties).items():
+                Q[i], bi[i] = q, bias
+        cold_users = np.flatnonzero(batch.old_user_counts == 0)
+        if len(cold_users):
+            implicit = kernels.implicit_sums(batch.seen_indptr, batch.seen_items, Y)
+            y = z - self.mu_ - bi[batch.items] - np.einsum(
+                "nk,nk->n", Q[batch.items].astype(np.float64),
+                implicit[batch.users].astype(np.float64))
+            for u, (bias, p) in ridge_rows(batch.users, batch.items, y, cold_users, Q,
+                                           np.ones(batch.n_items, dtype=bool),
+                                           penalties).items():
+                P[u], bu[u] = p, bias
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:

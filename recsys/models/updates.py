@@ -44,9 +44,10 @@ import pandas as pd
 from recsys.data.ratings import Ratings, lookup_ids
 from recsys.errors import DataError, NotFittedError, ParameterError, RecsysError
 
-__all__ = ["UPDATE_MODELS", "UpdateBatch", "Updates", "unsupported_update"]
+__all__ = ["UPDATE_MODELS", "UpdateBatch", "Updates", "unsupported_update", "ridge_rows",
+           "sgd_update_settings", "grown"]
 
-UPDATE_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization"}
+UPDATE_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization", "svdpp": "SVDpp"}
 """Registry name -> class of the models ``partial_fit`` can update."""
 
 
@@ -69,6 +70,9 @@ class UpdateBatch:
         Sizes of the extended id maps.
     n_old_users, n_old_items : int
         Sizes before the update.
+    seen_indptr, seen_items : ndarray
+        Each user's rated items after the update (CSR, as ``seen_indptr_`` / ``seen_items_``;
+        SVD++'s implicit feedback ``N(u)``).
     old_user_counts, old_item_counts : ndarray of int64, shape (n_users,) / (n_items,)
         Training ratings of each user and item before the update (0 for the added ones, and
         for ids the map held without a rating): a row with 0 is *cold*, learned nothing yet.
@@ -86,6 +90,8 @@ class UpdateBatch:
     n_items: int
     n_old_users: int
     n_old_items: int
+    seen_indptr: np.ndarray
+    seen_items: np.ndarray
     old_user_counts: np.ndarray
     old_item_counts: np.ndarray
     replay_users: np.ndarray
@@ -155,6 +161,7 @@ class Updates:
                                   dtype=np.float32),
                 fresh=fresh, n_users=len(record["user_ids_"]), n_items=len(record["item_ids_"]),
                 n_old_users=self.n_users_, n_old_items=self.n_items_,
+                seen_indptr=record["seen_indptr_"], seen_items=record["seen_items_"],
                 old_user_counts=_padded(self.user_counts_, len(record["user_ids_"])),
                 old_item_counts=_padded(self.item_counts_, len(record["item_ids_"])),
                 replay_users=replay_arrays[0], replay_items=replay_arrays[1],
@@ -331,6 +338,36 @@ def _replay_sample(model: Any, replay: Ratings | None, record: dict[str, Any], n
 
 
 # ---------------------------------------------------------------------------------- factor rows
+def sgd_update_settings(model: Any, n_epochs: int | None, lr: float | None
+                        ) -> tuple[int, float, float]:
+    """Epochs and the (factor, bias) step sizes of an SGD model's update: those given, else
+    the model's ``_update_defaults`` (``n_epochs``; ``lr_scale`` times the step its fit
+    ended on, ``lr / (1 + lr_decay t)`` at the kept epoch ``t``). The bias step keeps the
+    fit's ratio ``lr_bias / lr``."""
+    from recsys.models import _checks as checks
+
+    defaults = model._update_defaults
+    epochs = checks.integer("partial_fit", "n_epochs",
+                            defaults["n_epochs"] if n_epochs is None else n_epochs, 1, 100_000)
+    if lr is None:
+        step = 1.0 / (1.0 + float(model.lr_decay) * int(model.best_epoch_))
+        lr = float(model.lr) * step * float(defaults["lr_scale"])
+    else:
+        lr = checks.number("partial_fit", "lr", lr, 0.0, strict=True)
+    ratio = 1.0 if model.lr_bias is None else float(model.lr_bias) / float(model.lr)
+    return epochs, lr, lr * ratio
+
+
+def grown(array: np.ndarray, n_rows: int, rng: np.random.Generator | None = None,
+          std: float = 0.0) -> np.ndarray:
+    """A copy of ``array`` with rows appended up to ``n_rows``: ``N(0, std^2)`` draws from
+    ``rng`` (factor rows, as a fit initialises them), else zeros (biases)."""
+    shape = (n_rows - array.shape[0],) + array.shape[1:]
+    extra = np.zeros(shape, dtype=array.dtype) if rng is None else \
+        rng.standard_normal(shape, dtype=array.dtype) * array.dtype.type(std)
+    return np.concatenate([array, extra])
+
+
 def ridge_rows(rows: np.ndarray, cols: np.ndarray, targets: np.ndarray, solve_for: np.ndarray,
                other_factors: np.ndarray, usable: np.ndarray,
                penalties: Any) -> dict[int, tuple[float, np.ndarray]]:
