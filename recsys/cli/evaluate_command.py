@@ -56,8 +56,8 @@ class _Progress:
                    "(a Netflix Prize folder's probe.txt).")
 @click.option("--models", default="baseline,mf,hybrid", show_default=True,
               callback=_parse_models, metavar="LIST",
-              help="Comma-separated models: mean, baseline, mf, hybrid (the global mean and "
-                   "the bias baseline are always included as references).")
+              help="Comma-separated models: mean, baseline, mf, hybrid, popularity, bpr, ... (the "
+                   "global mean and the bias baseline are always included as references).")
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
               help="Seed of the split and of every model.")
 @click.option("--threshold", type=float, default=4.0, show_default=True,
@@ -77,6 +77,11 @@ class _Progress:
               help="Trials of the hybrid's network per fold with --tune (each a whole hybrid "
                    f"fit; its base MF settings come from the fold's MF search) "
                    f"[default: {DEFAULT_HYBRID_TRIALS}].")
+@click.option("--rank-by", type=click.Choice(["both", "rating", "relevance"]), default="both",
+              show_default=True,
+              help="Rank the top-N lists by predicted rating, by relevance (the chance the "
+                   "user rates the item times a preference for its predicted rating), or both "
+                   "(main columns by each model's default, plus a table of both).")
 @click.option("--topn-users", type=click.IntRange(1, None), default=1000, show_default=True,
               help="Top-N figures over at most this many test users (a seeded sample).")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, writable=True),
@@ -85,7 +90,7 @@ class _Progress:
 @file_format_options
 def evaluate(data: str | None, split: str, models: list[str], seed: int, threshold: float,
              k: int, validation: float, tune: bool, trials: int | None,
-             hybrid_trials: int | None, topn_users: int, output: str,
+             hybrid_trials: int | None, rank_by: str, topn_users: int, output: str,
              file_format: dict[str, Any]) -> None:
     """Compare models: RMSE, MAE, improvement over the global mean and the bias baseline,
     precision/recall/NDCG@k and coverage. Test ratings are scored once, after fitting.
@@ -96,6 +101,7 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
       recsys evaluate --data ml-100k --split all-folds -o report-ml100k
       recsys evaluate --models baseline,mf --split kfold
       recsys evaluate --data ml-100k --split all-folds --tune --trials 30
+      recsys evaluate --models popularity,mf,bpr --rank-by both
     """
     if not tune and (trials is not None or hybrid_trials is not None):
         raise click.UsageError("--trials and --hybrid-trials set the budget of --tune: add "
@@ -113,7 +119,8 @@ def evaluate(data: str | None, split: str, models: list[str], seed: int, thresho
                                     validation=validation, topn_users=topn_users,
                                     should_stop=pressed.is_set,
                                     tune=(trials or DEFAULT_TRIALS) if tune else False,
-                                    hybrid_trials=hybrid_trials or DEFAULT_HYBRID_TRIALS)
+                                    hybrid_trials=hybrid_trials or DEFAULT_HYBRID_TRIALS,
+                                    rank_by=rank_by)
         except KeyboardInterrupt:
             raise Interrupted("interrupted during the evaluation; no report was "
                               "written") from None

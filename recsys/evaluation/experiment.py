@@ -138,6 +138,19 @@ def _check_threshold(threshold: float, rating_scale: Sequence[float]) -> None:
         )
 
 
+RANK_BY_CHOICES = ("both", "rating", "relevance")
+"""``rank_by`` of :func:`evaluate`: both ranking objectives (the main columns by each model's
+default), or one of them for every model."""
+
+
+def _check_rank_by(rank_by: Any) -> tuple[str | None, ...]:
+    """The objectives to score, the main columns' first (None: each model's default)."""
+    if not isinstance(rank_by, str) or rank_by not in RANK_BY_CHOICES:
+        raise EvaluationError(f"rank_by must be one of {', '.join(RANK_BY_CHOICES)}, got "
+                              f"{rank_by!r}")
+    return (None, "rating", "relevance") if rank_by == "both" else (rank_by,)
+
+
 def _cap_k(k: int, n_items: int) -> int:
     """``k``, or the number of items (with an :class:`EvaluationWarning`) when it is less."""
     if k <= n_items:
@@ -163,6 +176,7 @@ class _Settings:
     should_stop: StopCheck | None = None
     tune_trials: int = 0  # per tunable model and fold; 0: no tuning
     hybrid_trials: int = DEFAULT_HYBRID_TRIALS
+    rank_by: tuple[str | None, ...] = (None, "rating", "relevance")
 
     def tunes(self, name: str) -> bool:
         return bool(self.tune_trials) and name in TUNABLE_MODELS
@@ -260,7 +274,8 @@ def _fit_and_score(
         if fitted.tuned is not None:
             searches[name] = fitted.tuned
         result = score_model(fitted.model, name, fold, test, settings.threshold, settings.k,
-                             users, fit_seconds=fitted.seconds, n_train=int(len(train)))
+                             users, fit_seconds=fitted.seconds, n_train=int(len(train)),
+                             rank_by=settings.rank_by)
     except RecsysError as exc:
         raise _in_context(exc, label) from None
     result.history = fitted.history
@@ -331,6 +346,7 @@ def evaluate(
     should_stop: StopCheck | None = None,
     tune: bool | int = False,
     hybrid_trials: int = DEFAULT_HYBRID_TRIALS,
+    rank_by: str = "both",
 ) -> Report:
     """Fit each model on the training side of every fold and score the test side once.
 
@@ -380,6 +396,11 @@ def evaluate(
     hybrid_trials : int
         Trials of the hybrid per fold when tuning (each is a whole hybrid fit): only its
         network settings are searched; its base MF settings are the MF search's of the fold.
+    rank_by : {"both", "rating", "relevance"}
+        How the top-N lists are ranked (:mod:`recsys.models.topn`): by the predicted rating,
+        by relevance (the chance the user rates the item times a preference for its predicted
+        rating), or ``"both"``: the main columns by each model's default, and the report's
+        ranking table with both objectives for every model (``Report.topn_table()``).
 
     Returns
     -------
@@ -392,6 +413,7 @@ def evaluate(
         ``threshold`` / ``k`` / ``validation`` / ``tune`` / ``hybrid_trials``.
     """
     k_requested = _check_counts(k, topn_users, validation)
+    objectives = _check_rank_by(rank_by)
     tune_trials = _check_tune(tune, hybrid_trials, validation)
     names = _model_list(models)
     model_params = _check_model_params(model_params, names)
@@ -401,7 +423,8 @@ def evaluate(
                          threshold=threshold, k=_cap_k(k_requested, int(info["n_items"])),
                          validation=validation, topn_users=topn_users,
                          keep_models=keep_models, should_stop=should_stop,
-                         tune_trials=tune_trials, hybrid_trials=int(hybrid_trials))
+                         tune_trials=tune_trials, hybrid_trials=int(hybrid_trials),
+                         rank_by=objectives)
 
     ticker = _Ticker(progress, total=len(triples) * len(names))
     results: list[FoldResult] = []
@@ -437,6 +460,7 @@ def _assemble_report(
             "model_params": settings.model_params,
             "tune_trials": settings.tune_trials,
             "hybrid_trials": settings.hybrid_trials if settings.tune_trials else None,
+            "rank_by": "both" if len(settings.rank_by) > 1 else settings.rank_by[0],
         },
         data=info,
         package_version=__version__,

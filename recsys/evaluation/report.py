@@ -75,6 +75,11 @@ class FoldResult:
     """What was chosen on the fold's training side (tuned settings, or epochs by validation);
     see :mod:`recsys.evaluation.nested`."""
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    topn: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Top-N figures by ranking objective: ``{"rating" | "relevance": {"precision": ...,
+    "recall", "ndcg", "hit_rate", "coverage"}}`` (see :mod:`recsys.evaluation.scoring`)."""
+    rank_by: str = ""
+    """The ranking objective of the main top-N columns."""
 
     def figures(self) -> dict[str, Any]:
         """Every scalar figure, JSON-ready."""
@@ -118,6 +123,8 @@ _MARKDOWN_HEADERS = {
     "coverage": "coverage",
     "fit_seconds": "fit s",
 }
+
+_TOPN = ("precision", "recall", "ndcg", "hit_rate", "coverage")
 
 _DIGITS = {"rmse": 4, "mae": 4, "vs_mean_pct": 2, "vs_baseline_pct": 2, "fit_seconds": 2}
 
@@ -178,6 +185,37 @@ class Report:
                 out[f"{name}_std"] = std[column]
         return out
 
+    def topn_table(self) -> pd.DataFrame:
+        """Top-N figures of every model under each ranking objective scored: one row per
+        (model, rank_by), in run order, columns ``precision@k``, ``recall@k``, ``ndcg@k``,
+        ``hit_rate@k``, ``coverage`` (means over folds). Empty when only one objective was
+        scored."""
+        k = self.settings.get("k", 10)
+        rows = [{"model": r.model, "rank_by": objective, "fold": r.fold, **figures}
+                for r in self.results for objective, figures in r.topn.items()]
+        if not rows or len({row["rank_by"] for row in rows}) < 2:
+            return pd.DataFrame()
+        frame = pd.DataFrame(rows)
+        table = frame.groupby(["model", "rank_by"], sort=False)[list(_TOPN)].mean()
+        return table.rename(columns={c: _column_name(c, k) for c in _TOPN})
+
+    def _topn_markdown(self) -> list[str]:
+        """The ranking table as markdown lines (none when one objective was scored)."""
+        table = self.topn_table()
+        if table.empty:
+            return []
+        k = self.settings.get("k", 10)
+        lines = ["## Top-N lists by ranking objective", "",
+                 "rating: by the predicted rating; relevance: by the chance the user rates "
+                 "the item times a preference for its predicted rating (mean over folds).", "",
+                 "| model | rank by | " + " | ".join(_MARKDOWN_HEADERS[c].format(k=k)
+                                                    for c in _TOPN) + " |",
+                 "| --- | --- |" + " ---: |" * len(_TOPN)]
+        for (model, objective), row in table.iterrows():
+            cells = [_fmt(row[_column_name(c, k)], 4) for c in _TOPN]
+            lines.append(f"| {model} | {objective} | " + " | ".join(cells) + " |")
+        return lines + [""]
+
     def to_markdown(self) -> str:
         """The table as GitHub markdown (``mean ± std`` cells with several folds)."""
         k = self.settings.get("k", 10)
@@ -208,6 +246,12 @@ class Report:
             topn += f" (k={s['k_requested']} asked, cut to the number of items)"
         if s.get("topn_users") is not None:
             topn += f" (at most {s['topn_users']} test users)"
+        if s.get("rank_by") in ("rating", "relevance"):
+            topn += f", ranked by {s['rank_by']}"
+        elif s.get("rank_by") == "both":
+            defaults = {r.model: r.rank_by for r in self.results if r.rank_by}
+            topn += (", ranked by each model's default (" + ", ".join(
+                f"{m}: {o}" for m, o in defaults.items()) + "); both objectives below")
         valid = float(s.get("validation", 0) or 0)
         hold_out = (
             f"epochs chosen on a {100 * valid:g} % validation carve of each training side, "
@@ -244,6 +288,7 @@ class Report:
                     f"{_fmt(row.fit_seconds, 2)} |"
                 )
             parts.append("")
+        parts += self._topn_markdown()
         chosen = self.chosen()
         if chosen:
             from recsys.evaluation.nested import describe_chosen
@@ -319,6 +364,10 @@ class Report:
             "params": {r.model: r.params for r in self.results},
             "history": {f"{r.model}/{r.fold}": r.history for r in self.results if r.history},
             "chosen": self.chosen(),
+            "topn_by_rank": [
+                {"model": model, "rank_by": objective,
+                 **{col: _json_float(v) for col, v in row.items()}}
+                for (model, objective), row in self.topn_table().iterrows()],
             "errors": errors,
         }
 

@@ -4,12 +4,17 @@ Accuracy of the predicted ratings (RMSE, MAE), the number of test ratings predic
 fallback (user or item without training ratings), the top-``k`` figures (precision, recall,
 NDCG, hit rate, catalogue coverage) and the prediction time, as one
 :class:`~recsys.evaluation.report.FoldResult`.
+
+The top-``k`` lists can be ranked two ways (``rank_by``, :mod:`recsys.models.topn`): by the
+predicted rating, or by relevance (the chance the user rates the item times a preference for
+its predicted rating). :func:`score_model` scores the lists of each objective asked for; the
+first fills the result's main columns (None: the model's own default).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,10 @@ from recsys.data.ratings import Ratings
 from recsys.models.base import Estimator
 from recsys.evaluation.report import FoldResult
 
-__all__ = ["relevant_test_users", "score_model"]
+__all__ = ["relevant_test_users", "score_model", "TOPN_FIGURES"]
+
+TOPN_FIGURES = ("precision", "recall", "ndcg", "hit_rate", "coverage")
+"""The top-N figures of one ranking objective, in ``FoldResult.topn[rank_by]``."""
 
 
 def relevant_test_users(
@@ -37,11 +45,12 @@ def relevant_test_users(
 
 
 def _top_n_figures(
-    model: Any, test: Ratings, threshold: float, k: int, users: np.ndarray
+    model: Any, test: Ratings, threshold: float, k: int, users: np.ndarray,
+    rank_by: str | None = None,
 ) -> tuple[float, float, float, float, float]:
     """Precision, recall, NDCG, hit rate at ``k`` and catalogue coverage of ``model``'s top-k
-    lists (training items excluded) for ``users`` (dense indices of test users with at least
-    one relevant item).
+    lists (training items excluded, ranked by ``rank_by``; None: the model's default) for
+    ``users`` (dense indices of test users with at least one relevant item).
 
     Coverage is the share of the items the model was trained on that appear in any list.
     """
@@ -49,7 +58,7 @@ def _top_n_figures(
         nan = float("nan")
         return nan, nan, nan, nan, nan
     relevant = metrics.relevant_from_ratings(test, threshold, users=users)
-    items, scores = model.recommend_all(test.user_ids[users], n=k)
+    items, scores = model.recommend_all(test.user_ids[users], n=k, rank_by=rank_by)
     recommended = pd.Index(test.item_ids).get_indexer(items.ravel()).reshape(items.shape)
     recommended = np.where(np.isfinite(scores), recommended, -1).astype(np.int64)
     figures = metrics.topn_metrics(recommended, relevant, k=min(k, recommended.shape[1]),
@@ -71,12 +80,15 @@ def score_model(
     *,
     fit_seconds: float,
     n_train: int,
+    rank_by: Sequence[str | None] = (None,),
 ) -> FoldResult:
     """``model`` (named ``name``), fitted on ``n_train`` ratings in ``fit_seconds``, scored
     once on the test side ``test`` of ``fold``.
 
     The top-``k`` figures count a test rating ``>= threshold`` as relevant and are averaged
-    over ``users`` (dense indices of test users, from :func:`relevant_test_users`).
+    over ``users`` (dense indices of test users, from :func:`relevant_test_users`). They are
+    computed for each ranking objective of ``rank_by`` (``"rating"``, ``"relevance"``, None
+    for the model's default) into ``FoldResult.topn``; the first fills the main columns.
     """
     start = time.perf_counter()
     pred = np.asarray(model.predict_ratings(test), dtype=np.float64)
@@ -84,9 +96,13 @@ def score_model(
     truth = test.ratings.astype(np.float64)
     u, i = model.encode(test.user_ids[test.users], test.item_ids[test.items])
     fallback = int(((u < 0) | (i < 0)).sum())  # user or item unseen in training
-    precision, recall, ndcg, hit, coverage = _top_n_figures(
-        model, test, threshold, k, users
-    )
+    topn = {}
+    for objective in rank_by:
+        figures = _top_n_figures(model, test, threshold, k, users, objective)
+        label = objective or getattr(model, "default_rank_by", "rating")
+        topn.setdefault(label, dict(zip(TOPN_FIGURES, map(float, figures))))
+    precision, recall, ndcg, hit, coverage = topn[
+        rank_by[0] or getattr(model, "default_rank_by", "rating")].values()
     return FoldResult(
         model=name,
         fold=fold,
@@ -108,4 +124,6 @@ def score_model(
             for key, values in getattr(model, "history_", {}).items()
         },
         errors=(pred - truth).astype(np.float32),
+        topn=topn,
+        rank_by=rank_by[0] or getattr(model, "default_rank_by", "rating"),
     )
