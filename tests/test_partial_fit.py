@@ -3,6 +3,8 @@ a refit, files, and bad input."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,7 +142,10 @@ def test_svdpp_update_approaches_a_refit_and_saves(data, parts, tmp_path):
     assert model.n_users_ == 300 and model.n_items_ == 200
     refit = SVDpp(**params).fit(own_maps(data, np.r_[old, new_rows]))
     static, after, full = (error_on(m, data, test_rows) for m in (fitted, model, refit))
-    assert after < static - 0.2 and after < 1.08 * full
+    assert after < static - 0.3
+    # the new ratings here are a sixth of all: as many epochs as the fit come close to a refit
+    longer = updated(fitted, own_maps(data, new_rows, "new"), n_epochs=30)
+    assert error_on(longer, data, test_rows) < min(after, 1.05 * full)
     # the users' vectors follow the new N(u): the same as derived again after loading
     back = load_model(model.save(tmp_path / "svdpp.npz"))
     assert np.allclose(back.user_vectors_, model.user_vectors_, atol=1e-5)
@@ -255,6 +260,10 @@ def test_cli_update_end_to_end(files, data, parts):
                  "--epochs", 5, "--replay", files / "old.csv", "--replay-size", 1)
     assert result.exit_code == 0, result.output
     assert "60 new users, 20 new items" in result.stdout and "wrote" in result.stdout
+    before, after = (float(x) for x in
+                     re.search(r"RMSE on them ([\d.]+) before, ([\d.]+) after", result.stdout)
+                     .groups())
+    assert after < 0.8 * before
     model = load_model(out)
     assert model.n_users_ == 300 and model.n_items_ == 200
     new_user = data.user_ids[299]
@@ -262,6 +271,13 @@ def test_cli_update_end_to_end(files, data, parts):
     assert result.exit_code == 0, result.output
     result = run("predict", "-m", out, "--user", new_user, "--item", data.item_ids[199])
     assert result.exit_code == 0 and "fell back" not in result.stdout
+    # without -o the model file itself is replaced (atomically)
+    in_place = files / "in_place.npz"
+    in_place.write_bytes((files / "model.npz").read_bytes())
+    result = run("update", "-m", in_place, "--data", files / "new.csv", "--epochs", 2)
+    assert result.exit_code == 0, result.output
+    assert load_model(in_place).n_users_ == 300
+    assert sorted(p.name for p in files.iterdir() if "in_place" in p.name) == ["in_place.npz"]
 
 
 @pytest.mark.parametrize("args, code, words", [

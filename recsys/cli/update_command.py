@@ -61,6 +61,7 @@ def update(model_path: str, data: str, output: str | None, epochs: int | None,
     if replay_size is not None and earlier is None:
         raise click.UsageError("--replay-size needs --replay FILE")
     output = output or model_path
+    untouched = f"{output} is unchanged" if output == model_path else f"{output} was not written"
     before = model.n_users_, model.n_items_
     guess = model.predict(new.user_ids[new.users], new.item_ids[new.items])
     error_before = float(np.sqrt(np.mean((new.ratings - guess) ** 2)))
@@ -69,9 +70,9 @@ def update(model_path: str, data: str, output: str | None, epochs: int | None,
         model.partial_fit(new, n_epochs=epochs, lr=lr, replay=earlier,
                           replay_size=replay_size, random_state=seed)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted during the update; {output} was not written") from None
+        raise Interrupted(f"interrupted during the update; {untouched}") from None
     except RecsysError as exc:
-        raise RecsysError(f"{exc} ({output} was not written)") from None
+        raise RecsysError(f"{exc} ({untouched})") from None
     seconds = time.perf_counter() - start
     try:
         path = model.save(output)

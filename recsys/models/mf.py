@@ -450,7 +450,9 @@ class MatrixFactorization(EpochsByValidation, Estimator):
            step ``lr`` (default: half the step the fit ended on, ``lr / (1 + d t)`` at its
            kept epoch ``t``; ``lr_bias`` scaled alike).
 
-        ``mu`` and the model units stay those of the fit.
+        ``mu`` and the model units stay those of the fit. Without step 2 a new user learns
+        only what the update's few small steps carry from 0 (``bench/bench_update.py``: on
+        planted data, 0.89 RMSE against 0.60 with fold-in and 0.59 for a refit).
         """
         epochs, lr_w, lr_b = sgd_update_settings(self, n_epochs, lr)
         f32, k, rng, std = np.float32, int(self.n_factors), batch.rng, float(self.init_std)

@@ -2,8 +2,9 @@ r"""Online updates: ``model.partial_fit(new_ratings)`` continues a fitted model 
 ratings instead of refitting it from scratch.
 
 This module holds what every updatable model shares; a model adds a ``_partial_fit(batch,
-n_epochs=, lr=, replay_size=)`` hook (:mod:`recsys.models.mf`, :mod:`recsys.models.baseline`)
-that learns from the batch. :meth:`Updates.partial_fit`
+n_epochs=, lr=, replay_size=)`` hook (:mod:`recsys.models.mf`, :mod:`recsys.models.svdpp`,
+:mod:`recsys.models.baseline`) that learns from the batch, and is listed in
+:data:`UPDATE_MODELS`. :meth:`Updates.partial_fit`
 
 1. reads the new ratings (a :class:`~recsys.data.ratings.Ratings` container with its own id
    maps, or a DataFrame with ``user``, ``item``, ``rating`` columns) and refuses ratings
@@ -19,12 +20,16 @@ that learns from the batch. :meth:`Updates.partial_fit`
 4. installs the new record and the hook's parameters only when everything succeeded: an
    update that raises or is interrupted leaves the model exactly as it was.
 
+The record is rebuilt in O(old + new ratings) (a counting pass over the seen-items lists);
+the models' own work is proportional to the new ratings (MF; SVD++ also derives every
+user's vector again) or to the old ratings per sweep (the bias baseline's exact re-solve).
+
 Replay: per-rating SGD on a few new ratings alone drifts the parameters it touches towards
 them (the old ratings that held them in place are not in the batch). ``replay=`` (the
 ratings the model was fitted on, or any earlier ones) lets the update mix
 ``replay_size x len(new)`` ratings drawn from them at random into its epochs. A model file
 keeps no ratings, so replay is the caller's choice; ``bench/bench_update.py`` measures what
-it is worth.
+it is worth (on ML-100k nothing: the default is no replay).
 
 An updated model is a fitted model like any other: it predicts, recommends, folds in and
 saves to the same file format (nothing else is stored). ``history_["update_rmse"]`` gains
@@ -123,8 +128,9 @@ class Updates:
             The fresh ratings, by raw id (columns ``user``, ``item``, ``rating`` for a frame).
             Unknown users and items are added to the model.
         n_epochs : int, optional
-            Passes over the new ratings (MF) or sweeps (the bias baseline); None: the model's
-            update default.
+            Passes over the new ratings (MF, SVD++) or sweeps (the bias baseline); None: the
+            model's update default, chosen for batches of about 1 % of the data; a batch
+            that is a large share of it may want as many epochs as the fit ran.
         lr : float, optional
             MF's step size during the update (None: its default; the bias baseline has none).
         replay : Ratings, optional
