@@ -35,6 +35,7 @@ from recsys.errors import DivergenceError
 from recsys.models import _checks as checks
 from recsys.models.base import Estimator
 from recsys.models.baseline import BiasBaseline
+from recsys.models.foldin import UserProfile, ridge_user
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -369,6 +370,32 @@ class AutoRec(Estimator):
 
     def _item_vectors(self) -> np.ndarray:
         return self.hidden_
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user's decoder column ``(w_0, w)`` against the fixed hidden codes ``h_i``
+        of the items (what I-AutoRec makes of each item's training column):
+
+        .. math:: \min_{w_0, w} \sum_{i \in R(u)} (z_{ui} + o - w_0 - w \cdot h_i)^2
+                  + \lambda_b (w_0 - \mu - o)^2 + \lambda \|w\|^2
+
+        with ``lambda = reg`` (the fit's weight decay on ``W^(2)``), ``o`` the input offset,
+        and ``lambda_b`` the bias baseline's ``reg_user`` pulling the unregularised ``w_0``
+        toward the mean (with one rating it would otherwise copy that rating everywhere).
+        The user's own encoder weight stays 0: their ratings do not change the codes. The
+        fallback bias ``b_u`` is the bias baseline's fold-in."""
+        H = self.hidden_[items].astype(np.float64)
+        reg_bias = float(BiasBaseline().reg_user)
+        shift, w = ridge_user(H, z - self.model_mean_, float(self.reg), reg_bias)
+        resid = z - self.model_mean_ - self.item_bias_[items].astype(np.float64)
+        bias = float(resid.sum() / (reg_bias + len(z)))
+        column = np.concatenate([[self.model_mean_ + self.input_offset_ + shift], w])
+        return UserProfile(type(self).__name__, bias, column, items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``w_0 + H w - o`` over every item."""
+        w0, w = profile.factors[0], profile.factors[1:]
+        return self.hidden_.astype(np.float64) @ w + w0 - self.input_offset_
 
     def _state(self) -> dict[str, Any]:
         return {"weights1": self.weights1_, "weights2": self.weights2_, "hidden": self.hidden_,

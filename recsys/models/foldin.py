@@ -28,10 +28,12 @@ import pandas as pd
 from recsys.data.ratings import lookup_ids
 from recsys.errors import ParameterError, RecsysError, UnknownIdError, short_repr
 
-__all__ = ["UserProfile", "FOLD_IN_MODELS", "parse_ratings", "match_item", "ridge_user", "step_sum", "sgd_penalties",
-           "read_user_ratings", "parse_rate"]
+__all__ = ["UserProfile", "FOLD_IN_MODELS", "parse_ratings", "match_item", "ridge_user",
+           "step_sum", "sgd_penalties", "bias_penalty", "read_user_ratings", "parse_rate"]
 
-FOLD_IN_MODELS = {"baseline": "BiasBaseline", "mf": "MatrixFactorization", "svdpp": "SVDpp"}
+FOLD_IN_MODELS = {"baseline": "BiasBaseline", "timebias": "TimeAwareBaseline",
+                  "mf": "MatrixFactorization", "svdpp": "SVDpp", "timesvdpp": "TimeSVDpp",
+                  "knn": "KNNBaseline", "hybrid": "HybridRecommender"}
 """Registry name -> class of the models that can fold in a new user."""
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
@@ -60,6 +62,8 @@ class UserProfile:
     skipped : tuple
         Keys of the given ratings that were left out (unknown to the model) when fold-in was
         asked to ignore them.
+    parts : mapping
+        What a model built on others keeps of each (the hybrid: its bases' profiles).
     """
 
     model: str
@@ -68,6 +72,7 @@ class UserProfile:
     items: np.ndarray
     values: np.ndarray
     skipped: tuple = field(default=())
+    parts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_ratings(self) -> int:
@@ -250,6 +255,14 @@ def sgd_penalties(model: Any, n: int) -> tuple[float, float]:
     lr_b = model.lr if model.lr_bias is None else model.lr_bias
     return (n * float(model.reg) + 1.0 / step_sum(float(model.lr), decay, epochs),
             n * float(model.reg_bias) + 1.0 / step_sum(float(lr_b), decay, epochs))
+
+
+def bias_penalty(model: Any, n: int, reg: float, lr: float) -> float:
+    """The ridge penalty ``n reg + 1/T`` of a user bias learned by per-rating SGD with step
+    ``lr`` (decayed by the model's ``lr_decay``) over the epochs the fit kept; see
+    :func:`sgd_penalties`."""
+    epochs = int(getattr(model, "best_epoch_", int(model.n_epochs) - 1)) + 1
+    return n * float(reg) + 1.0 / step_sum(float(lr), float(model.lr_decay), epochs)
 
 
 def unsupported(model: Any) -> RecsysError:

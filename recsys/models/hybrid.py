@@ -57,6 +57,7 @@ from recsys.features import Standardizer, item_features, log_counts, user_featur
 from recsys.models import _checks as checks
 from recsys.models._blend_bases import base_class, bases_for, check_bases
 from recsys.models._hybrid_files import HybridFiles
+from recsys.models._hybrid_foldin import BlendFoldIn
 from recsys.models.autorec import AutoRec
 from recsys.models.base import SELECTION_PATIENCE, Estimator
 from recsys.models.mf import MatrixFactorization
@@ -68,7 +69,7 @@ __all__ = ["HybridRecommender"]
 logger = logging.getLogger(__name__)
 
 
-class HybridRecommender(HybridFiles, Estimator):
+class HybridRecommender(BlendFoldIn, HybridFiles, Estimator):
     """Base models (MF, I-AutoRec, SVD++, kNN, time-aware biases) blended by a tanh network
     trained on their out-of-fold predictions.
 

@@ -20,6 +20,7 @@ from recsys.models import _checks as checks
 from recsys.models import _knn_kernels as kernels
 from recsys.models._blocks import resolve_threads
 from recsys.models.base import Estimator
+from recsys.models.foldin import UserProfile
 from recsys.models.io import state_array
 from recsys.models.progress import FitProgress
 
@@ -204,6 +205,33 @@ class KNNBaseline(Estimator):
         u = np.ascontiguousarray(u, dtype=np.int64)
         return kernels.score_users(u, float(self.mu_), *self._kernel_args(),
                                    resolve_threads(self.n_threads))
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user's bias against the fixed item biases, as the fit's own bias step
+        computes a user's:
+
+        .. math:: b_u = \frac{\sum_{j \in R(u)} (z_{uj} - \mu - b_j)}{\lambda_u + |R(u)|}
+
+        (``lambda_u = reg_user``). The user's residuals ``z_uj - mu - b_u - b_j`` then weigh
+        the neighbours exactly as a training user's do (:meth:`_score_profile`)."""
+        resid = z - self.mu_ - self.item_bias_[items].astype(np.float64)
+        bias = float(resid.sum() / (float(self.reg_user) + len(z))) if len(z) else 0.0
+        return UserProfile(type(self).__name__, bias, np.zeros(0), items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``mu + b_u + b_i + sum_j s_ij (z_uj - b_uj) / sum_j s_ij`` over every item, with
+        ``j`` the given items among ``i``'s ``k`` nearest kept neighbours."""
+        order = np.argsort(profile.items, kind="stable")
+        items = np.ascontiguousarray(profile.items[order], dtype=self.seen_items_.dtype)
+        resid = profile.values[order] - self.mu_ - profile.bias \
+            - self.item_bias_[items].astype(np.float64)
+        return kernels.score_users(
+            np.zeros(1, dtype=np.int64), float(self.mu_),
+            np.array([profile.bias], dtype=self.user_bias_.dtype), self.item_bias_,
+            self.neighbour_indptr_, self.neighbour_items_, self.neighbour_sims_,
+            np.array([0, len(items)], dtype=self.seen_indptr_.dtype), items,
+            np.ascontiguousarray(resid, dtype=self.residuals_.dtype), int(self.k), 1)[0]
 
     # ------------------------------------------------------------------ similar items
     def item_neighbours(self, idx: int) -> tuple[np.ndarray, np.ndarray]:

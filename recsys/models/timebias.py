@@ -27,6 +27,7 @@ from recsys.models import _checks as checks
 from recsys.models import _timebias_sgd as kernels
 from recsys.models._time import TimeFeatures
 from recsys.models.base import EpochsByValidation, Estimator
+from recsys.models.foldin import UserProfile, bias_penalty
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -335,6 +336,29 @@ class TimeAwareBaseline(EpochsByValidation, Estimator):
                              0.0)
         item_part = self.item_bias_ + self.bin_bias_[:, -1]
         return self.mu_ + user_part[:, None] + item_part[None, :]
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user's static bias against the fixed item part at "now":
+
+        .. math:: b_u = \frac{\sum_{i \in R(u)} (z_{ui} - \mu - b_i - b_{i,\mathrm{last}})}
+                  {|R(u)| + n \lambda_u + 1/T_u}
+
+        (``n lambda_u + 1/T_u`` as :func:`~recsys.models.foldin.bias_penalty`: SGD's weight
+        decay per rating and the shrinkage of its finite steps). A new user has no drift
+        (``alpha_u = 0``) and no day biases: their dates say nothing yet."""
+        item_part = self.item_bias_[items] + self.bin_bias_[items, -1]
+        resid = z - self.mu_ - item_part
+        penalty = bias_penalty(self, len(z), float(self.reg_user), float(self.lr_user))
+        return UserProfile(type(self).__name__, float(resid.sum() / (len(z) + penalty)),
+                           np.zeros(0), items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``mu + b_u + b_i + b_{i,last bin}`` over every item."""
+        return self.mu_ + profile.bias + self.item_bias_ + self.bin_bias_[:, -1]
+
+    def _profile_fallback(self, profile: UserProfile) -> float:
+        return float(self.mu_ + profile.bias)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:

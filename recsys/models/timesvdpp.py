@@ -22,6 +22,7 @@ from recsys.models import _svdpp_sgd as svdpp_kernels
 from recsys.models import _timesvdpp_sgd as kernels
 from recsys.models._time import TimeFeatures
 from recsys.models.base import EpochsByValidation, Estimator
+from recsys.models.foldin import UserProfile, bias_penalty, ridge_user
 from recsys.models.io import state_array, state_ints
 from recsys.models.progress import FitProgress
 
@@ -397,6 +398,34 @@ class TimeSVDpp(EpochsByValidation, Estimator):
 
     def _item_vectors(self) -> np.ndarray:
         return self.item_factors_
+
+    # ------------------------------------------------------------------ fold-in
+    def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
+        r"""A new user as SVD++ folds one in (:meth:`recsys.models.svdpp.SVDpp._fold_in`),
+        against the item part at "now" (``b_i + b_{i,last bin}``), with no drift and no day
+        biases: with ``z_u = |N(u)|^{-1/2} sum_{j in N(u)} y_j``,
+
+        .. math:: \min_{b_u, p_u} \sum_{i \in N(u)} (z_{ui} - \mu - b_i - b_{i,\mathrm{last}}
+                  - q_i \cdot z_u - b_u - p_u \cdot q_i)^2 + (n \lambda_u + 1/T_u)\, b_u^2
+                  + (n \lambda + 1/T)\, \|p_u\|^2
+
+        (penalties from :func:`~recsys.models.foldin.bias_penalty`: ``reg_user`` and
+        ``lr_user`` for the bias, ``reg`` and ``lr`` for the factors)."""
+        Q = self.item_factors_[items].astype(np.float64)
+        implicit = self.implicit_factors_[items].astype(np.float64).sum(axis=0) / np.sqrt(len(z))
+        y = z - self.mu_ - self.item_bias_[items] - self.bin_bias_[items, -1] - Q @ implicit
+        n = len(z)
+        bias, p = ridge_user(Q, y, bias_penalty(self, n, float(self.reg), float(self.lr)),
+                             bias_penalty(self, n, float(self.reg_user), float(self.lr_user)))
+        return UserProfile(type(self).__name__, bias, p + implicit, items, z)
+
+    def _score_profile(self, profile: UserProfile) -> np.ndarray:
+        """``mu + b_u + b_i + b_{i,last bin} + Q (p_u + z_u)`` over every item."""
+        return (self.item_factors_.astype(np.float64) @ profile.factors + self.mu_
+                + profile.bias + self.item_bias_ + self.bin_bias_[:, -1])
+
+    def _profile_fallback(self, profile: UserProfile) -> float:
+        return float(self.mu_ + profile.bias)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:
