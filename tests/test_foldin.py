@@ -115,7 +115,9 @@ def test_recommend_and_predict_with_ratings_or_profile(data, mf):
     b = mf.recommend(profile=profile, n=7)
     assert list(a.item) == list(b.item) and not set(a.item) & set(mine)
     assert np.allclose(a.prediction, mf.predict(items=a.item.to_numpy(), profile=profile))
-    assert np.all(np.diff(a.prediction) <= 1e-12)
+    assert np.all(np.diff(a.relevance) <= 1e-12)
+    assert np.all(np.diff(mf.recommend(profile=profile, n=7, rank_by="rating").prediction)
+                  <= 1e-12)
     seen = mf.recommend(profile=profile, n=200, exclude_seen=False)
     assert set(mine) <= set(seen.item)
     pred, fell = mf.predict(items=[data.item_ids[0], 99999], profile=profile,

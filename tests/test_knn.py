@@ -182,7 +182,7 @@ def test_score_users_agrees_with_pairs_and_recommend_ranks():
     for row, u in enumerate(users):
         np.testing.assert_allclose(
             scores[row], model._predict_indices(np.full(60, u), np.arange(60)), rtol=1e-12)
-    frame = model.recommend(train.user_ids[0], n=5)
+    frame = model.recommend(train.user_ids[0], n=5, rank_by="rating")
     assert len(frame) == 5 and np.all(np.diff(frame["prediction"].to_numpy()) <= 1e-12)
 
 

@@ -19,9 +19,11 @@ from recsys.errors import ModelFileError, NotFittedError, RecsysError, UnknownId
 from recsys.models.base import Estimator
 from recsys.models.io import load_model
 from recsys.models.baseline import BiasBaseline, GlobalMean
+from recsys.models.bpr import BPR
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.knn import KNNBaseline
 from recsys.models.mf import MatrixFactorization
+from recsys.models.popularity import Popularity
 from recsys.models.svdpp import SVDpp
 from recsys.models.timebias import TimeAwareBaseline
 from recsys.models.timesvdpp import TimeSVDpp
@@ -39,6 +41,8 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=5, random_state=1)),
     ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
     ("TimeSVDpp", lambda: TimeSVDpp(n_factors=4, n_epochs=5, random_state=1)),
+    ("Popularity", lambda: Popularity()),
+    ("BPR", lambda: BPR(n_factors=4, n_epochs=5, random_state=1)),
 ]
 
 
@@ -79,7 +83,9 @@ def test_fit_returns_self_and_learns_state(factory, data):
     assert not model.is_fitted
     assert model.fit(data) is model
     assert model.is_fitted
-    assert isinstance(model.history_, dict) and model.history_["train_rmse"]
+    assert isinstance(model.history_, dict)
+    # a rating model's training RMSE per epoch; a ranking model's (BPR) training loss
+    assert model.history_.get("train_rmse") or model.history_.get("train_loss")
     pred = model.predict(*some_pairs(data))
     assert pred.shape == (50,) and np.all(np.isfinite(pred))
     assert np.all((pred >= 1) & (pred <= 5))
@@ -141,7 +147,10 @@ def test_recommend_excludes_seen_and_ranks(fitted, data):
     seen = set(data.item_ids[data.items[data.users == data.users[0]]])
     assert len(frame) == min(5, data.n_items - len(seen))
     assert not set(frame["item"]) & seen
-    assert np.all(np.diff(frame["prediction"].to_numpy()) <= 1e-12)
+    ranked = frame["relevance"] if "relevance" in frame else frame["prediction"]
+    assert np.all(np.diff(ranked.to_numpy()) <= 1e-12)
+    by_rating = fitted.recommend(user, n=5, rank_by="rating")
+    assert np.all(np.diff(by_rating["prediction"].to_numpy()) <= 1e-12)
     items, scores = fitted.recommend_all(n=4, batch_size=7)
     assert items.shape == (data.n_users, 4) and scores.shape == (data.n_users, 4)
 

@@ -40,11 +40,10 @@ __all__ = ["TopN", "RANK_BY", "DEFAULT_RANK_BY"]
 RANK_BY = ("rating", "relevance")
 """The ranking objectives of ``recommend`` / ``recommend_all``."""
 
-DEFAULT_RANK_BY = "rating"
-"""``rank_by`` of rating models when none is given. ``relevance`` measures better
+DEFAULT_RANK_BY = "relevance"
+"""``rank_by`` of rating models when none is given: ``relevance``, which measures better
 (``bench/bench_topn.py``: NDCG@10 above the popularity ranking's with many times its distinct
-items, where ``rating`` is far below it); it becomes the default once the tests that read
-``prediction`` as the ranked column are moved to the frame's ranking column."""
+items on ML-100k ``u1`` and the bundled set, where ``rating`` is far below popularity)."""
 
 
 def _rank_by(model: Any, value: Any) -> str:
