@@ -177,7 +177,8 @@ def test_block_pass_keeps_ratings_inside_their_block_and_is_seeded():
     assert not np.array_equal(results[0][2], users)  # it did shuffle
 
 
-def test_parallel_kernel_two_threads_visit_every_block_once():
+@pytest.mark.parametrize("within", ["grouped", "shuffle"])
+def test_parallel_kernel_two_threads_visit_every_block_once(within):
     from concurrent.futures import ThreadPoolExecutor
 
     users, items, ratings, indptr = _grid_data()
@@ -188,7 +189,7 @@ def test_parallel_kernel_two_threads_visit_every_block_once():
     order = rng.permutation(n_blocks * n_blocks).astype(np.int64)
     claim = _sgd.new_claim(n_blocks, len(order))
     sse = np.zeros(n_blocks * n_blocks)
-    kernel = _sgd.parallel_epoch_kernel(5)
+    kernel = _sgd.parallel_epoch_kernel(5, within)
     # zero step sizes: the summed squared error is order-free, and each block counts once
     call = (users, items, ratings, indptr, order, n_blocks, claim, f32(3), bu, bi, P, Q, f32(0),
             f32(0), f32(0.1), f32(0.1), True, 7, 0, True, sse)
@@ -227,6 +228,74 @@ def test_fused_shuffle_and_pass_equal_shuffle_then_pass():
     assert not np.array_equal(u1, users)
     assert s1 == pytest.approx(s2, rel=1e-5)
     assert np.allclose(P1, P2, rtol=1e-5, atol=1e-6)
+
+
+def test_block_partition_sorts_each_block_by_user_stably():
+    rng = np.random.default_rng(12)
+    users = rng.integers(0, 60, 5000).astype(np.int32)
+    items = rng.integers(0, 40, 5000).astype(np.int32)
+    ratings = np.arange(5000, dtype=np.float32)  # the original position, to check stability
+    user_block = rng.integers(0, 3, 60).astype(np.int64)
+    item_block = rng.integers(0, 3, 40).astype(np.int64)
+    u, i, r, ptr = _sgd.block_partition(users, items, ratings, user_block, item_block, 3,
+                                        by_user=True)
+    plain = _sgd.block_partition(users, items, ratings, user_block, item_block, 3,
+                                 by_user=False)
+    assert np.array_equal(ptr, plain[3])
+    for g in range(9):
+        s = slice(ptr[g], ptr[g + 1])
+        assert np.all(np.diff(u[s]) >= 0)  # users ascending inside the block
+        key = np.lexsort((r[s], u[s]))  # and each user's ratings in their original order
+        assert np.array_equal(key, np.arange(len(key)))
+        assert np.array_equal(np.sort(r[s]), np.sort(plain[2][s]))  # the same ratings
+    assert np.array_equal(items[r.astype(np.int64)], i) and np.array_equal(
+        users[r.astype(np.int64)], u)
+
+
+def test_user_runs_split_at_user_changes_and_order_them_at_random():
+    users = np.array([7, 7, 7, 2, 2, 9, 4, 4, 4, 4, 1], dtype=np.int32)
+    bounds, order = _sgd.user_runs(users, 1, 10, np.uint64(5))
+    assert np.array_equal(bounds, [1, 3, 5, 6, 10])
+    assert np.array_equal(np.sort(order), np.arange(4))
+    orders = {tuple(_sgd.user_runs(users, 0, 11, np.uint64(seed))[1]) for seed in range(50)}
+    assert len(orders) > 20  # many orders over seeds; the same seed, the same order
+    assert np.array_equal(_sgd.user_runs(users, 0, 11, np.uint64(3))[1],
+                          _sgd.user_runs(users, 0, 11, np.uint64(3))[1])
+    pos = _sgd.grouped_positions(users, 0, 11, np.uint64(3))
+    assert np.array_equal(np.sort(pos), np.arange(11))
+    runs = [users[pos[k]] for k in range(11)]
+    assert sum(a != b for a, b in zip(runs, runs[1:])) == 4  # each user's run kept whole
+    empty = _sgd.user_runs(users, 4, 4, np.uint64(1))
+    assert len(empty[0]) == 1 and len(empty[1]) == 0
+
+
+def test_grouped_kernel_takes_the_steps_of_the_reference_order():
+    users, items, ratings = _grid_data()[:3]
+    rng = np.random.default_rng(13)
+    ub = rng.integers(0, 4, 40).astype(np.int64)
+    ib = rng.integers(0, 4, 30).astype(np.int64)
+    u, i, r, indptr = _sgd.block_partition(users, items, ratings, ub, ib, 4, by_user=True)
+    f32 = np.float32
+    seed, epoch = 21, 3
+    blocks = rng.permutation(16).astype(np.int64)
+    params = _params(np.random.default_rng(14), 40, 30, 5, np.float32)
+    bu, bi, P, Q = (a.copy() for a in params)
+    lr, reg = f32(0.02), f32(0.05)
+    sse = np.zeros(16)
+    frozen = (u.copy(), i.copy(), r.copy())
+    _sgd.epoch_kernel(5, "grouped")(u, i, r, indptr, blocks, f32(3), bu, bi, P, Q, lr, lr,
+                                     reg, reg, True, seed, epoch, True, sse)
+    assert all(np.array_equal(a, b) for a, b in zip((u, i, r), frozen))  # read only
+    # the reference: each block's positions in grouped order, learned by the plain sgd_range
+    rbu, rbi, rP, rQ = (a.copy() for a in params)
+    for g in blocks:
+        pos = _sgd.grouped_positions(u, indptr[g], indptr[g + 1],
+                                     np.uint64(_sgd._mix_seed(seed, epoch, g)))
+        expected = _sgd.sgd_range(u[pos], i[pos], r[pos], 0, len(pos), f32(3), rbu, rbi, rP,
+                                  rQ, lr, lr, reg, reg, True)
+        assert sse[g] == pytest.approx(expected, rel=1e-4)
+    assert np.allclose(P, rP, rtol=1e-4, atol=1e-6) and np.allclose(Q, rQ, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(P, params[2], atol=1e-4)  # it learned
 
 
 def test_predict_pairs_fallbacks():

@@ -64,6 +64,8 @@ __all__ = [
     "squared_error_clipped",
     "block_order",
     "block_partition",
+    "user_runs",
+    "grouped_positions",
     "epoch_kernel",
     "new_claim",
     "parallel_epoch_kernel",
@@ -73,6 +75,15 @@ __all__ = [
 # core's cache, and asking for them a few updates early hides most of the memory latency.
 PREFETCH_DISTANCE = 4
 _CACHE_LINE_FLOATS = 16  # 64-byte lines of float32
+# How an epoch orders the ratings inside a grid block (read when a kernel or a partition is
+# made): "grouped" runs a user's ratings of the block one after the other, users in a fresh
+# random order each epoch (the block is stored sorted by user, see :func:`block_partition`);
+# "shuffle" runs them in a fresh random order (an in-place Fisher-Yates shuffle per epoch).
+WITHIN_BLOCK_ORDER = "grouped"
+# In the grouped order: runs ahead whose user row, and whose first entries of the three
+# arrays, are prefetched.
+_ROW_AHEAD_RUNS = 2
+_LINES_AHEAD_RUNS = 4
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -271,6 +282,110 @@ def _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, 
     return sse
 
 
+@njit(cache=True, nogil=True)
+def user_runs(users, start, end, seed):
+    """The runs of equal users in ``[start, end)`` and a seeded random order of them.
+
+    Returns ``(bounds, order)``: run ``g`` spans ``[bounds[g], bounds[g + 1])`` (int64,
+    ``bounds[-1] == end``) and ``order`` (int64) is a uniform random permutation of the run
+    numbers (forward Fisher-Yates with the counter-based draws of :func:`shuffle_range`). In a
+    block sorted by user (:func:`block_partition`) a run is all of a user's ratings in it."""
+    n_runs = 0
+    prev = -1
+    for idx in range(start, end):
+        if users[idx] != prev:
+            prev = users[idx]
+            n_runs += 1
+    bounds = np.empty(n_runs + 1, dtype=np.int64)
+    g = 0
+    prev = -1
+    for idx in range(start, end):
+        if users[idx] != prev:
+            prev = users[idx]
+            bounds[g] = idx
+            g += 1
+    bounds[n_runs] = end
+    order = np.arange(n_runs)
+    for pos in range(n_runs - 1):
+        j = _draw(seed, pos, n_runs)
+        g = order[j]
+        order[j] = order[pos]
+        order[pos] = g
+    return bounds, order
+
+
+@njit(cache=True, nogil=True)
+def grouped_positions(users, start, end, seed):
+    """The positions of ``[start, end)`` in the order the grouped pass
+    (:func:`_sgd_pass_grouped`) learns them: the runs of :func:`user_runs` in its random
+    order, each run front to back. The plain reference the tests compare the kernels with."""
+    bounds, order = user_runs(users, start, end, seed)
+    out = np.empty(end - start, dtype=np.int64)
+    pos = 0
+    for g in order:
+        for idx in range(bounds[g], bounds[g + 1]):
+            out[pos] = idx
+            pos += 1
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _prefetch_row(row, K):
+    for f in range(0, K, _CACHE_LINE_FLOATS):
+        _prefetch(row, f)
+    _prefetch(row, K - 1)  # rows need not start on a cache line
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg,
+                      reg_b, biased, seed, prefetch, K):
+    """One SGD step per rating of ``[start, end)`` in the order of :func:`grouped_positions`:
+    each user's run of ratings back to back (its row ``p_u`` stays in L1 for the whole run),
+    runs in a seeded random order. Nothing is written to the rating arrays (they are read as
+    a few short streams), unlike the in-place shuffle of :func:`_sgd_pass_shuffled`.
+
+    Prefetched: the first entries of the arrays ``_LINES_AHEAD_RUNS`` runs ahead, the user
+    row ``_ROW_AHEAD_RUNS`` runs ahead, and the item row ``PREFETCH_DISTANCE`` ratings ahead
+    (into the next run when the current one ends sooner)."""
+    zero = lr - lr
+    shrink = np.ones(1, dtype=P.dtype)[0] - lr * reg  # 1 - lr reg in the parameters' dtype
+    sse = 0.0
+    bounds, order = user_runs(users, start, end, seed)
+    n_runs = order.shape[0]
+    for k in range(n_runs):
+        n0 = end
+        n1 = end
+        if prefetch:
+            if k + _LINES_AHEAD_RUNS < n_runs:
+                s = np.uint64(bounds[order[k + _LINES_AHEAD_RUNS]])
+                _prefetch(users, s)
+                _prefetch(items, s)
+                _prefetch(ratings, s)
+            if k + _ROW_AHEAD_RUNS < n_runs:
+                s = np.uint64(bounds[order[k + _ROW_AHEAD_RUNS]])
+                _prefetch_row(P[np.uint64(users[s])], K)
+            if k + 1 < n_runs:
+                g = order[k + 1]
+                n0 = bounds[g]
+                n1 = bounds[g + 1]
+        g = order[k]
+        s0 = bounds[g]
+        s1 = bounds[g + 1]
+        u = np.uint64(users[np.uint64(s0)])
+        for idx in range(s0, s1):
+            if prefetch:
+                ahead = idx + PREFETCH_DISTANCE
+                if ahead < s1:
+                    _prefetch_row(Q[np.uint64(items[np.uint64(ahead)])], K)
+                elif n0 + (ahead - s1) < n1:
+                    _prefetch_row(Q[np.uint64(items[np.uint64(n0 + (ahead - s1))])], K)
+            ix = np.uint64(idx)
+            e = _update(u, np.uint64(items[ix]), ratings[ix], mu, bu, bi, P, Q, lr, lr_b,
+                        reg_b, shrink, zero, biased, K)
+            sse += e * e
+    return sse
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
               prefetch=True):
@@ -325,30 +440,47 @@ def sgd_block(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg
                               reg_b, biased, _mix_seed(seed, epoch, block), prefetch, P.shape[1])
 
 
-@functools.cache
-def epoch_kernel(n_factors: int):
+def _grouped(order: str | None) -> bool:
+    order = WITHIN_BLOCK_ORDER if order is None else order
+    if order not in ("grouped", "shuffle"):
+        raise ValueError(f"within-block order must be 'grouped' or 'shuffle', got {order!r}")
+    return order == "grouped"
+
+
+def epoch_kernel(n_factors: int, order: str | None = None):
     """A kernel compiled for ``n_factors`` factors (a compile-time constant; cached on disk per
     value) that runs grid blocks one after the other:
 
     ``kernel(users, items, ratings, indptr, blocks, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
     biased, seed, epoch, prefetch, sse)``
 
-    For each block ``g`` in ``blocks`` (int64, in that order) it does what :func:`sgd_block`
-    does on ``[indptr[g], indptr[g + 1])`` (same shuffle, same steps) and stores the block's
-    sum of squared errors in ``sse[g]``. One call per epoch and thread: no Python between
-    blocks. Releases the GIL.
+    For each block ``g`` in ``blocks`` (int64, in that order) it learns the ratings
+    ``[indptr[g], indptr[g + 1])`` in the block order ``order`` (default
+    :data:`WITHIN_BLOCK_ORDER`): ``"grouped"``, user runs in a random order
+    (:func:`grouped_positions`, seeded by ``seed``, ``epoch`` and ``g``), or ``"shuffle"``,
+    what :func:`sgd_block` does (same shuffle, same steps); it stores the block's sum of
+    squared errors in ``sse[g]``. One call per epoch and thread: no Python between blocks.
+    Releases the GIL.
     """
-    K = int(n_factors)
+    return _epoch_kernel(int(n_factors), _grouped(order))
 
+
+@functools.cache
+def _epoch_kernel(K: int, grouped: bool):
     @njit(cache=True, nogil=True, fastmath=True)
     def run_blocks(users, items, ratings, indptr, blocks, mu, bu, bi, P, Q, lr, lr_b, reg,
                    reg_b, biased, seed, epoch, prefetch, sse):
         for g in blocks:
             start = indptr[g]
             end = indptr[g + 1]
-            sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q,
-                                        lr, lr_b, reg, reg_b, biased,
-                                        _mix_seed(seed, epoch, g), prefetch, K)
+            if grouped:
+                sse[g] = _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P,
+                                           Q, lr, lr_b, reg, reg_b, biased,
+                                           _mix_seed(seed, epoch, g), prefetch, K)
+            else:
+                sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P,
+                                            Q, lr, lr_b, reg, reg_b, biased,
+                                            _mix_seed(seed, epoch, g), prefetch, K)
 
     return run_blocks
 
@@ -403,8 +535,7 @@ def new_claim(n_blocks: int, n_order: int) -> np.ndarray:
     return np.zeros(2 + 2 * n_blocks + n_order, dtype=np.int64)
 
 
-@functools.cache
-def parallel_epoch_kernel(n_factors: int):
+def parallel_epoch_kernel(n_factors: int, order: str | None = None):
     """The FPSGD worker for ``n_factors`` factors; every thread of an epoch calls
 
     ``kernel(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
@@ -414,11 +545,15 @@ def parallel_epoch_kernel(n_factors: int):
     :func:`new_claim`). Each call repeatedly takes the first untaken block of ``order`` whose
     user block and item block no other thread holds (a spin lock guards the few bytes of
     bookkeeping; it is held for a scan of the grid, never during a block), runs it as
-    :func:`sgd_block` does, and frees its row and column, until every block is taken. No
-    barrier and no Python between blocks; the GIL is released throughout.
+    :func:`epoch_kernel` does (within-block ``order`` of this factory, default
+    :data:`WITHIN_BLOCK_ORDER`), and frees its row and column, until every block is taken.
+    No barrier and no Python between blocks; the GIL is released throughout.
     """
-    K = int(n_factors)
+    return _parallel_epoch_kernel(int(n_factors), _grouped(order))
 
+
+@functools.cache
+def _parallel_epoch_kernel(K: int, grouped: bool):
     @njit(cache=True, nogil=True, fastmath=True)
     def run_claimed(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
                     lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
@@ -430,21 +565,33 @@ def parallel_epoch_kernel(n_factors: int):
                 continue  # another thread holds the row or column every untaken block needs
             start = indptr[g]
             end = indptr[g + 1]
-            sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P, Q,
-                                        lr, lr_b, reg, reg_b, biased,
-                                        _mix_seed(seed, epoch, g), prefetch, K)
+            if grouped:
+                sse[g] = _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P,
+                                           Q, lr, lr_b, reg, reg_b, biased,
+                                           _mix_seed(seed, epoch, g), prefetch, K)
+            else:
+                sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P,
+                                            Q, lr, lr_b, reg, reg_b, biased,
+                                            _mix_seed(seed, epoch, g), prefetch, K)
             _free_block(claim, g, n_blocks)
 
     return run_claimed
 
 
 @njit(cache=True, nogil=True)
-def block_order(users, items, user_block, item_block, n_blocks):
-    """Counting sort of ratings by (user block, item block).
+def _ranks_in_blocks(user_block, n_blocks):
+    """Each user's rank among the users of its block (in index order), and block sizes."""
+    rank = np.empty(user_block.shape[0], dtype=np.int64)
+    sizes = np.zeros(n_blocks, dtype=np.int64)
+    for u in range(user_block.shape[0]):
+        a = user_block[u]
+        rank[u] = sizes[a]
+        sizes[a] += 1
+    return rank, sizes
 
-    Returns ``(order, indptr)``: ``order`` lists rating positions grouped by block, and block
-    ``g = a * n_blocks + b`` spans ``order[indptr[g]:indptr[g + 1]]``.
-    """
+
+@njit(cache=True, nogil=True)
+def _block_order(users, items, user_block, item_block, n_blocks, by_user):
     n = users.shape[0]
     n_grid = n_blocks * n_blocks
     counts = np.zeros(n_grid + 1, dtype=np.int64)
@@ -458,25 +605,42 @@ def block_order(users, items, user_block, item_block, n_blocks):
         g = user_block[users[k]] * n_blocks + item_block[items[k]]
         order[counts[g]] = k
         counts[g] += 1
+    if by_user:
+        rank, sizes = _ranks_in_blocks(user_block, n_blocks)
+        for g in range(n_grid):
+            start, end = indptr[g], indptr[g + 1]
+            cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
+            for pos in range(start, end):
+                cnt[rank[users[order[pos]]] + 1] += 1
+            for r in range(cnt.shape[0] - 1):
+                cnt[r + 1] += cnt[r]
+            cell = order[start:end].copy()
+            for k in cell:
+                r = rank[users[k]]
+                order[start + cnt[r]] = k
+                cnt[r] += 1
     return order, indptr
 
 
-@njit(cache=True, nogil=True)
-def block_partition(users, items, ratings, user_block, item_block, n_blocks):
-    """Copies of the three arrays grouped by grid block, in one counting sort.
+def block_order(users, items, user_block, item_block, n_blocks, by_user=None):
+    """Counting sort of ratings by (user block, item block), then, with ``by_user`` (default:
+    :data:`WITHIN_BLOCK_ORDER` is ``"grouped"``), by user inside each block (users in index
+    order; a stable sort, so a user's ratings keep their order).
 
-    The result equals ``users[order], items[order], ratings[order]`` with ``(order, indptr)``
-    from :func:`block_order`, without materialising ``order`` (a third less memory traffic).
-    Returns ``(users, items, ratings, indptr)``.
+    Returns ``(order, indptr)``: ``order`` lists rating positions grouped by block, and block
+    ``g = a * n_blocks + b`` spans ``order[indptr[g]:indptr[g + 1]]``.
     """
+    by_user = _grouped(None) if by_user is None else bool(by_user)
+    return _block_order(users, items, user_block, item_block, n_blocks, by_user)
+
+
+@njit(cache=True, nogil=True)
+def _block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user):
     n = users.shape[0]
     n_grid = n_blocks * n_blocks
-    cell = np.empty(n, dtype=np.int32)
     counts = np.zeros(n_grid + 1, dtype=np.int64)
     for k in range(n):
-        g = user_block[users[k]] * n_blocks + item_block[items[k]]
-        cell[k] = g
-        counts[g + 1] += 1
+        counts[user_block[users[k]] * n_blocks + item_block[items[k]] + 1] += 1
     for g in range(n_grid):
         counts[g + 1] += counts[g]
     indptr = counts.copy()
@@ -484,13 +648,49 @@ def block_partition(users, items, ratings, user_block, item_block, n_blocks):
     out_i = np.empty_like(items)
     out_r = np.empty_like(ratings)
     for k in range(n):
-        g = cell[k]
+        g = user_block[users[k]] * n_blocks + item_block[items[k]]
         pos = counts[g]
         out_u[pos] = users[k]
         out_i[pos] = items[k]
         out_r[pos] = ratings[k]
         counts[g] = pos + 1
+    if by_user:
+        rank, sizes = _ranks_in_blocks(user_block, n_blocks)
+        biggest = np.max(indptr[1:] - indptr[:-1]) if n_grid > 0 else 0
+        tmp_u = np.empty(biggest, dtype=users.dtype)
+        tmp_i = np.empty(biggest, dtype=items.dtype)
+        tmp_r = np.empty(biggest, dtype=ratings.dtype)
+        for g in range(n_grid):
+            start, end = indptr[g], indptr[g + 1]
+            cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
+            for pos in range(start, end):
+                cnt[rank[out_u[pos]] + 1] += 1
+            for r in range(cnt.shape[0] - 1):
+                cnt[r + 1] += cnt[r]
+            for pos in range(start, end):
+                r = rank[out_u[pos]]
+                dest = cnt[r]
+                tmp_u[dest] = out_u[pos]
+                tmp_i[dest] = out_i[pos]
+                tmp_r[dest] = out_r[pos]
+                cnt[r] = dest + 1
+            out_u[start:end] = tmp_u[:end - start]
+            out_i[start:end] = tmp_i[:end - start]
+            out_r[start:end] = tmp_r[:end - start]
     return out_u, out_i, out_r, indptr
+
+
+def block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user=None):
+    """Copies of the three arrays grouped by grid block (and, with ``by_user``, sorted by user
+    inside each block, as :func:`block_order` says), in one counting sort and one sort per
+    block in cache.
+
+    The result equals ``users[order], items[order], ratings[order]`` with ``(order, indptr)``
+    from :func:`block_order`, without materialising ``order`` (a third less memory traffic).
+    Returns ``(users, items, ratings, indptr)``.
+    """
+    by_user = _grouped(None) if by_user is None else bool(by_user)
+    return _block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
