@@ -202,37 +202,43 @@ def _same_ranking(served: dict, frame, column: str) -> None:
 
 
 def test_recommend_known_user_is_the_library_list(server, client, model):
-    server.wait_for(lambda h: h["score_table"] == "ready")
+    health = server.wait_for(lambda h: h["score_table"] == "ready")
+    assert health["rank_by"] == "relevance"  # the default of rating models
     for user in (model.user_ids_[0], model.user_ids_[77], model.user_ids_[-1]):
-        answer = client.get("/recommend", params={"user": str(user), "n": 10})
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        assert body["user"] == int(user) and body["model"] == "MatrixFactorization"
-        assert len(body["items"]) == 10
-        predictions = [row["prediction"] for row in body["items"]]
-        assert predictions == sorted(predictions, reverse=True)
-        assert all(0.5 <= p <= 5.0 for p in predictions)
-        assert all(row["ratings"] >= 5 and row["title"] for row in body["items"])
-        u = int(np.flatnonzero(model.user_ids_ == user)[0])
-        seen = set(model.item_ids_[model.seen_items_[model.seen_indptr_[u]:
-                                                     model.seen_indptr_[u + 1]]].tolist())
-        assert not seen & set(_ids(body))
-        _same_ranking(body, model.recommend(user, n=10, min_item_ratings=5), "prediction")
+        for rank_by in (None, "rating", "relevance"):
+            params = {"user": str(user), "n": 10} | ({"rank_by": rank_by} if rank_by else {})
+            answer = client.get("/recommend", params=params)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["user"] == int(user) and body["model"] == "MatrixFactorization"
+            assert body["rank_by"] == (rank_by or "relevance")
+            assert len(body["items"]) == 10
+            predictions = [row["prediction"] for row in body["items"]]
+            if rank_by == "rating":
+                assert predictions == sorted(predictions, reverse=True)
+            assert all(0.5 <= p <= 5.0 for p in predictions)
+            assert all(row["ratings"] >= 5 and row["title"] for row in body["items"])
+            u = int(np.flatnonzero(model.user_ids_ == user)[0])
+            seen = set(model.item_ids_[model.seen_items_[model.seen_indptr_[u]:
+                                                         model.seen_indptr_[u + 1]]].tolist())
+            assert not seen & set(_ids(body))
+            _same_ranking(body, model.recommend(user, n=10, min_item_ratings=5, rank_by=rank_by),
+                          "prediction")
     wide = client.get("/recommend", params={"user": "1", "n": 1000, "min_ratings": 1,
                                             "include_seen": "true"}).json()
     assert len(wide["items"]) == 1000
     _same_ranking(wide, model.recommend(1, n=1000, exclude_seen=False), "prediction")
 
 
-def test_the_score_table_changes_no_list(models, model):
-    """Ranked by the table, by the table's whole row (past its ranked items), or by scoring
-    each request: the library's lists (in-process: the server's code without the server)."""
+def test_the_rank_table_changes_no_list(models, model):
+    """Ranked by the table, past its rows (the model asked), or without a table: the
+    library's lists (in-process: the server's code without the server)."""
     from recsys.serve.snapshot import Snapshot
 
     plain, tabled = Snapshot.load(models["mf"]), Snapshot.load(models["mf"])
     assert tabled.precompute() and plain.table is None
     for user, n, min_ratings, seen in ((5, 7, 5, False), (9, 1000, 1, False),
-                                       (9, 3000, 1, True), (300, 20, 40, False)):
+                                       (9, 3000, 1, True), (414, 900, 20, False)):
         want = model.recommend(user, n=n, min_item_ratings=min_ratings, exclude_seen=not seen)
         for snapshot in (plain, tabled):
             got = snapshot.recommend_user(str(user), n, min_ratings, seen)
@@ -251,6 +257,12 @@ def test_recommend_new_user_folds_the_ratings_in(client, model):
     assert len(body["items"]) == 8 and not {1, 2571, 6, 858} & set(_ids(body))
     want = model.recommend(ratings={1: 5, 2571: 4.5, 6: 1, 858: 4}, n=8, min_item_ratings=5)
     _same_ranking(body, want, "prediction")
+    by_rating = client.post("/recommend", json={"ratings": ratings, "n": 8,
+                                                "rank_by": "rating"}).json()
+    assert by_rating["rank_by"] == "rating"
+    _same_ranking(by_rating, model.recommend(ratings={1: 5, 2571: 4.5, 6: 1, 858: 4}, n=8,
+                                             min_item_ratings=5, rank_by="rating"),
+                  "prediction")
     other = client.post("/recommend", json={"ratings": {"1": 1, "2571": 1, "6": 5}}).json()
     assert _ids(other) != _ids(body)  # different tastes, a different list
 
@@ -283,7 +295,7 @@ def test_docs_schema_and_page(client):
     assert {"/recommend", "/predict", "/similar", "/items", "/health"} <= set(schema["paths"])
     assert {"get", "post"} <= set(schema["paths"]["/recommend"])
     names = [p["name"] for p in schema["paths"]["/recommend"]["get"]["parameters"]]
-    assert names == ["user", "n", "min_ratings", "include_seen"]
+    assert names == ["user", "n", "min_ratings", "rank_by", "include_seen"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     page = client.get("/")
@@ -308,6 +320,7 @@ BAD_GETS = [
     ("/recommend", [("user", "1"), ("n", "3"), ("n", "4")], 422, "n"),
     ("/recommend", {"user": "1", "min_ratings": "0"}, 422, "min_ratings"),
     ("/recommend", {"user": "1", "include_seen": "maybe"}, 422, "include_seen"),
+    ("/recommend", {"user": "1", "rank_by": "stars"}, 422, "rank_by"),
     ("/predict", {"user": "1"}, 422, "item"),
     ("/predict", {"item": "1"}, 422, "user"),
     ("/predict", {"user": "999999", "item": "1"}, 404, "user"),
@@ -365,6 +378,7 @@ BAD_BODIES = [
     (b'{"ratings": {"1": 4}, "n": 2.5}', 422, "n"),
     (b'{"ratings": {"1": 4}, "min_ratings": -3}', 422, "min_ratings"),
     (b'{"ratings": {"1": 4}, "rating": 3}', 422, "rating"),
+    (b'{"ratings": {"1": 4}, "rank_by": "stars"}', 422, "rank_by"),
     (json.dumps({"ratings": {str(i): 3 for i in range(1001)}}).encode(), 422, "ratings"),
     (b'{"ratings": {"1": 4}, "pad": "' + b"x" * 70_000 + b'"}', 413, "body"),
 ]
@@ -390,12 +404,29 @@ def test_too_large_streamed_body_and_odd_requests(client, server):
     assert not [line for line in server.err if "Traceback" in line or "internal error" in line]
 
 
+def test_a_reloaded_model_gets_its_table_before_the_swap(models, tmp_path):
+    """In-process: the watcher's check loads the changed file and builds its rank table,
+    then swaps; an unchanged file is not loaded again."""
+    from recsys.serve.holder import ModelHolder
+
+    served = tmp_path / "served.npz"
+    served.write_bytes(models["mean"].read_bytes())
+    holder = ModelHolder.open(served, interval=0)
+    assert not holder.check()  # unchanged
+    old = holder.current
+    replace_file(served, models["mf"].read_bytes())
+    assert holder.check()
+    assert holder.current is not old and holder.current.model_class == "MatrixFactorization"
+    assert holder.current.table is not None and holder.health()["score_table"] == "ready"
+    assert holder.health()["reloads"] == 1
+
+
 def test_reload_under_load_and_a_broken_file_keeps_the_old_model(models, tmp_path):
     served = tmp_path / "served.npz"
     served.write_bytes(models["mf"].read_bytes())
-    srv = Server(served, "--reload-interval", "0.1")
+    srv = Server(served, "--reload-interval", "0.1", "--no-precompute")  # quicker swaps
     try:
-        first = srv.wait_for(lambda h: h["score_table"] == "ready")
+        first = srv.wait_healthy()
         users = [str(u) for u in load_model(models["mf"]).user_ids_[:200]]
         outcomes: list[tuple[int, str]] = []
         stop = threading.Event()

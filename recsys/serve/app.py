@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys._version import __version__
+from recsys.models.topn import RANK_BY
 from recsys.serve.body import (DEFAULT_MIN_RATINGS, DEFAULT_N, MAX_BODY_BYTES, MAX_N,
                                MAX_SEARCH, parse_new_user)
 from recsys.serve import query
@@ -65,6 +66,9 @@ _NEW_USER_SCHEMA = {
             "n": {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": DEFAULT_N},
             "min_ratings": {"type": "integer", "minimum": 1,
                             "default": DEFAULT_MIN_RATINGS},
+            "rank_by": {"type": "string", "enum": list(RANK_BY),
+                        "description": "Ranking objective (default: the model's, see "
+                                       "/health)."},
         },
         "example": {"ratings": {"Toy Story (1995)": 5, "2571": 4.5, "Heat": 4}, "n": 10},
     }}},
@@ -169,14 +173,17 @@ def _params(*specs: Mapping[str, Any]) -> dict[str, Any]:
 _USER = query.spec("user", "string", "A user id the model was trained on.", required=True)
 _N = query.spec("n", "integer", f"Number of items (1-{MAX_N}).", default=DEFAULT_N, low=1,
                 high=MAX_N)
+_RANK = query.spec("rank_by", "string", "Ranking objective: the predicted rating, or the "
+                   "relevance (how likely the user is to rate and like the item); default: "
+                   "the model's (see /health).", allowed=RANK_BY)
 _MIN = query.spec("min_ratings", "integer", "List only items with at least this many training "
                   "ratings.", default=DEFAULT_MIN_RATINGS, low=1, high=_MAX_MIN_RATINGS)
 
 
 def _add_api(app: FastAPI, holder: ModelHolder) -> None:
     @app.get("/recommend", tags=["recommend"], openapi_extra=_params(
-        _USER, _N, _MIN, query.spec("include_seen", "boolean", "Also list the items the user "
-                                    "rated in training.", default=False)))
+        _USER, _N, _MIN, _RANK, query.spec("include_seen", "boolean", "Also list the items "
+                                           "the user rated in training.", default=False)))
     async def recommend(request: Request) -> Response:
         """Top-N items for a known user, best predicted rating first."""
         params = request.query_params
@@ -185,7 +192,13 @@ def _add_api(app: FastAPI, holder: ModelHolder) -> None:
         min_ratings = query.count(params, "min_ratings", DEFAULT_MIN_RATINGS, 1,
                                   _MAX_MIN_RATINGS)
         include_seen = query.flag(params, "include_seen")
-        body = holder.current.recommend_user_json(user, n, min_ratings, include_seen)
+        rank_by = query.choice(params, "rank_by", RANK_BY)
+        snapshot = holder.current
+        if snapshot.table is None or include_seen or rank_by not in (None, snapshot.rank_by):
+            body = await run_in_threadpool(snapshot.recommend_user_json, user, n, min_ratings,
+                                           include_seen, rank_by)
+        else:  # a row of the table: well under a millisecond, no thread hop
+            body = snapshot.recommend_user_json(user, n, min_ratings, include_seen, rank_by)
         return Response(body, media_type=_JSON)
 
     @app.post("/recommend", tags=["recommend"], openapi_extra={"requestBody": _NEW_USER_SCHEMA})
@@ -195,7 +208,7 @@ def _add_api(app: FastAPI, holder: ModelHolder) -> None:
         new = parse_new_user(await _read_body(request))
         snapshot = holder.current
         return _json(await run_in_threadpool(snapshot.recommend_new, new.ratings, new.n,
-                                             new.min_ratings))
+                                             new.min_ratings, new.rank_by))
 
     @app.get("/predict", tags=["recommend"], openapi_extra=_params(
         _USER, query.spec("item", "string", "An item id or title.", required=True)))

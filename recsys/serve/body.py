@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from recsys.models.topn import RANK_BY
 from recsys.serve.errors import BAD_REQUEST, UNPROCESSABLE, RequestError
 
 __all__ = ["MAX_BODY_BYTES", "MAX_N", "MAX_RATINGS", "MAX_SEARCH", "DEFAULT_N",
@@ -31,7 +32,7 @@ DEFAULT_N = 10
 DEFAULT_MIN_RATINGS = 5
 """Fewest training ratings of a listed item, as ``recsys recommend`` and ``similar``."""
 
-_FIELDS = ("ratings", "n", "min_ratings")
+_FIELDS = ("ratings", "n", "min_ratings", "rank_by")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class NewUser:
     ratings: dict[str, float]
     n: int
     min_ratings: int
+    rank_by: str | None
 
 
 class _Duplicate(ValueError):
@@ -73,7 +75,7 @@ def count_field(name: str, value: Any, low: int, high: int) -> int:
 
 def parse_new_user(raw: bytes) -> NewUser:
     """Check a ``POST /recommend`` body: ``{"ratings": {"<item id or title>": rating, ...},
-    "n": 10, "min_ratings": 5}`` (``n`` and ``min_ratings`` optional).
+    "n": 10, "min_ratings": 5, "rank_by": "relevance"}`` (all but ``ratings`` optional).
 
     Raises
     ------
@@ -127,4 +129,8 @@ def parse_new_user(raw: bytes) -> NewUser:
     n = count_field("n", body.get("n", DEFAULT_N), 1, MAX_N)
     min_ratings = count_field("min_ratings", body.get("min_ratings", DEFAULT_MIN_RATINGS),
                               1, 1_000_000_000)
-    return NewUser(checked, n, min_ratings)
+    rank_by = body.get("rank_by")
+    if rank_by is not None and rank_by not in RANK_BY:
+        raise RequestError(UNPROCESSABLE, f"rank_by must be one of {', '.join(RANK_BY)}, got "
+                           f"{json.dumps(rank_by)[:40]}", "rank_by")
+    return NewUser(checked, n, min_ratings, rank_by)

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from recsys.serve.errors import UNPROCESSABLE, RequestError
 
-__all__ = ["text", "count", "flag", "spec"]
+__all__ = ["text", "count", "flag", "choice", "spec"]
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
 _TRUE = ("1", "true", "yes", "on")
@@ -70,9 +70,20 @@ def flag(params: Any, name: str, default: bool = False) -> bool:
     raise RequestError(UNPROCESSABLE, f"{name} must be true or false, got {value[:40]!r}", name)
 
 
+def choice(params: Any, name: str, allowed: tuple[str, ...]) -> str | None:
+    """One of ``allowed`` (None when not given)."""
+    value = _one(params, name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise RequestError(UNPROCESSABLE, f"{name} must be one of {', '.join(allowed)}, got "
+                           f"{value[:40]!r}", name)
+    return value
+
+
 def spec(name: str, kind: str, description: str, required: bool = False,
-         default: Any = None, low: int | None = None, high: int | None = None
-         ) -> Mapping[str, Any]:
+         default: Any = None, low: int | None = None, high: int | None = None,
+         allowed: tuple[str, ...] | None = None) -> Mapping[str, Any]:
     """The OpenAPI description of one query parameter (``kind``: string, integer or
     boolean)."""
     schema: dict[str, Any] = {"type": kind}
@@ -82,7 +93,9 @@ def spec(name: str, kind: str, description: str, required: bool = False,
         schema["minimum"] = low
     if high is not None:
         schema["maximum"] = high
-    if kind == "string":
+    if allowed is not None:
+        schema["enum"] = list(allowed)
+    elif kind == "string":
         schema["maxLength"] = MAX_TEXT
     return {"name": name, "in": "query", "required": required, "description": description,
             "schema": schema}

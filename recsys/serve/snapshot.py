@@ -6,12 +6,8 @@ end. Building one precomputes the item lists as Python values (ids, titles, year
 rating counts), the lower-case search keys of the titles and an id -> index map; answering
 then costs the model's scoring plus a few list look-ups.
 
-When the score table fits a budget (:data:`TABLE_CELLS`; the bundled data's 610 users x
-9,724 items do, 23 MB), :meth:`Snapshot.precompute` scores every known user once, so that
-``GET /recommend`` is a row look-up and a partial sort: the hybrid model scores one user in
-about 150 ms (its network and AutoRec base run over every item), far over a 50 ms budget per
-request, while the table takes that once per user at load time. Until the table is complete
-(or when it would not fit) each request scores its user.
+Lists for known users come from a :class:`~recsys.serve.ranking.RankTable` built once per
+snapshot (:meth:`Snapshot.precompute`), or from the model until it is ready.
 
 Every refusal is a :class:`~recsys.serve.errors.RequestError` naming the field at fault.
 """
@@ -31,16 +27,11 @@ import numpy as np
 
 from recsys.errors import RecsysError, UnknownIdError
 from recsys.models.foldin import FOLD_IN_MODELS, match_item
+from recsys.models.topn import DEFAULT_RANK_BY
 from recsys.serve.errors import NOT_FOUND, UNPROCESSABLE, RequestError
+from recsys.serve.ranking import RankTable, Stopped
 
-__all__ = ["FileSignature", "Snapshot", "top_indices", "iso_time", "TABLE_CELLS"]
-
-TABLE_CELLS = 32_000_000
-"""Largest score table :meth:`Snapshot.precompute` builds (users x items; float32, 128 MB)."""
-RANKED = 1024
-"""Items ranked per user in the table (more than ``n`` needs once the user's rated items and
-the rarely rated ones are left out; a request that runs past them ranks the whole row)."""
-_BATCH_CELLS = 200_000
+__all__ = ["FileSignature", "Snapshot", "iso_time"]
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 _ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|l'|il|el|die|der|das)$")
@@ -82,18 +73,6 @@ def _search_key(title: str) -> str:
     bare = _YEAR.sub("", text)
     fronted = _ARTICLE.sub(r"\2 \1", bare)
     return text if fronted == bare else f"{text}\n{fronted}"
-
-
-def top_indices(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` largest finite ``scores``, best first (``-inf`` and NaN never
-    listed; ties in index order, as :meth:`recsys.models.topn.TopN.recommend` breaks them)."""
-    finite = np.isfinite(scores)
-    n = min(int(n), int(finite.sum()))
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    ranked = np.where(finite, scores, -np.inf)
-    top = np.argpartition(-ranked, n - 1)[:n] if n < ranked.size else np.arange(ranked.size)
-    return top[np.argsort(-ranked[top], kind="stable")]
 
 
 class Snapshot:
@@ -142,7 +121,8 @@ class Snapshot:
         self.n_ratings = int(self.counts.sum())
         self.n_users = int(np.count_nonzero(np.asarray(model.user_counts_) > 0))
         self.n_items = len(self.by_count)
-        self.table: tuple[np.ndarray, np.ndarray] | None = None
+        self.rank_by = str(getattr(model, "default_rank_by", DEFAULT_RANK_BY))
+        self.table: RankTable | None = None
         self.table_state = "not built"
 
     @classmethod
@@ -187,75 +167,22 @@ class Snapshot:
             return False
         return True
 
-    def precompute(self, should_stop: Callable[[], bool] | None = None,
-                   budget: int = TABLE_CELLS) -> bool:
-        """Score every user with training ratings once, and rank each user's best items.
-
-        :attr:`table` becomes ``(scores, order)``: the unclipped scores in rating units
-        (float32, users x items; ``-inf`` for users without training ratings) and each
-        user's best :data:`RANKED` item indices, best first (int32; an ``argpartition``
-        then a stable sort, as the model's own ranking). Scoring runs in batches of about
-        200,000 scores; ``should_stop()`` is asked between batches (True abandons the
-        table). The pair is assigned at once, when complete. Returns whether it was built
-        (False: stopped, or more than ``budget`` users x items).
-        """
-        n_users, n_items = len(self.user_ids), len(self.item_ids)
-        if n_users * n_items > budget:
-            self.table_state = f"off: {n_users:,} x {n_items:,} scores exceed the budget"
-            return False
+    def precompute(self, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Build the :class:`~recsys.serve.ranking.RankTable` of the model's default
+        ``rank_by`` (assigned at once, when complete). Returns whether it was built (False:
+        stopped by ``should_stop()``, or over the table's memory budget)."""
         self.table_state = "building"
-        length = min(RANKED, n_items)
-        scores = np.full((n_users, n_items), -np.inf, dtype=np.float32)
-        order = np.zeros((n_users, length), dtype=np.int32)
-        known = np.flatnonzero(np.asarray(self.model.user_counts_) > 0)
-        step = max(1, _BATCH_CELLS // max(n_items, 1))
-        for start in range(0, known.size, step):
-            if should_stop is not None and should_stop():
-                self.table_state = "not built (stopped)"
-                return False
-            rows = known[start:start + step]
-            block = np.asarray(self.model.score_users(rows), dtype=np.float64)
-            block = np.where(np.isfinite(block), block, -np.inf).astype(np.float32)
-            scores[rows] = block
-            best = (np.argpartition(-block, length - 1, axis=1)[:, :length]
-                    if length < n_items else np.tile(np.arange(n_items), (len(rows), 1)))
-            ranked = np.argsort(-np.take_along_axis(block, best, axis=1), axis=1, kind="stable")
-            order[rows] = np.take_along_axis(best, ranked, axis=1)
-        self.table = (scores, order)
+        try:
+            table = RankTable.build(self.model, self.rank_by, should_stop)
+        except Stopped:
+            self.table_state = "not built (stopped)"
+            return False
+        if table is None:
+            self.table_state = "off: over the memory budget"
+            return False
+        self.table = table
         self.table_state = "ready"
         return True
-
-    def _ranked(self, u: int, n: int, min_ratings: int, include_seen: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """The best ``n`` eligible items of user ``u`` and their unclipped scores: from the
-        table (the user's ranked items, as far as needed), else by scoring the user."""
-        ok = self.eligible(min_ratings)
-        if not include_seen:
-            ok = ok.copy()
-            ok[self.seen_items[self.seen_indptr[u]:self.seen_indptr[u + 1]]] = False
-        table = self.table
-        if table is not None:
-            scores, order = table
-            row = order[u]
-            length = 4 * n + 64
-            while True:
-                head = row[:length]
-                keep = head[ok[head]]
-                if keep.size >= n or length >= row.size:
-                    break
-                length *= 4
-            if keep.size >= n or row.size == len(self.item_ids):
-                top = keep[:n].astype(np.int64)
-                values = scores[u, top].astype(np.float64)
-                finite = np.isfinite(values)
-                return top[finite], values[finite]
-            all_scores = scores[u].astype(np.float64)  # too few among the ranked: all items
-        else:
-            all_scores = np.asarray(
-                self.model.score_users(np.array([u], dtype=np.int64))[0], dtype=np.float64)
-        all_scores = np.where(ok, all_scores, -np.inf)
-        top = top_indices(all_scores, n)
-        return top, all_scores[top]
 
     # ------------------------------------------------------------------ look-ups
     def eligible(self, min_ratings: int) -> np.ndarray:
@@ -315,31 +242,50 @@ class Snapshot:
         return out
 
     # ------------------------------------------------------------------ answers
-    def recommend_user(self, user: str, n: int, min_ratings: int,
-                       include_seen: bool) -> dict[str, Any]:
-        """Top-``n`` items for a known user (``GET /recommend``): the model's scores, the
-        user's training items and the items with too few ratings left out, best first; the
-        same list as :meth:`recsys.models.topn.TopN.recommend`."""
-        u = self.user_index(user)
-        top, scores = self._ranked(u, n, min_ratings, include_seen)
-        return {"user": self.user_ids[u].item(), "model": self.model_class,
-                "items": self._scored(top, self.model.clip(scores), "prediction")}
+    def _ranked(self, u: int, n: int, min_ratings: int, include_seen: bool,
+                rank_by: str) -> tuple[np.ndarray, np.ndarray]:
+        """Dense indices and predicted ratings of user ``u``'s top ``n``: from the table
+        when it can answer, else from ``model.recommend``."""
+        table = self.table
+        if table is not None and not include_seen and rank_by == table.rank_by:
+            found = table.top(u, n, self.eligible(min_ratings))
+            if found is not None:
+                return found
+        frame = self.model.recommend(self.user_ids[u].item(), n=n, min_item_ratings=min_ratings,
+                                     exclude_seen=not include_seen, rank_by=rank_by)
+        return self._frame_items(frame), frame["prediction"].to_numpy(dtype=np.float64)
 
-    def recommend_user_json(self, user: str, n: int, min_ratings: int,
-                            include_seen: bool) -> bytes:
+    def _frame_items(self, frame: Any) -> np.ndarray:
+        return np.array([self.index_of[item] for item in frame["item"].tolist()],
+                        dtype=np.int64)
+
+    def recommend_user(self, user: str, n: int, min_ratings: int, include_seen: bool,
+                       rank_by: str | None = None) -> dict[str, Any]:
+        """Top-``n`` items for a known user (``GET /recommend``): ``model.recommend``'s list
+        (training items and items with fewer than ``min_ratings`` ratings left out; ranked
+        by ``rank_by``, None: the model's default), with each item's predicted rating."""
+        u = self.user_index(user)
+        rank_by = rank_by or self.rank_by
+        top, predictions = self._ranked(u, n, min_ratings, include_seen, rank_by)
+        return {"user": self.user_ids[u].item(), "model": self.model_class, "rank_by": rank_by,
+                "items": self._scored(top, predictions, "prediction")}
+
+    def recommend_user_json(self, user: str, n: int, min_ratings: int, include_seen: bool,
+                            rank_by: str | None = None) -> bytes:
         """:meth:`recommend_user` serialised (the same JSON as ``json.dumps`` of it), from
         the items' pre-serialised records: the hot path of the server."""
         u = self.user_index(user)
-        top, scores = self._ranked(u, n, min_ratings, include_seen)
+        rank_by = rank_by or self.rank_by
+        top, predictions = self._ranked(u, n, min_ratings, include_seen, rank_by)
         fragments = self.item_json
         items = ",".join(f'{fragments[i]},"prediction":{round(p, 4)!r}}}'
-                         for i, p in zip(top.tolist(), self.model.clip(scores).tolist()))
-        head = json.dumps({"user": self.user_ids[u].item(), "model": self.model_class},
-                          ensure_ascii=False, separators=(",", ":"))
+                         for i, p in zip(top.tolist(), predictions.tolist()))
+        head = json.dumps({"user": self.user_ids[u].item(), "model": self.model_class,
+                           "rank_by": rank_by}, ensure_ascii=False, separators=(",", ":"))
         return f'{head[:-1]},"items":[{items}]}}'.encode()
 
-    def recommend_new(self, ratings: dict[str, float], n: int,
-                      min_ratings: int) -> dict[str, Any]:
+    def recommend_new(self, ratings: dict[str, float], n: int, min_ratings: int,
+                      rank_by: str | None = None) -> dict[str, Any]:
         """Top-``n`` items for a new user from their ``{item id or title: rating}``
         (``POST /recommend``), folded into the model (:meth:`~recsys.models.topn.TopN.fold_in`)."""
         if not self.can_fold_in:
@@ -364,15 +310,16 @@ class Snapshot:
             resolved[self.item_ids[idx]] = value
         try:
             profile = self.model.fold_in(resolved)
-            frame = self.model.recommend(profile=profile, n=n, min_item_ratings=min_ratings)
+            frame = self.model.recommend(profile=profile, n=n, min_item_ratings=min_ratings,
+                                         rank_by=rank_by or self.rank_by)
         except RecsysError as exc:  # checked above; a model's own refusal is still the user's
             raise RequestError(UNPROCESSABLE, str(exc), "ratings") from None
-        top = np.array([self.index_of[item] for item in frame["item"].tolist()], dtype=np.int64)
         rated = [dict(self.item_record(idx), rating=resolved[self.item_ids[idx]])
                  for idx in first]
-        return {"user": None, "model": self.model_class, "rated": rated,
-                "items": self._scored(top, frame["prediction"].to_numpy(dtype=np.float64),
-                                      "prediction")}
+        return {"user": None, "model": self.model_class, "rank_by": rank_by or self.rank_by,
+                "rated": rated, "items": self._scored(
+                    self._frame_items(frame), frame["prediction"].to_numpy(dtype=np.float64),
+                    "prediction")}
 
     def predict(self, user: str, item: str) -> dict[str, Any]:
         """The predicted rating of one known user for one item (``GET /predict``)."""
@@ -392,9 +339,9 @@ class Snapshot:
         idx = self.item_index(item, "item", exact=False)
         frame = self.model.similar_items(self.model.item_ids_[idx], n=n,
                                          min_item_ratings=min_ratings)
-        top = np.array([self.index_of[i] for i in frame["item"].tolist()], dtype=np.int64)
         return {"query": self.item_record(idx), "model": self.model_class,
-                "items": self._scored(top, frame["similarity"].to_numpy(dtype=np.float64),
+                "items": self._scored(self._frame_items(frame),
+                                      frame["similarity"].to_numpy(dtype=np.float64),
                                       "similarity")}
 
     def search(self, text: str, limit: int) -> dict[str, Any]:
@@ -435,5 +382,6 @@ class Snapshot:
             "rating_scale": list(self.rating_scale),
             "fold_in": self.can_fold_in,
             "similar": self.can_compare,
+            "rank_by": self.rank_by,
             "score_table": self.table_state,
         }

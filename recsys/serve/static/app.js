@@ -221,6 +221,9 @@ async function start() {
     $("footer").textContent = `Predictions are on the model's rating scale ${low}–${high}` +
       (low <= 1 && high === 5 ? "." : `, shown as 1–5 stars.`) +
       ` Model file ${health.file}, loaded ${health.loaded_at}.`;
+    $("recs-how").textContent = health.rank_by === "relevance"
+      ? "Films you are likely to watch and like, best first; ★ is the rating the model predicts."
+      : "Best predicted rating first.";
     if (!state.similar) note("similar-note", `${health.model} has no item factors to compare.`);
     if (!state.foldIn) recommend();
   } catch (error) {
