@@ -42,6 +42,7 @@ from recsys.models.topn import RANK_BY
 from recsys.serve.body import (DEFAULT_MIN_RATINGS, DEFAULT_N, MAX_BODY_BYTES, MAX_N,
                                MAX_SEARCH, parse_new_user)
 from recsys.serve import query
+from recsys.serve.fastpath import FastRecommend
 from recsys.serve.errors import BAD_REQUEST, TOO_LARGE, UNPROCESSABLE, RequestError
 from recsys.serve.holder import LOGGER, ModelHolder
 
@@ -50,7 +51,6 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).resolve().parent / "static"
 _PAGE_FILES = {"app.js": "text/javascript; charset=utf-8",
                "style.css": "text/css; charset=utf-8"}
-_MAX_MIN_RATINGS = 1_000_000_000
 _JSON = "application/json"
 
 _NEW_USER_SCHEMA = {
@@ -89,9 +89,15 @@ def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
     return f"{field or 'the request'}: {error.get('msg', 'invalid value')}", field
 
 
-def create_app(holder: ModelHolder) -> FastAPI:
-    """The application serving ``holder``'s model; its lifespan starts and stops the
-    holder's watcher thread (reloads, score table)."""
+def create_app(holder: ModelHolder) -> FastRecommend:
+    """The ASGI application serving ``holder``'s model: :func:`api`, with ``GET /recommend``
+    answered from the rank table in front of it (:mod:`recsys.serve.fastpath`)."""
+    return FastRecommend(api(holder), holder)
+
+
+def api(holder: ModelHolder) -> FastAPI:
+    """The FastAPI application serving ``holder``'s model; its lifespan starts and stops
+    the holder's watcher thread (reloads, rank table)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,7 +183,7 @@ _RANK = query.spec("rank_by", "string", "Ranking objective: the predicted rating
                    "relevance (how likely the user is to rate and like the item); default: "
                    "the model's (see /health).", allowed=RANK_BY)
 _MIN = query.spec("min_ratings", "integer", "List only items with at least this many training "
-                  "ratings.", default=DEFAULT_MIN_RATINGS, low=1, high=_MAX_MIN_RATINGS)
+                  "ratings.", default=DEFAULT_MIN_RATINGS, low=1, high=query.MAX_MIN_RATINGS)
 
 
 def _add_api(app: FastAPI, holder: ModelHolder) -> None:
@@ -185,21 +191,14 @@ def _add_api(app: FastAPI, holder: ModelHolder) -> None:
         _USER, _N, _MIN, _RANK, query.spec("include_seen", "boolean", "Also list the items "
                                            "the user rated in training.", default=False)))
     async def recommend(request: Request) -> Response:
-        """Top-N items for a known user, best predicted rating first."""
-        params = request.query_params
-        user = query.text(params, "user")
-        n = query.count(params, "n", DEFAULT_N, 1, MAX_N)
-        min_ratings = query.count(params, "min_ratings", DEFAULT_MIN_RATINGS, 1,
-                                  _MAX_MIN_RATINGS)
-        include_seen = query.flag(params, "include_seen")
-        rank_by = query.choice(params, "rank_by", RANK_BY)
+        """Top-N items for a known user (ranked by `rank_by`, default: the model's), with
+        each item's predicted rating."""
+        user, n, min_ratings, include_seen, rank_by = query.recommend_params(
+            request.query_params)
         snapshot = holder.current
-        if snapshot.table is None or include_seen or rank_by not in (None, snapshot.rank_by):
-            body = await run_in_threadpool(snapshot.recommend_user_json, user, n, min_ratings,
-                                           include_seen, rank_by)
-        else:  # a row of the table: well under a millisecond, no thread hop
-            body = snapshot.recommend_user_json(user, n, min_ratings, include_seen, rank_by)
-        return Response(body, media_type=_JSON)
+        return Response(await run_in_threadpool(snapshot.recommend_user_json, user, n,
+                                                min_ratings, include_seen, rank_by),
+                        media_type=_JSON)
 
     @app.post("/recommend", tags=["recommend"], openapi_extra={"requestBody": _NEW_USER_SCHEMA})
     async def recommend_new(request: Request) -> Response:
@@ -229,7 +228,7 @@ def _add_api(app: FastAPI, holder: ModelHolder) -> None:
         item = query.text(params, "item")
         n = query.count(params, "n", DEFAULT_N, 1, MAX_N)
         min_ratings = query.count(params, "min_ratings", DEFAULT_MIN_RATINGS, 1,
-                                  _MAX_MIN_RATINGS)
+                                  query.MAX_MIN_RATINGS)
         snapshot = holder.current
         return _json(await run_in_threadpool(snapshot.similar, item, n, min_ratings))
 

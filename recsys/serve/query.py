@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from recsys.models.topn import RANK_BY
+from recsys.serve.body import DEFAULT_MIN_RATINGS, DEFAULT_N, MAX_N
 from recsys.serve.errors import UNPROCESSABLE, RequestError
 
-__all__ = ["text", "count", "flag", "choice", "spec"]
+__all__ = ["text", "count", "flag", "choice", "spec", "recommend_params", "MAX_MIN_RATINGS"]
+
+MAX_MIN_RATINGS = 1_000_000_000
+"""Largest ``min_ratings``."""
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
 _TRUE = ("1", "true", "yes", "on")
@@ -79,6 +84,13 @@ def choice(params: Any, name: str, allowed: tuple[str, ...]) -> str | None:
         raise RequestError(UNPROCESSABLE, f"{name} must be one of {', '.join(allowed)}, got "
                            f"{value[:40]!r}", name)
     return value
+
+
+def recommend_params(params: Any) -> tuple[str, int, int, bool, str | None]:
+    """``GET /recommend``'s parameters: user, n, min_ratings, include_seen, rank_by."""
+    return (text(params, "user"), count(params, "n", DEFAULT_N, 1, MAX_N),
+            count(params, "min_ratings", DEFAULT_MIN_RATINGS, 1, MAX_MIN_RATINGS),
+            flag(params, "include_seen"), choice(params, "rank_by", RANK_BY))
 
 
 def spec(name: str, kind: str, description: str, required: bool = False,
