@@ -95,8 +95,8 @@ def _planted_values(users, items, P, Q, bu, bi, mean, noise, seed, out):
 def make_skewed(n_users: int, n_items: int, n_ratings: int, seed: int = 0):
     """Skewed synthetic ratings as arrays: ``(users int32, items int32, ratings float32,
     test_users, test_items, test_ratings)`` (see the module docstring). The training pairs
-    are distinct and come grouped by user, users relabelled at random; the test pairs are
-    drawn independently from the same distributions."""
+    are distinct and come in a random order (user indices relabelled at random too); the
+    test pairs are drawn independently from the same distributions."""
     rng = np.random.default_rng(seed)
     activity = rng.lognormal(0.0, 0.5, n_users)
     cap = max(1, n_items // 2)
@@ -126,6 +126,8 @@ def make_skewed(n_users: int, n_items: int, n_ratings: int, seed: int = 0):
     relabel = rng.permutation(n_users).astype(np.int32)
     np.take(relabel, users, out=users)
     np.take(relabel, test_users, out=test_users)
+    shuffle = rng.permutation(n)  # file order of no help: not grouped by user or by item
+    users, items, ratings = users[shuffle], items[shuffle], ratings[shuffle]
     return users, items, ratings, test_users, test_items, test_ratings
 
 
@@ -133,7 +135,7 @@ def load_or_make(shape: str, cache: Path, seed: int = 0):
     """The arrays of ``shape`` from the cache folder, generated (and saved) the first time."""
     n_users, n_items, n_ratings = SHAPES[shape]
     names = ["users", "items", "ratings", "test_users", "test_items", "test_ratings"]
-    stem = f"skewed-{n_users}x{n_items}-{n_ratings}-seed{seed}"
+    stem = f"skewed2-{n_users}x{n_items}-{n_ratings}-seed{seed}"
     paths = [cache / f"{stem}-{name}.npy" for name in names]
     if all(p.exists() for p in paths):
         return [np.load(p) for p in paths]

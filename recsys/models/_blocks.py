@@ -2,9 +2,15 @@
 one epoch on several threads.
 
 Matrix factorisation's epochs (:mod:`recsys.models.mf`) cut the rating matrix into a grid of
-``B x B`` blocks (users x items) whose factor rows fit in a core's cache, and threads run
-blocks that share no user and no item (Chin et al., 2015). The numba side, the per-rating
+``B x B`` blocks (users x items), and threads run blocks that share no user and no item (Chin
+et al., 2015). Inside a block the ratings are learned user by user (:mod:`recsys.models._sgd`,
+``WITHIN_BLOCK_ORDER``), so what must stay in cache during a block is its item rows, while
+each user row is used for a run of ratings and then left. The numba side, the per-rating
 kernels and the claiming of free blocks, is :mod:`recsys.models._sgd`.
+
+Measured at the Netflix Prize's shape (100M ratings, 100 factors, one thread, the user-run
+order): ``B`` = 8, 16 and 32 ran within noise of each other (14-15.5M updates per CPU second;
+the block's item rows 0.9 MB, 444 kB, 222 kB), so the grid keeps its size rule below.
 """
 
 from __future__ import annotations
