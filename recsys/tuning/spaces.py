@@ -23,7 +23,8 @@ epoch cap and early stopping; the refit then runs the chosen number of epochs.
                (default/3-x30), ``min_day_ratings`` 1, 2, 3 or 5; epochs by early stopping
 ``hybrid``     ``hidden`` (16), (16, 8), (32, 16); ``lr`` default/4-x4, ``weight_decay``
                1e-6-1e-3, ``mf_factors`` 16-128 (powers of 2), ``mf_reg`` and ``ar_reg`` around the
-               defaults; the network's epochs by early stopping (patience 2)
+               defaults; the network's epochs by early stopping (patience 2), the bases' epochs
+               too (``base_patience``, as ``recsys fit`` chooses them)
 =============  ===============================================================================
 """
 
@@ -143,7 +144,11 @@ def _hybrid_space() -> SearchSpace:
             "mf_reg": _around(mf_reg, 4, 4),
             "ar_reg": _around(d["ar_reg"], 5, 5),
         },
-        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 20), "patience": 2},
+        # the network's epochs and every base's by early stopping on the trial's carve, as
+        # `recsys fit` chooses them (without base_patience the bases would run their default
+        # epochs blind, and the refit could not repeat what the trial chose)
+        fixed={"n_epochs": max(2 * int(d["n_epochs"]), 20), "patience": 2,
+               "base_patience": SELECTION_PATIENCE},
     )
 
 
