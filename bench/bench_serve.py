@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -147,10 +148,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _known_users(model: Path) -> list:
+    """The model's users with training ratings; the model itself is dropped and the
+    client's heap frozen, so that no full garbage collection of the client (a hybrid model
+    is 150,000+ objects: a pause of 100 ms or more) shows up as server latency."""
     from recsys.models.io import load_model
 
     fitted = load_model(model)
-    return [u.item() for u, c in zip(fitted.user_ids_, fitted.user_counts_) if c > 0]
+    users = [u.item() for u, c in zip(fitted.user_ids_, fitted.user_counts_) if c > 0]
+    del fitted
+    gc.collect()
+    gc.freeze()
+    return users
 
 
 def _fit(name: str, folder: Path) -> Path:

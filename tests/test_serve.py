@@ -230,23 +230,6 @@ def test_recommend_known_user_is_the_library_list(server, client, model):
     _same_ranking(wide, model.recommend(1, n=1000, exclude_seen=False), "prediction")
 
 
-def test_the_rank_table_changes_no_list(models, model):
-    """Ranked by the table, past its rows (the model asked), or without a table: the
-    library's lists (in-process: the server's code without the server)."""
-    from recsys.serve.snapshot import Snapshot
-
-    plain, tabled = Snapshot.load(models["mf"]), Snapshot.load(models["mf"])
-    assert tabled.precompute() and plain.table is None
-    for user, n, min_ratings, seen in ((5, 7, 5, False), (9, 1000, 1, False),
-                                       (9, 3000, 1, True), (414, 900, 20, False)):
-        want = model.recommend(user, n=n, min_item_ratings=min_ratings, exclude_seen=not seen)
-        for snapshot in (plain, tabled):
-            got = snapshot.recommend_user(str(user), n, min_ratings, seen)
-            _same_ranking(got, want, "prediction")
-            assert json.loads(snapshot.recommend_user_json(str(user), n, min_ratings, seen)) \
-                == got
-
-
 def test_recommend_new_user_folds_the_ratings_in(client, model):
     ratings = {"Toy Story (1995)": 5, "2571": 4.5, "Heat": 1, "Godfather, The": 4}
     answer = client.post("/recommend", json={"ratings": ratings, "n": 8})
@@ -404,10 +387,13 @@ def test_too_large_streamed_body_and_odd_requests(client, server):
     assert not [line for line in server.err if "Traceback" in line or "internal error" in line]
 
 
-def test_a_reloaded_model_gets_its_table_before_the_swap(models, tmp_path):
-    """In-process: the watcher's check loads the changed file and builds its rank table,
-    then swaps; an unchanged file is not loaded again."""
+def test_a_reloaded_model_is_ranked_before_the_swap_and_the_table_changes_no_list(
+        models, model, tmp_path):
+    """In-process (the server's code without the server): the watcher's check loads the
+    changed file and builds its rank table, then swaps; the lists from the table, from past
+    its rows (the model asked) and without a table are the library's."""
     from recsys.serve.holder import ModelHolder
+    from recsys.serve.snapshot import Snapshot
 
     served = tmp_path / "served.npz"
     served.write_bytes(models["mean"].read_bytes())
@@ -416,9 +402,21 @@ def test_a_reloaded_model_gets_its_table_before_the_swap(models, tmp_path):
     old = holder.current
     replace_file(served, models["mf"].read_bytes())
     assert holder.check()
-    assert holder.current is not old and holder.current.model_class == "MatrixFactorization"
-    assert holder.current.table is not None and holder.health()["score_table"] == "ready"
+    tabled = holder.current
+    assert tabled is not old and tabled.model_class == "MatrixFactorization"
+    assert tabled.table is not None and holder.health()["score_table"] == "ready"
     assert holder.health()["reloads"] == 1
+
+    plain = Snapshot.load(models["mf"])
+    assert plain.table is None
+    for user, n, min_ratings, seen in ((5, 7, 5, False), (9, 1000, 1, False),
+                                       (9, 3000, 1, True), (414, 900, 20, False)):
+        want = model.recommend(user, n=n, min_item_ratings=min_ratings, exclude_seen=not seen)
+        for snapshot in (plain, tabled):
+            got = snapshot.recommend_user(str(user), n, min_ratings, seen)
+            _same_ranking(got, want, "prediction")
+            assert json.loads(snapshot.recommend_user_json(str(user), n, min_ratings, seen)) \
+                == got
 
 
 def test_reload_under_load_and_a_broken_file_keeps_the_old_model(models, tmp_path):
@@ -445,10 +443,10 @@ def test_reload_under_load_and_a_broken_file_keeps_the_old_model(models, tmp_pat
         for t in threads:
             t.start()
         try:
-            time.sleep(0.5)
+            time.sleep(0.3)
             replace_file(served, models["mean"].read_bytes())
             swapped = srv.wait_for(lambda h: h["model"] == "GlobalMean")
-            time.sleep(0.5)
+            time.sleep(0.3)
         finally:
             stop.set()
             for t in threads:

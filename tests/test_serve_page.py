@@ -23,7 +23,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 def page_server(tmp_path_factory):
     model = fit_model(tmp_path_factory.mktemp("page") / "mf.npz", "--model", "mf",
                       "--epochs", "5", "--factors", "8")
-    srv = Server(model, "--reload-interval", "0")
+    srv = Server(model, "--reload-interval", "0", "--no-precompute")  # the page folds in
     try:
         yield srv
     finally:

@@ -37,8 +37,9 @@ def _server_runner():
               show_default=True, metavar="SECONDS",
               help="How often to look for a new model file (0: never reload).")
 @click.option("--precompute/--no-precompute", default=True, show_default=True,
-              help="Score every known user once at load (when the table fits in 128 MB), so "
-                   "GET /recommend need not run the model.")
+              help="Rank every known user's best 1,024 items once at load (when the table "
+                   "fits in 128 MB), so GET /recommend need not run the model; until it is "
+                   "ready, requests run the model.")
 def serve(model_path: str, host: str, port: int, reload_interval: float,
           precompute: bool) -> None:
     """Serve a model over HTTP: a JSON API and a page to try it.
