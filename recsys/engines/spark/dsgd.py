@@ -22,9 +22,15 @@ stay where they are; each of the ``B`` tasks trains its cell and returns the new
 new state is cached and locally checkpointed (lineage cut), and the driver collects only the
 tasks' squared errors. The factors reach the driver once, at the end of the fit.
 
-The strata run in a random order each epoch (drawn from the fit's generator); the shuffle
-inside a cell is seeded per (cell, epoch), so a fit is repeatable for a seed and ``B``, and a
-task that fails and is retried gives the identical model.
+The strata run in a random order each epoch (drawn from the fit's generator); the order of
+the ratings inside a cell (the local engine's within-block order, ratings grouped by user as
+:func:`~recsys.models._sgd.block_partition` leaves them) is seeded per (cell, epoch), so a
+fit is repeatable for a seed and ``B``, and a task that fails and is retried gives the
+identical model.
+
+The driver still holds the ratings: it reads them (any file ``recsys`` reads, Parquet folders
+that Spark writes included), encodes the ids, builds the grid and sends the cells out once;
+the model file needs the id maps and each user's rated items anyway.
 """
 
 from __future__ import annotations

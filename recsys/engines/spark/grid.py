@@ -76,7 +76,8 @@ def cell_arrays(grid: Grid, users: np.ndarray, items: np.ndarray, values: np.nda
                 user_known: np.ndarray | None = None, item_known: np.ndarray | None = None,
                 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The ratings of each cell ``(a, b)`` as ``(local users int32, local items int32,
-    values float32)``, in the order of the input within a cell (one counting sort). With
+    values float32)``, ordered inside a cell as the local engine orders a grid block
+    (:func:`~recsys.models._sgd.block_partition`: grouped by user by default). With
     ``user_known`` / ``item_known`` (a flag per user / item), the local row of an unknown one
     is ``-1`` (a prediction falls back to the biases, as the local engine's does)."""
     B = grid.n_blocks
@@ -100,7 +101,7 @@ def cell_arrays(grid: Grid, users: np.ndarray, items: np.ndarray, values: np.nda
 
 def cell_seed(seed: int, a: int, b: int, n_blocks: int) -> int:
     """The shuffling seed of cell ``(a, b)``: fixed by the fit's seed and the cell, so a task
-    that is run again (a retry) shuffles its ratings the same way. The kernel mixes in the
+    that is run again (a retry) orders its ratings the same way. The kernel mixes in the
     epoch (:func:`recsys.models._sgd.epoch_kernel`), giving one seed per epoch and cell, that
     is per epoch, stratum and block."""
     state = np.random.SeedSequence([int(seed), a * n_blocks + b]).generate_state(1, np.uint64)

@@ -14,9 +14,9 @@ partition (user block) ``a`` they live in; ``value`` is a tagged tuple:
   validation task.
 
 A training task takes its partition's ratings cell, user block and moved item block (and
-skips the other records of the state it is given), runs
-the local engine's kernel on them (:func:`recsys.models._sgd.epoch_kernel`: the ratings
-shuffled in place by a seed fixed per cell and epoch, then one SGD step per rating,
+skips the other records of the state it is given), runs the local engine's kernel on them
+(:func:`recsys.models._sgd.epoch_kernel`: the cell's ratings in the local engine's order
+within a block, random by a seed fixed per cell and epoch, one SGD step per rating,
 
 .. math::
     e = z - (\mu + b_u + b_i + p_u \cdot q_i),\quad
