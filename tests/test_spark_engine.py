@@ -129,10 +129,10 @@ def test_dsgd_is_within_one_percent_of_the_local_engine(engine, bundled_split):
 
 def test_validation_and_early_stopping_on_spark(engine, planted_split):
     train, valid = planted_split
-    model = SparkMatrixFactorization(**{**PLANTED, "n_epochs": 3, "patience": 1})
+    model = SparkMatrixFactorization(**{**PLANTED, "n_epochs": 2, "patience": 1})
     model.fit(train, validation=valid)
     scores = model.history_["valid_rmse"]
-    assert len(scores) == model.n_epochs_ <= 3
+    assert len(scores) == model.n_epochs_ <= 2
     best = int(np.argmin(scores))
     assert model.best_epoch_ == best
     # the distributed validation score is the model's own RMSE at the kept epoch
@@ -155,7 +155,7 @@ def test_cli_fit_on_spark_writes_a_model_predict_and_recommend_read(engine, tmp_
     train.to_dataframe().to_csv(data, index=False)
     out = tmp_path / "spark.npz"
     result = run("fit", "--engine", "spark", "--master", MASTER, "--data", data, "--factors",
-                 3, "--epochs", 2, "--validation", 0, "-o", out)
+                 3, "--epochs", 1, "--validation", 0, "-o", out)
     assert result.exit_code == 0, result.output
     assert "DSGD" in result.stderr and "wrote" in result.stdout
     assert type(load_model(out)) is MatrixFactorization
