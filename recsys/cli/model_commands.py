@@ -251,7 +251,11 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
         f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "
         f"{scores}; wrote {path}"
     )
-    if selection is not None and not selection.beats_baseline and model_name != "baseline":
+    from recsys.models.popularity import RatingPart
+
+    ranking_model = isinstance(model, RatingPart)  # BPR, popularity: their ratings are biases
+    if selection is not None and not selection.beats_baseline and model_name != "baseline" \
+            and not ranking_model:
         click.echo(
             f"Warning: on the validation part {type(model).__name__} (RMSE "
             f"{selection.valid_rmse:.4f}) is no better than the bias baseline "
