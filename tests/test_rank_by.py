@@ -134,6 +134,12 @@ def test_evaluate_reports_both_objectives(split):
     main = report.table()
     assert main.at["popularity", "ndcg@5"] == pytest.approx(
         table.at[("popularity", "relevance"), "ndcg@5"])
+    # a rating model's main columns follow its default, relevance; the rating row is its own
+    assert main.at["baseline", "ndcg@5"] == pytest.approx(
+        table.at[("baseline", "relevance"), "ndcg@5"])
+    assert table.at[("baseline", "rating"), "coverage"] != pytest.approx(
+        table.at[("baseline", "relevance"), "coverage"])
+    assert {r.rank_by for r in report.results if r.model == "baseline"} == {"relevance"}
     one = evaluate(ratings, models=["baseline"], k=5, validation=0, rank_by="relevance")
     assert one.topn_table().empty and one.results[0].rank_by == "relevance"
     with pytest.raises(EvaluationError, match="rank_by must be one of both, rating, relevance"):
