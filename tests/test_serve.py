@@ -281,6 +281,14 @@ def test_docs_schema_and_page(client):
     assert names == ["user", "n", "min_ratings", "rank_by", "include_seen"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+    # the viewer's script and style are served here (the serve extra's fastapi-offline),
+    # so the page works without the internet
+    assert '"/docs/swagger-ui-bundle.js"' in docs.text or "'/docs/swagger-ui-bundle.js'" in docs.text
+    script, style = client.get("/docs/swagger-ui-bundle.js"), client.get("/docs/swagger-ui.css")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.text
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
+    missing = client.get("/docs/nothing.js")
+    assert missing.status_code == 404 and missing.json()["field"] == "name"
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert '<script src="/static/app.js">' in page.text

@@ -264,14 +264,41 @@ if (typeof SwaggerUIBundle === "undefined") {
 
 
 def _add_docs(app: FastAPI) -> None:
-    """``/docs``: FastAPI's Swagger UI page (its script and style come from a CDN), which
-    says where the API description is when the CDN cannot be reached."""
+    """``/docs``: FastAPI's Swagger UI page, its script and style served from the
+    ``fastapi-offline`` package (part of the ``serve`` extra), so that it works offline;
+    without that package they come from a CDN, and the page says where the API description
+    is when the CDN cannot be reached."""
     from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = _swagger_assets()
+    urls = {"swagger_js_url": "/docs/swagger-ui-bundle.js",
+            "swagger_css_url": "/docs/swagger-ui.css"} if assets else {}
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title="recsys API")
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="recsys API", **urls)
         return HTMLResponse(bytes(page.body).replace(b"</body>", _DOCS_FALLBACK, 1))
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        if name not in assets:
+            raise RequestError(404, f"no such file {name!r}", "name")
+        body, media_type = assets[name]
+        return Response(body, media_type=media_type,
+                        headers={"Cache-Control": "max-age=86400"})
+
+
+def _swagger_assets() -> dict[str, tuple[bytes, str]]:
+    """Swagger UI's script and style as the ``fastapi-offline`` package ships them (a Swagger
+    UI that reads OpenAPI 3.1, FastAPI's schema version); {} without that package."""
+    from importlib import resources
+
+    try:
+        folder = resources.files("fastapi_offline") / "static"
+        files = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+        return {name: ((folder / name).read_bytes(), kind) for name, kind in files.items()}
+    except (ImportError, OSError):
+        return {}
 
 
 def _add_page(app: FastAPI) -> None:
