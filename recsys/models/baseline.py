@@ -24,7 +24,7 @@ from recsys.models.io import state_array, state_int
 from recsys.models.progress import FitProgress
 from recsys.models.updates import UpdateBatch
 
-__all__ = ["GlobalMean", "BiasBaseline"]
+__all__ = ["GlobalMean", "BiasBaseline", "BiasPredictions"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,29 @@ class GlobalMean(Estimator):
         self.n_epochs_ = 1
 
 
-class BiasBaseline(Estimator):
+class BiasPredictions:
+    """Predictions ``mu + b_u + b_i`` (model units) from ``user_bias_`` / ``item_bias_``; an
+    unknown user (``-1``) or item contributes no bias. The bias baseline's, and the rating
+    part of the ranking models (:mod:`recsys.models.popularity`)."""
+
+    user_bias_: np.ndarray
+    item_bias_: np.ndarray
+    model_mean_: float
+
+    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """``mu + b_u + b_i``; an unknown user (``-1``) or item contributes no bias."""
+        u, i = np.asarray(u), np.asarray(i)
+        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0)
+        bi = np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0)
+        return self.model_mean_ + bu.astype(np.float64) + bi
+
+    def _score_users(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u)
+        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0).astype(np.float64)
+        return self.model_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
+
+
+class BiasBaseline(BiasPredictions, Estimator):
     r"""User and item biases, ``r_hat = mu + b_u + b_i``, fitted by alternating closed-form
     ridge updates (coordinate descent on the regularised squared error).
 
@@ -147,19 +169,6 @@ class BiasBaseline(Estimator):
                 logger.info("BiasBaseline epoch %d: %s", epoch + 1, line)
             progress.epoch_done(epoch, self.history_)
         self.n_epochs_ = int(self.n_epochs)
-
-    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``mu + b_u + b_i``; an unknown user (``-1``) or item contributes no bias."""
-        u = np.asarray(u)
-        i = np.asarray(i)
-        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0)
-        bi = np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0)
-        return self.model_mean_ + bu.astype(np.float64) + bi
-
-    def _score_users(self, u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u)
-        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0).astype(np.float64)
-        return self.model_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
 
     def _fold_in(self, items: np.ndarray, z: np.ndarray) -> UserProfile:
         r"""A new user's bias against the fixed item biases: the fit's own user step,

@@ -17,6 +17,7 @@ from recsys.data.ratings import Ratings
 from recsys.metrics import rmse
 from recsys.models import _checks as checks
 from recsys.models.base import Estimator
+from recsys.models.baseline import BiasPredictions
 from recsys.models.io import state_array
 from recsys.models.progress import FitProgress
 
@@ -45,24 +46,9 @@ def rating_biases(users: np.ndarray, items: np.ndarray, z: np.ndarray, n_users: 
     return b_u.astype(np.float32), b_i.astype(np.float32)
 
 
-class RatingPart:
-    """Predictions ``mu + b_u + b_i`` (model units; unknown ids add no bias) from
-    ``user_bias_`` / ``item_bias_``, for ranking models whose own score is not a rating."""
-
-    user_bias_: np.ndarray
-    item_bias_: np.ndarray
-    model_mean_: float
-
-    def _predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        u, i = np.asarray(u), np.asarray(i)
-        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0)
-        bi = np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0)
-        return self.model_mean_ + bu.astype(np.float64) + bi
-
-    def _score_users(self, u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u)
-        bu = np.where(u >= 0, self.user_bias_[np.maximum(u, 0)], 0.0).astype(np.float64)
-        return self.model_mean_ + bu[:, None] + self.item_bias_[None, :].astype(np.float64)
+class RatingPart(BiasPredictions):
+    """The rating part ``mu + b_u + b_i`` of a ranking model, whose own score is not a rating
+    (the bias baseline's predictions; marks BPR and popularity as ranking models)."""
 
 
 class Popularity(RatingPart, Estimator):
