@@ -83,6 +83,9 @@ def test_context_is_local_on_loopback_without_ui(engine):
     assert conf.get("spark.ui.enabled") == "false"
     assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.1"
     assert engine.context.master == MASTER and engine.n_blocks == 2
+    # a local master runs every task in the driver's JVM: more than Spark's 1 GB default
+    memory = conf.get("spark.driver.memory")
+    assert memory.endswith("m") and 1024 <= int(memory[:-1]) <= 8192
 
 
 def test_planted_model_is_recovered(planted_fit, planted_split, tmp_path):

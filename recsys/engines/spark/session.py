@@ -38,6 +38,7 @@ from typing import Any
 from recsys.errors import RecsysError
 
 __all__ = ["SparkStart", "check_pyspark", "check_java", "check_master", "is_loopback_master",
+           "local_driver_memory",
            "start_context", "stop_context", "LOOPBACK"]
 
 LOOPBACK = "127.0.0.1"
@@ -177,6 +178,15 @@ def _log_tail(log: Path | None) -> str:
     return useful[-1][:300] if useful else ""
 
 
+def local_driver_memory() -> str:
+    """The JVM heap for a local master: a quarter of the machine's memory, 1-8 GB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: Spark's own default
+        return "1g"
+    return f"{int(min(max(total / 4, 1 << 30), 8 << 30)) >> 20}m"
+
+
 def start_context(master: str = "local[*]", app_name: str = "recsys",
                   conf: dict[str, str] | None = None) -> SparkStart:
     """A SparkContext on ``master`` (checked with :func:`check_pyspark`,
@@ -213,6 +223,10 @@ def start_context(master: str = "local[*]", app_name: str = "recsys",
     if loopback:
         settings["spark.driver.host"] = LOOPBACK
         settings["spark.driver.bindAddress"] = LOOPBACK
+    if master.startswith("local") and "spark.driver.memory" not in settings:
+        # a local master runs every task in the driver's JVM: Spark's 1 GB default runs out
+        # at about 10M ratings
+        settings["spark.driver.memory"] = local_driver_memory()
     spark_conf = SparkConf().setMaster(master)
     for key, value in settings.items():
         spark_conf.set(key, value)
