@@ -46,9 +46,17 @@ def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred, dtype=np.float64) - truth) ** 2)))
 
 
-def synthetic(n_ratings: int, seed: int = 0) -> tuple[Ratings, Ratings]:
+def synthetic(n_ratings: int, seed: int = 0, bounded: bool = True) -> tuple[Ratings, Ratings]:
+    """Skewed planted ratings and a seeded 10 % test holdout. ``bounded``: rounded to half
+    stars in [0.5, 5] as in MovieLens (unbounded, the planted values run from about -5 to 12,
+    whose outliers stretch the rating range MF's model units divide by)."""
     data = make_planted(n_users=100_000, n_items=20_000, n_ratings=n_ratings, n_factors=10,
                         noise=0.8, random_state=seed)
+    if bounded:
+        stars = np.clip(np.round(data.ratings * 2) / 2, 0.5, 5.0).astype(np.float32)
+        data = Ratings(users=data.users, items=data.items, ratings=stars,
+                       user_ids=data.user_ids, item_ids=data.item_ids,
+                       timestamps=data.timestamps, rating_scale=(0.5, 5.0), name=data.name)
     test = np.random.default_rng(seed).random(len(data)) < 0.1
     return data.subset(~test), data.subset(test)
 
@@ -125,6 +133,8 @@ def main() -> None:
     parser.add_argument("--als-reg", type=float, default=0.1)
     parser.add_argument("--synthetic-ratings", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--unbounded", action="store_true",
+                        help="synthetic ratings as planted, not rounded to half stars in [0.5, 5]")
     args = parser.parse_args()
     start = time.perf_counter()
     with SparkEngine(args.master, n_blocks=args.blocks) as engine:
@@ -138,7 +148,8 @@ def main() -> None:
             if name == "u1":
                 train, test = load_split("u1")
             elif name == "synthetic":
-                train, test = synthetic(args.synthetic_ratings, args.seed)
+                train, test = synthetic(args.synthetic_ratings, args.seed,
+                                        bounded=not args.unbounded)
             else:
                 raise SystemExit(f"unknown set {name!r}: u1 or synthetic")
             run_set(name, train, test, engine, args)
