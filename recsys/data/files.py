@@ -57,7 +57,7 @@ from recsys.data.sniff import (
 )
 from recsys.errors import DataError
 
-__all__ = ["read_ratings_file"]
+__all__ = ["read_ratings_file", "dates_as_seconds"]
 
 
 def _id_dtype_guess(sample: pd.Series) -> type:
@@ -183,7 +183,7 @@ def read_ratings_file(
                 frame[roles[role]] = pd.to_numeric(column.str.strip()).astype(kind)
     ts_col = roles.get("timestamp")
     if ts_col is not None and not pd.api.types.is_numeric_dtype(frame[ts_col].dtype):
-        frame[ts_col] = _dates_as_seconds(frame[ts_col])
+        frame[ts_col] = dates_as_seconds(frame[ts_col])
     return Ratings.from_dataframe(
         frame,
         user=roles["user"],
@@ -199,7 +199,7 @@ def read_ratings_file(
     )
 
 
-def _dates_as_seconds(column: pd.Series) -> pd.Series:
+def dates_as_seconds(column: pd.Series) -> pd.Series:
     """Dates written as text -> seconds since the epoch; the column unchanged otherwise."""
     if pd.to_numeric(column, errors="coerce").notna().any():
         return column  # numbers, with some bad values: validation names the line

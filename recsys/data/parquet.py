@@ -15,7 +15,6 @@ that a big set converted once reloads in seconds.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pandas as pd
 
 from recsys._atomic import atomic_write
 from recsys.data._pairs_kernels import dense_codes, has_duplicate_pairs
+from recsys.data.files import dates_as_seconds
 from recsys.data.messages import one_line, os_error
 from recsys.data.ratings import Ratings
 from recsys.data.sniff import ROLES, guess_columns
@@ -72,17 +72,7 @@ def _seconds(column: pd.Series) -> pd.Series:
         return (column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     if pd.api.types.is_numeric_dtype(column.dtype):
         return column
-    if pd.to_numeric(column, errors="coerce").notna().any():
-        return column
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
-        if parsed.notna().all():
-            return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    except (ValueError, TypeError, OverflowError):
-        pass
-    return column
+    return dates_as_seconds(column)  # date text, as a delimited file's
 
 
 def _stored_scale(metadata: dict | None) -> tuple[float, float] | None:

@@ -23,16 +23,10 @@ from recsys import metrics
 from recsys._random import make_rng
 from recsys.data.ratings import Ratings
 from recsys.models.base import Estimator
-from recsys.models.topn import DEFAULT_RANK_BY
+from recsys.models.topn import default_rank_by
 from recsys.evaluation.report import FoldResult
 
 __all__ = ["relevant_test_users", "score_model", "TOPN_FIGURES"]
-
-
-def _default_rank_by(model: Any) -> str:
-    """The ranking a model's lists follow when none is asked for (``relevance`` for rating
-    models, :data:`recsys.models.topn.DEFAULT_RANK_BY`; a ranking model's own otherwise)."""
-    return getattr(model, "default_rank_by", DEFAULT_RANK_BY)
 
 
 TOPN_FIGURES = ("precision", "recall", "ndcg", "hit_rate", "coverage")
@@ -107,10 +101,10 @@ def score_model(
     topn = {}
     for objective in rank_by:
         figures = _top_n_figures(model, test, threshold, k, users, objective)
-        label = objective or _default_rank_by(model)
+        label = objective or default_rank_by(model)
         topn.setdefault(label, dict(zip(TOPN_FIGURES, map(float, figures))))
     precision, recall, ndcg, hit, coverage = topn[
-        rank_by[0] or _default_rank_by(model)].values()
+        rank_by[0] or default_rank_by(model)].values()
     return FoldResult(
         model=name,
         fold=fold,
@@ -133,5 +127,5 @@ def score_model(
         },
         errors=(pred - truth).astype(np.float32),
         topn=topn,
-        rank_by=rank_by[0] or _default_rank_by(model),
+        rank_by=rank_by[0] or default_rank_by(model),
     )

@@ -35,7 +35,7 @@ from recsys.data.ratings import lookup_ids
 from recsys.errors import ParameterError, RecsysError, UnknownIdError, short_repr
 from recsys.models.foldin import UserProfile, parse_ratings, unsupported
 
-__all__ = ["TopN", "RANK_BY", "DEFAULT_RANK_BY"]
+__all__ = ["TopN", "RANK_BY", "DEFAULT_RANK_BY", "default_rank_by"]
 
 RANK_BY = ("rating", "relevance")
 """The ranking objectives of ``recommend`` / ``recommend_all``."""
@@ -46,10 +46,16 @@ DEFAULT_RANK_BY = "relevance"
 items on ML-100k ``u1`` and the bundled set, where ``rating`` is far below popularity)."""
 
 
+def default_rank_by(model: Any) -> str:
+    """The ranking ``model``'s lists follow when none is asked for: its class's
+    ``default_rank_by`` (BPR, popularity), else :data:`DEFAULT_RANK_BY`."""
+    return getattr(model, "default_rank_by", DEFAULT_RANK_BY)
+
+
 def _rank_by(model: Any, value: Any) -> str:
     """``rank_by`` checked (None: the model's default)."""
     if value is None:
-        return getattr(model, "default_rank_by", DEFAULT_RANK_BY)
+        return default_rank_by(model)
     if not isinstance(value, str) or value not in RANK_BY:
         raise ParameterError(f"rank_by must be 'rating' or 'relevance', got {short_repr(value)}")
     return value

@@ -27,7 +27,7 @@ import numpy as np
 
 from recsys.errors import RecsysError, UnknownIdError
 from recsys.models.foldin import FOLD_IN_MODELS, match_item
-from recsys.models.topn import DEFAULT_RANK_BY
+from recsys.models.topn import default_rank_by
 from recsys.serve.errors import NOT_FOUND, UNPROCESSABLE, RequestError
 from recsys.serve.ranking import RankTable, Stopped
 
@@ -121,7 +121,7 @@ class Snapshot:
         self.n_ratings = int(self.counts.sum())
         self.n_users = int(np.count_nonzero(np.asarray(model.user_counts_) > 0))
         self.n_items = len(self.by_count)
-        self.rank_by = str(getattr(model, "default_rank_by", DEFAULT_RANK_BY))
+        self.rank_by = default_rank_by(model)
         self.table: RankTable | None = None
         self.table_state = "not built"
 
