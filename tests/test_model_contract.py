@@ -22,6 +22,7 @@ from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.bpr import BPR
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.knn import KNNBaseline
+from recsys.models.knnglobal import GlobalNeighbourhood
 from recsys.models.mf import MatrixFactorization
 from recsys.models.popularity import Popularity
 from recsys.models.svdpp import SVDpp
@@ -40,6 +41,7 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("TimeAwareBaseline", lambda: TimeAwareBaseline(n_epochs=10, random_state=1)),
     ("SVDpp", lambda: SVDpp(n_factors=4, n_epochs=5, random_state=1)),
     ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
+    ("GlobalNeighbourhood", lambda: GlobalNeighbourhood(k=10, n_epochs=5, random_state=1)),
     ("TimeSVDpp", lambda: TimeSVDpp(n_factors=4, n_epochs=5, random_state=1)),
     ("Popularity", lambda: Popularity()),
     ("BPR", lambda: BPR(n_factors=4, n_epochs=5, random_state=1)),

@@ -17,6 +17,7 @@ from recsys.models.base import Estimator
 from recsys.models.baseline import BiasBaseline, GlobalMean
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.knn import KNNBaseline
+from recsys.models.knnglobal import GlobalNeighbourhood
 from recsys.models.mf import MatrixFactorization
 from recsys.models.mlp import MLP
 from recsys.models.scaling import RatingMap
@@ -45,6 +46,9 @@ FACTORIES: list[tuple[str, Callable[[], Estimator]]] = [
     ("SVDpp with early stopping", lambda: SVDpp(
         n_factors=4, n_epochs=30, patience=2, random_state=3)),
     ("KNNBaseline", lambda: KNNBaseline(k=10, n_neighbors_kept=20)),
+    ("GlobalNeighbourhood", lambda: GlobalNeighbourhood(k=10, n_epochs=8, random_state=3)),
+    ("GlobalNeighbourhood with early stopping", lambda: GlobalNeighbourhood(
+        k=10, n_epochs=30, patience=2, random_state=3)),
     ("TimeSVDpp", lambda: TimeSVDpp(n_factors=4, n_epochs=8, random_state=3)),
     ("TimeSVDpp with early stopping", lambda: TimeSVDpp(
         n_factors=4, n_epochs=30, patience=2, random_state=3)),

@@ -7,6 +7,7 @@ name           model                                                   needs
 ``autorec``    :class:`~recsys.models.autorec.AutoRec` (I-AutoRec)
 ``svdpp``      :class:`~recsys.models.svdpp.SVDpp`
 ``knn``        :class:`~recsys.models.knn.KNNBaseline`
+``knnglobal``  :class:`~recsys.models.knnglobal.GlobalNeighbourhood`  (not in the default set)
 ``timebias``   :class:`~recsys.models.timebias.TimeAwareBaseline`      timestamps
 ``timesvdpp``  :class:`~recsys.models.timesvdpp.TimeSVDpp`              timestamps
 =============  ======================================================  ====================
@@ -32,6 +33,7 @@ BASE_MODELS: dict[str, tuple[str, str]] = {
     "autorec": ("recsys.models.autorec", "AutoRec"),
     "svdpp": ("recsys.models.svdpp", "SVDpp"),
     "knn": ("recsys.models.knn", "KNNBaseline"),
+    "knnglobal": ("recsys.models.knnglobal", "GlobalNeighbourhood"),
     "timebias": ("recsys.models.timebias", "TimeAwareBaseline"),
     "timesvdpp": ("recsys.models.timesvdpp", "TimeSVDpp"),
 }

@@ -33,7 +33,8 @@ __all__ = ["UserProfile", "FOLD_IN_MODELS", "parse_ratings", "match_item", "ridg
 
 FOLD_IN_MODELS = {"baseline": "BiasBaseline", "timebias": "TimeAwareBaseline",
                   "mf": "MatrixFactorization", "svdpp": "SVDpp", "timesvdpp": "TimeSVDpp",
-                  "knn": "KNNBaseline", "hybrid": "HybridRecommender"}
+                  "knn": "KNNBaseline", "knnglobal": "GlobalNeighbourhood",
+                  "hybrid": "HybridRecommender"}
 """Registry name -> class of the models that can fold in a new user."""
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")

@@ -4,7 +4,8 @@
 class that implement them: ``"mean"`` is the global mean, ``"baseline"`` the regularised user +
 item biases, ``"timebias"`` the time-aware biases of timeSVD++, ``"mf"`` biased matrix
 factorisation by per-rating SGD, ``"svdpp"`` SVD++ (factors plus the implicit feedback of
-which items a user rated), ``"timesvdpp"`` SVD++ with the time-aware biases, ``"knn"`` item-item neighbours on baseline residuals, ``"hybrid"``
+which items a user rated), ``"timesvdpp"`` SVD++ with the time-aware biases, ``"knn"`` item-item neighbours on baseline residuals,
+``"knnglobal"`` Koren's global neighbourhood model (interpolation weights learned by SGD), ``"hybrid"``
 the tanh network blending them, ``"popularity"`` the most-rated items (a top-N reference),
 ``"bpr"`` Bayesian personalised ranking of who rates what. ``FILE_CLASSES`` maps every class a model file may name to its
 module. A class's module is imported only when the class is asked for, so naming a model (or
@@ -34,6 +35,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "svdpp": ("recsys.models.svdpp", "SVDpp"),
     "timesvdpp": ("recsys.models.timesvdpp", "TimeSVDpp"),
     "knn": ("recsys.models.knn", "KNNBaseline"),
+    "knnglobal": ("recsys.models.knnglobal", "GlobalNeighbourhood"),
     "hybrid": ("recsys.models.hybrid", "HybridRecommender"),
     "popularity": ("recsys.models.popularity", "Popularity"),
     "bpr": ("recsys.models.bpr", "BPR"),

@@ -15,6 +15,8 @@ epoch cap and early stopping; the refit then runs the chosen number of epochs.
                ``init_std`` default/3-x3; epochs by early stopping (patience 10)
 ``knn``        ``k`` 10-100 (log), ``shrinkage`` default/8-x4, ``reg_user`` default/10-x5,
                ``reg_item`` default/10-x10; no epochs (a trial is one fit)
+``knnglobal``  ``k`` 30-300 (log), ``shrinkage`` default/8-x4, ``lr`` default/3-x3, ``reg``
+               and ``reg_bias`` default/10-x10; epochs by early stopping (patience 10)
 ``timesvdpp``  ``n_factors`` one of 16-128, ``lr``, ``reg``, ``reg_implicit``, ``init_std``
                around the defaults, the bias steps of ``b_u``, ``b_i``, ``b_{u,t}`` and
                ``reg_item``, ``min_day_ratings`` 1, 2, 3 or 5; epochs by early stopping
@@ -39,7 +41,8 @@ from recsys.tuning.space import Choice, IntLogUniform, LogUniform, SearchSpace
 
 __all__ = ["default_space", "TUNABLE_MODELS"]
 
-TUNABLE_MODELS = ("mf", "baseline", "timebias", "svdpp", "timesvdpp", "knn", "hybrid")
+TUNABLE_MODELS = ("mf", "baseline", "timebias", "svdpp", "timesvdpp", "knn", "knnglobal",
+                  "hybrid")
 
 FACTOR_COUNTS = (16, 32, 64, 128, 256)
 """The factor counts tried: a few, because matrix factorisation's SGD kernel is compiled for
@@ -120,6 +123,17 @@ def _knn_space() -> SearchSpace:
                         "reg_item": _around(d["reg_item"], 10, 10)})
 
 
+def _knnglobal_space() -> SearchSpace:
+    d = _defaults("knnglobal")
+    return SearchSpace({"k": IntLogUniform(30, 300),
+                        "shrinkage": _around(d["shrinkage"], 8, 4),
+                        "lr": _around(d["lr"], 3, 3),
+                        "reg": _around(d["reg"], 10, 10),
+                        "reg_bias": _around(max(d["reg_bias"], 1e-3), 10, 10)},
+                       fixed={"n_epochs": SELECTION_EPOCHS_FACTOR * int(d["n_epochs"]),
+                              "patience": SELECTION_PATIENCE})
+
+
 def _timebias_space() -> SearchSpace:
     d = _defaults("timebias")
     return SearchSpace(
@@ -153,8 +167,8 @@ def _hybrid_space() -> SearchSpace:
 
 
 _SPACES = {"mf": _mf_space, "baseline": _baseline_space, "svdpp": _svdpp_space,
-           "timesvdpp": _timesvdpp_space, "knn": _knn_space, "timebias": _timebias_space,
-           "hybrid": _hybrid_space}
+           "timesvdpp": _timesvdpp_space, "knn": _knn_space, "knnglobal": _knnglobal_space,
+           "timebias": _timebias_space, "hybrid": _hybrid_space}
 
 
 def default_space(model: str) -> SearchSpace:
