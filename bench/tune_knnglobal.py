@@ -93,9 +93,10 @@ def parse(text: str) -> dict[str, Any]:
 def fine(base: dict[str, Any]) -> None:
     rest, valid = u1_carve()
     show(base, valid_rmse(base, rest, valid))
-    options = {"shrinkage": (25.0, 400.0), "reg_bias": (0.0, 0.02, 0.05),
+    options = {"lr": (0.005, 0.02), "k": (150, 200), "shrinkage": (25.0, 100.0, 400.0, 1000.0),
+               "reg": (0.0005, 0.01), "reg_bias": (0.0, 0.02, 0.05),
                "lr_bias": (0.002, 0.01), "lr_decay": (0.0, 0.02, 0.1),
-               "baseline_reg_user": (15.0,), "baseline_reg_item": (10.0,)}
+               "baseline_reg_user": (2.0, 5.0, 15.0), "baseline_reg_item": (2.0, 10.0, 25.0)}
     for name, values in options.items():
         for value in values:
             params = {**base, name: value}
