@@ -269,7 +269,8 @@ def test_user_runs_split_at_user_changes_and_order_them_at_random():
     assert len(empty[0]) == 1 and len(empty[1]) == 0
 
 
-def test_grouped_kernel_takes_the_steps_of_the_reference_order():
+def test_grouped_kernel_takes_the_steps_of_the_reference_order(monkeypatch):
+    monkeypatch.setattr(_sgd, "GROUPED_LANES", 1)  # one run at a time
     users, items, ratings = _grid_data()[:3]
     rng = np.random.default_rng(13)
     ub = rng.integers(0, 4, 40).astype(np.int64)
@@ -296,6 +297,53 @@ def test_grouped_kernel_takes_the_steps_of_the_reference_order():
         assert sse[g] == pytest.approx(expected, rel=1e-4)
     assert np.allclose(P, rP, rtol=1e-4, atol=1e-6) and np.allclose(Q, rQ, rtol=1e-4, atol=1e-6)
     assert not np.allclose(P, params[2], atol=1e-4)  # it learned
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_two_lane_kernel_takes_the_steps_of_its_reference_order(monkeypatch, biased):
+    users, items, ratings = _grid_data(seed=5, n=6000, n_users=50, n_items=12)[:3]
+    rng = np.random.default_rng(15)
+    ub = rng.integers(0, 2, 50).astype(np.int64)
+    ib = rng.integers(0, 2, 12).astype(np.int64)  # few items: lanes often share one
+    u, i, r, indptr = _sgd.block_partition(users, items, ratings, ub, ib, 2, by_user=True)
+    monkeypatch.setattr(_sgd, "GROUPED_LANES", 2)
+    f32 = np.float32
+    seed, epoch = 4, 1
+    blocks = np.arange(4, dtype=np.int64)
+    params = _params(np.random.default_rng(16), 50, 12, 6, np.float32)
+    bu, bi, P, Q = (a.copy() for a in params)
+    lr, reg = f32(0.02), f32(0.05)
+    sse = np.zeros(4)
+    _sgd.epoch_kernel(6, "grouped")(u, i, r, indptr, blocks, f32(3), bu, bi, P, Q, lr, lr,
+                                     reg, reg, biased, seed, epoch, True, sse)
+    rbu, rbi, rP, rQ = (a.copy() for a in params)
+    shared = 0
+    for g in blocks:
+        start, end = indptr[g], indptr[g + 1]
+        pos = _sgd.grouped_positions2(u, start, end, np.uint64(_sgd._mix_seed(seed, epoch, g)))
+        assert np.array_equal(np.sort(pos), np.arange(start, end))  # each rating once
+        # each user's ratings in their stored order, two users' runs taking turns
+        for user in np.unique(u[start:end]):
+            mine = pos[u[pos] == user]
+            assert np.array_equal(mine, np.sort(mine))
+        shared += int(np.sum(i[pos[:-1]] == i[pos[1:]]))
+        expected = _sgd.sgd_range(u[pos], i[pos], r[pos], 0, len(pos), f32(3), rbu, rbi, rP,
+                                  rQ, lr, lr, reg, reg, biased)
+        assert sse[g] == pytest.approx(expected, rel=1e-4)
+    assert shared > 0  # the one-after-the-other path for a shared item was taken
+    assert np.allclose(P, rP, rtol=1e-4, atol=1e-6) and np.allclose(Q, rQ, rtol=1e-4, atol=1e-6)
+    assert np.allclose(bu, rbu, rtol=1e-4, atol=1e-6) and not np.allclose(P, params[2], atol=1e-4)
+
+
+def test_two_lane_order_interleaves_two_runs():
+    users = np.array([3, 3, 3, 5, 8, 8], dtype=np.int32)
+    pos = _sgd.grouped_positions2(users, 0, 6, np.uint64(9))
+    runs = {3: [0, 1, 2], 5: [3], 8: [4, 5]}
+    first, second = users[pos[0]], users[pos[1]]
+    assert first != second  # the two lanes start on two different users
+    assert sorted(pos.tolist()) == list(range(6))
+    for user, mine in runs.items():
+        assert [p for p in pos.tolist() if users[p] == user] == mine
 
 
 def test_predict_pairs_fallbacks():

@@ -63,6 +63,9 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from recsys.models import _grouping
+from recsys.models._grouping import user_ranks
+
 __all__ = [
     "sgd_step",
     "sgd_range",
@@ -75,6 +78,7 @@ __all__ = [
     "block_partition",
     "user_runs",
     "grouped_positions",
+    "grouped_positions2",
     "epoch_kernel",
     "new_claim",
     "parallel_epoch_kernel",
@@ -98,6 +102,12 @@ GROUPED_MIN_BYTES = 8 << 20
 # arrays, are prefetched.
 _ROW_AHEAD_RUNS = 2
 _LINES_AHEAD_RUNS = 4
+# In the grouped order: how many users' runs one thread learns side by side (1 or 2). With 2,
+# the ratings of two runs are taken in turn and each pair's two dot products are computed in
+# one loop: the two updates share no parameter (two users; a shared item is learned one
+# after the other), so the core overlaps their dependency chains (dot product, error, step),
+# which otherwise leave it waiting on one user's chain.
+GROUPED_LANES = 2
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -225,6 +235,42 @@ def _update(u, i, r, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero, biased, K)
         P[u, f] = shrink * p + step * q
         Q[i, f] = shrink * q + step * p
     return e
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _update_pair(ua, ia, ra, ub, ib, rb, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero,
+                 biased, K):
+    """:func:`_update` on rating ``(ua, ia, ra)`` then on ``(ub, ib, rb)``, for two ratings
+    that share no parameter (``ua != ub`` and ``ia != ib``): the same steps, with both dot
+    products in one loop. Returns both errors."""
+    dot_a = zero
+    dot_b = zero
+    for f in range(K):
+        dot_a += P[ua, f] * Q[ia, f]
+        dot_b += P[ub, f] * Q[ib, f]
+    if biased:
+        ea = ra - (mu + bu[ua] + bi[ia] + dot_a)
+        eb = rb - (mu + bu[ub] + bi[ib] + dot_b)
+        bu[ua] += lr_b * (ea - reg_b * bu[ua])
+        bi[ia] += lr_b * (ea - reg_b * bi[ia])
+        bu[ub] += lr_b * (eb - reg_b * bu[ub])
+        bi[ib] += lr_b * (eb - reg_b * bi[ib])
+    else:
+        ea = ra - dot_a
+        eb = rb - dot_b
+    step_a = lr * ea
+    step_b = lr * eb
+    for f in range(K):
+        p = P[ua, f]
+        q = Q[ia, f]
+        P[ua, f] = shrink * p + step_a * q
+        Q[ia, f] = shrink * q + step_a * p
+    for f in range(K):
+        p = P[ub, f]
+        q = Q[ib, f]
+        P[ub, f] = shrink * p + step_b * q
+        Q[ib, f] = shrink * q + step_b * p
+    return ea, eb
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
@@ -400,6 +446,133 @@ def _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, l
     return sse
 
 
+@njit(cache=True, nogil=True)
+def grouped_positions2(users, start, end, seed):
+    """The positions of ``[start, end)`` in the order the two-lane grouped pass
+    (:func:`_sgd_pass_grouped2`) learns them: two lanes each hold a user's run (the runs
+    of :func:`user_runs` in its random order, dealt to lane 0 then lane 1 as each empties);
+    while both hold one, each step learns lane 0's next rating, then lane 1's."""
+    bounds, order = user_runs(users, start, end, seed)
+    out = np.empty(end - start, dtype=np.int64)
+    n_runs = order.shape[0]
+    taken = 0
+    a = end
+    a_end = end
+    b = end
+    b_end = end
+    pos = 0
+    while True:
+        if a >= a_end and taken < n_runs:
+            a = bounds[order[taken]]
+            a_end = bounds[order[taken] + 1]
+            taken += 1
+        if b >= b_end and taken < n_runs:
+            b = bounds[order[taken]]
+            b_end = bounds[order[taken] + 1]
+            taken += 1
+        if a < a_end:
+            out[pos] = a
+            pos += 1
+            a += 1
+        if b < b_end:
+            out[pos] = b
+            pos += 1
+            b += 1
+        if a >= a_end and b >= b_end and taken >= n_runs:
+            return out
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _sgd_pass_grouped2(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg,
+                       reg_b, biased, seed, prefetch, K):
+    """One SGD step per rating of ``[start, end)`` in the order of
+    :func:`grouped_positions2`: two users' runs side by side, a pair of ratings (one of each)
+    per step through :func:`_update_pair` (one after the other when they share the item).
+    The same updates as :func:`_update` in that order; only the core's overlap differs.
+
+    Prefetched: the first entries of the arrays ``_LINES_AHEAD_RUNS`` runs ahead, the user
+    rows of the next ``_ROW_AHEAD_RUNS`` runs to be taken, and each lane's item rows
+    ``PREFETCH_DISTANCE`` ratings ahead inside its run."""
+    zero = lr - lr
+    shrink = np.ones(1, dtype=P.dtype)[0] - lr * reg  # 1 - lr reg in the parameters' dtype
+    sse = 0.0
+    bounds, order = user_runs(users, start, end, seed)
+    n_runs = order.shape[0]
+    taken = 0
+    a = end
+    a_end = end
+    b = end
+    b_end = end
+    ua = np.uint64(0)
+    ub = np.uint64(0)
+    while True:
+        if a >= a_end and taken < n_runs:
+            a = bounds[order[taken]]
+            a_end = bounds[order[taken] + 1]
+            ua = np.uint64(users[np.uint64(a)])
+            taken += 1
+            if prefetch:
+                if taken + _LINES_AHEAD_RUNS < n_runs:
+                    s = np.uint64(bounds[order[taken + _LINES_AHEAD_RUNS]])
+                    _prefetch(users, s)
+                    _prefetch(items, s)
+                    _prefetch(ratings, s)
+                if taken + _ROW_AHEAD_RUNS < n_runs:
+                    s = np.uint64(bounds[order[taken + _ROW_AHEAD_RUNS]])
+                    _prefetch_row(P[np.uint64(users[s])], K)
+        if b >= b_end and taken < n_runs:
+            b = bounds[order[taken]]
+            b_end = bounds[order[taken] + 1]
+            ub = np.uint64(users[np.uint64(b)])
+            taken += 1
+            if prefetch:
+                if taken + _LINES_AHEAD_RUNS < n_runs:
+                    s = np.uint64(bounds[order[taken + _LINES_AHEAD_RUNS]])
+                    _prefetch(users, s)
+                    _prefetch(items, s)
+                    _prefetch(ratings, s)
+                if taken + _ROW_AHEAD_RUNS < n_runs:
+                    s = np.uint64(bounds[order[taken + _ROW_AHEAD_RUNS]])
+                    _prefetch_row(P[np.uint64(users[s])], K)
+        live_a = a < a_end
+        live_b = b < b_end
+        if not (live_a or live_b):
+            return sse
+        if prefetch:
+            if live_a and a + PREFETCH_DISTANCE < a_end:
+                _prefetch_row(Q[np.uint64(items[np.uint64(a + PREFETCH_DISTANCE)])], K)
+            if live_b and b + PREFETCH_DISTANCE < b_end:
+                _prefetch_row(Q[np.uint64(items[np.uint64(b + PREFETCH_DISTANCE)])], K)
+        if live_a and live_b:
+            xa = np.uint64(a)
+            xb = np.uint64(b)
+            ia = np.uint64(items[xa])
+            ib = np.uint64(items[xb])
+            if ia != ib:
+                ea, eb = _update_pair(ua, ia, ratings[xa], ub, ib, ratings[xb], mu, bu, bi,
+                                      P, Q, lr, lr_b, reg_b, shrink, zero, biased, K)
+            else:
+                ea = _update(ua, ia, ratings[xa], mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink,
+                             zero, biased, K)
+                eb = _update(ub, ib, ratings[xb], mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink,
+                             zero, biased, K)
+            sse += ea * ea + eb * eb
+            a += 1
+            b += 1
+        elif live_a:
+            xa = np.uint64(a)
+            e = _update(ua, np.uint64(items[xa]), ratings[xa], mu, bu, bi, P, Q, lr, lr_b,
+                        reg_b, shrink, zero, biased, K)
+            sse += e * e
+            a += 1
+        else:
+            xb = np.uint64(b)
+            e = _update(ub, np.uint64(items[xb]), ratings[xb], mu, bu, bi, P, Q, lr, lr_b,
+                        reg_b, shrink, zero, biased, K)
+            sse += e * e
+            b += 1
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def sgd_range(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b, biased,
               prefetch=True):
@@ -464,6 +637,13 @@ def _grouped(order: str | None) -> int:
     return {"grouped": 0, "shuffle": -1}.get(order, int(GROUPED_MIN_BYTES))
 
 
+def _lanes() -> int:
+    """:data:`GROUPED_LANES`, checked."""
+    if GROUPED_LANES not in (1, 2):
+        raise ValueError(f"GROUPED_LANES must be 1 or 2, got {GROUPED_LANES!r}")
+    return int(GROUPED_LANES)
+
+
 def epoch_kernel(n_factors: int, order: str | None = None):
     """A kernel compiled for ``n_factors`` factors (a compile-time constant; cached on disk per
     value) that runs grid blocks one after the other:
@@ -474,17 +654,18 @@ def epoch_kernel(n_factors: int, order: str | None = None):
     For each block ``g`` in ``blocks`` (int64, in that order) it learns the ratings
     ``[indptr[g], indptr[g + 1])`` in the block order ``order`` (default
     :data:`WITHIN_BLOCK_ORDER`): ``"grouped"``, user runs in a random order
-    (:func:`grouped_positions`, seeded by ``seed``, ``epoch`` and ``g``), ``"shuffle"``,
+    (:func:`grouped_positions`, seeded by ``seed``, ``epoch`` and ``g``; with
+    :data:`GROUPED_LANES` 2, two runs side by side, :func:`grouped_positions2`), ``"shuffle"``,
     what :func:`sgd_block` does (same shuffle, same steps), or ``"auto"``, grouped when
     ``P`` and ``Q`` together take at least :data:`GROUPED_MIN_BYTES`; it stores the block's
     sum of squared errors in ``sse[g]``. One call per epoch and thread: no Python between blocks.
     Releases the GIL.
     """
-    return _epoch_kernel(int(n_factors), _grouped(order))
+    return _epoch_kernel(int(n_factors), _grouped(order), _lanes())
 
 
 @functools.cache
-def _epoch_kernel(K: int, min_bytes: int):
+def _epoch_kernel(K: int, min_bytes: int, lanes: int):
     @njit(cache=True, nogil=True, fastmath=True)
     def run_blocks(users, items, ratings, indptr, blocks, mu, bu, bi, P, Q, lr, lr_b, reg,
                    reg_b, biased, seed, epoch, prefetch, sse):
@@ -493,7 +674,11 @@ def _epoch_kernel(K: int, min_bytes: int):
         for g in blocks:
             start = indptr[g]
             end = indptr[g + 1]
-            if grouped:
+            if grouped and lanes == 2:
+                sse[g] = _sgd_pass_grouped2(users, items, ratings, start, end, mu, bu, bi, P,
+                                            Q, lr, lr_b, reg, reg_b, biased,
+                                            _mix_seed(seed, epoch, g), prefetch, K)
+            elif grouped:
                 sse[g] = _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P,
                                            Q, lr, lr_b, reg, reg_b, biased,
                                            _mix_seed(seed, epoch, g), prefetch, K)
@@ -569,11 +754,11 @@ def parallel_epoch_kernel(n_factors: int, order: str | None = None):
     :data:`WITHIN_BLOCK_ORDER`), and frees its row and column, until every block is taken.
     No barrier and no Python between blocks; the GIL is released throughout.
     """
-    return _parallel_epoch_kernel(int(n_factors), _grouped(order))
+    return _parallel_epoch_kernel(int(n_factors), _grouped(order), _lanes())
 
 
 @functools.cache
-def _parallel_epoch_kernel(K: int, min_bytes: int):
+def _parallel_epoch_kernel(K: int, min_bytes: int, lanes: int):
     @njit(cache=True, nogil=True, fastmath=True)
     def run_claimed(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
                     lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
@@ -587,7 +772,11 @@ def _parallel_epoch_kernel(K: int, min_bytes: int):
                 continue  # another thread holds the row or column every untaken block needs
             start = indptr[g]
             end = indptr[g + 1]
-            if grouped:
+            if grouped and lanes == 2:
+                sse[g] = _sgd_pass_grouped2(users, items, ratings, start, end, mu, bu, bi, P,
+                                            Q, lr, lr_b, reg, reg_b, biased,
+                                            _mix_seed(seed, epoch, g), prefetch, K)
+            elif grouped:
                 sse[g] = _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P,
                                            Q, lr, lr_b, reg, reg_b, biased,
                                            _mix_seed(seed, epoch, g), prefetch, K)
@@ -598,18 +787,6 @@ def _parallel_epoch_kernel(K: int, min_bytes: int):
             _free_block(claim, g, n_blocks)
 
     return run_claimed
-
-
-@njit(cache=True, nogil=True)
-def _ranks_in_blocks(user_block, n_blocks):
-    """Each user's rank among the users of its block (in index order), and block sizes."""
-    rank = np.empty(user_block.shape[0], dtype=np.int64)
-    sizes = np.zeros(n_blocks, dtype=np.int64)
-    for u in range(user_block.shape[0]):
-        a = user_block[u]
-        rank[u] = sizes[a]
-        sizes[a] += 1
-    return rank, sizes
 
 
 @njit(cache=True, nogil=True)
@@ -628,7 +805,7 @@ def _block_order(users, items, user_block, item_block, n_blocks, by_user):
         order[counts[g]] = k
         counts[g] += 1
     if by_user:
-        rank, sizes = _ranks_in_blocks(user_block, n_blocks)
+        rank, sizes = user_ranks(user_block, n_blocks)
         for g in range(n_grid):
             start, end = indptr[g], indptr[g + 1]
             cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
@@ -656,63 +833,19 @@ def block_order(users, items, user_block, item_block, n_blocks, by_user=None):
     return _block_order(users, items, user_block, item_block, n_blocks, by_user)
 
 
-@njit(cache=True, nogil=True)
-def _block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user):
-    n = users.shape[0]
-    n_grid = n_blocks * n_blocks
-    counts = np.zeros(n_grid + 1, dtype=np.int64)
-    for k in range(n):
-        counts[user_block[users[k]] * n_blocks + item_block[items[k]] + 1] += 1
-    for g in range(n_grid):
-        counts[g + 1] += counts[g]
-    indptr = counts.copy()
-    out_u = np.empty_like(users)
-    out_i = np.empty_like(items)
-    out_r = np.empty_like(ratings)
-    for k in range(n):
-        g = user_block[users[k]] * n_blocks + item_block[items[k]]
-        pos = counts[g]
-        out_u[pos] = users[k]
-        out_i[pos] = items[k]
-        out_r[pos] = ratings[k]
-        counts[g] = pos + 1
-    if by_user:
-        rank, sizes = _ranks_in_blocks(user_block, n_blocks)
-        biggest = np.max(indptr[1:] - indptr[:-1]) if n_grid > 0 else 0
-        tmp_u = np.empty(biggest, dtype=users.dtype)
-        tmp_i = np.empty(biggest, dtype=items.dtype)
-        tmp_r = np.empty(biggest, dtype=ratings.dtype)
-        for g in range(n_grid):
-            start, end = indptr[g], indptr[g + 1]
-            cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
-            for pos in range(start, end):
-                cnt[rank[out_u[pos]] + 1] += 1
-            for r in range(cnt.shape[0] - 1):
-                cnt[r + 1] += cnt[r]
-            for pos in range(start, end):
-                r = rank[out_u[pos]]
-                dest = cnt[r]
-                tmp_u[dest] = out_u[pos]
-                tmp_i[dest] = out_i[pos]
-                tmp_r[dest] = out_r[pos]
-                cnt[r] = dest + 1
-            out_u[start:end] = tmp_u[:end - start]
-            out_i[start:end] = tmp_i[:end - start]
-            out_r[start:end] = tmp_r[:end - start]
-    return out_u, out_i, out_r, indptr
-
-
-def block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user=None):
+def block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user=None,
+                    n_threads=1):
     """Copies of the three arrays grouped by grid block (and, with ``by_user``, sorted by user
-    inside each block, as :func:`block_order` says), in one counting sort and one sort per
-    block in cache.
+    inside each block, as :func:`block_order` says): stable counting sorts on ``n_threads``
+    threads (:func:`recsys.models._grouping.block_partition`).
 
     The result equals ``users[order], items[order], ratings[order]`` with ``(order, indptr)``
     from :func:`block_order`, without materialising ``order`` (a third less memory traffic).
     Returns ``(users, items, ratings, indptr)``.
     """
     by_user = _grouped(None) >= 0 if by_user is None else bool(by_user)
-    return _block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user)
+    return _grouping.block_partition(users, items, ratings, user_block, item_block, n_blocks,
+                                     by_user, n_threads)
 
 
 @njit(cache=True, nogil=True, fastmath=True)

@@ -179,14 +179,16 @@ class Estimator(Params, TopN, Persistent, Updates):
         self.item_ids_ = _id_array(ratings.item_ids)
         self.rating_scale_ = tuple(ratings.rating_scale)
         self.global_mean_ = ratings.global_mean
-        from recsys.models._bookkeeping import seen_items  # numba: not at `import recsys`
+        from recsys.models import _grouping  # numba: not at `import recsys`
+        from recsys.models._blocks import resolve_threads
 
         # items of each user, sorted: two counting passes, O(n) (a sort of user * n_items +
-        # item took 7x longer; np.lexsort 70x)
-        self.seen_indptr_, self.seen_items_ = seen_items(
-            ratings.users, ratings.items, ratings.n_users, ratings.n_items)
+        # item took 7x longer; np.lexsort 70x), on the fit's threads
+        self.seen_indptr_, self.seen_items_, item_counts = _grouping.seen_items(
+            ratings.users, ratings.items, ratings.n_users, ratings.n_items,
+            resolve_threads(getattr(self, "n_threads", None)))
         self.user_counts_ = np.diff(self.seen_indptr_)
-        self.item_counts_ = ratings.item_counts().astype(np.int64)
+        self.item_counts_ = item_counts.astype(np.int64, copy=False)
         info = ratings.item_info
         self.item_titles_ = _text_array(ratings.item_titles())
         self.item_genres_ = _text_array(

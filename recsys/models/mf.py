@@ -311,12 +311,16 @@ class MatrixFactorization(EpochsByValidation, Estimator):
 
         n_blocks = choose_n_blocks(len(train), n_users, n_items, k, n_threads)
         if n_blocks > 1:
-            user_block = balanced_blocks(np.bincount(train.users, minlength=n_users),
-                                          n_blocks, rng)
-            item_block = balanced_blocks(np.bincount(train.items, minlength=n_items),
-                                          n_blocks, rng)
+            whole = train is ratings  # then the counts are the ones fit() already made
+            user_counts = self.user_counts_ if whole else \
+                np.bincount(train.users, minlength=n_users)
+            item_counts = self.item_counts_ if whole else \
+                np.bincount(train.items, minlength=n_items)
+            user_block = balanced_blocks(user_counts, n_blocks, rng)
+            item_block = balanced_blocks(item_counts, n_blocks, rng)
             users, items, values, indptr = _sgd.block_partition(
-                train.users, train.items, train.ratings, user_block, item_block, n_blocks)
+                train.users, train.items, train.ratings, user_block, item_block, n_blocks,
+                n_threads=n_threads)
         else:
             users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
             indptr = np.array([0, len(values)], dtype=np.int64)

@@ -61,7 +61,10 @@ class RatingMap:
     def apply(self, ratings: Ratings) -> Ratings:
         """The same container (indices, id maps, side information shared) with its ratings
         and rating scale in model units."""
-        z = self.to_model(ratings.ratings.astype(np.float64)).astype(np.float32)
+        from recsys.models._grouping import to_model_units  # numba: not at `import recsys`
+
+        # float32((r - c) / s) computed in float64 per rating, without a float64 copy
+        z = to_model_units(ratings.ratings, self.center, self.spread)
         low, high = ratings.rating_scale
         return dataclasses.replace(
             ratings, ratings=z,
