@@ -339,6 +339,44 @@ def test_registered_tunable_and_a_blend_base():
     assert "knnglobal" not in DEFAULT_BASES
 
 
+def test_tune_searches_its_space():
+    from recsys.tuning.search import tune
+
+    data, _ = clustered(n_users=80, n_items=40)
+    result = tune(data, "knnglobal", n_trials=2)
+    assert type(result.model) is GlobalNeighbourhood and result.model.is_fitted
+
+
+def test_command_line_fit_similar_and_a_bad_setting(tmp_path):
+    from _cli import assert_one_clean_error, run
+    from _ratings_files import write_random_ratings
+
+    csv = write_random_ratings(tmp_path / "r.csv", n_users=60, n_items=40, per_user=15, seed=0)
+    out = tmp_path / "kg.npz"
+    result = run("fit", "--data", csv, "--model", "knnglobal", "--epochs", "5", "-o", out)
+    assert result.exit_code == 0 and "wrote" in result.output, result.output
+    assert type(load_model(out)) is GlobalNeighbourhood
+    similar = run("similar", "-m", out, "--item", "1", "-n", "3")
+    assert similar.exit_code == 0, similar.output
+    params = tmp_path / "bad.json"
+    params.write_text('{"k": 0}')
+    assert_one_clean_error(run("fit", "--data", csv, "--model", "knnglobal", "--params", params,
+                               "-o", tmp_path / "x.npz"), 1, "GlobalNeighbourhood: k must be")
+
+
+def test_a_blend_base():
+    from recsys.models.hybrid import HybridRecommender
+
+    data, _ = clustered(n_users=80, n_items=40)
+    train, test = holdout(data)
+    blend = HybridRecommender(bases=("mf", "knnglobal"), hidden=(4,), n_epochs=2, n_folds=2,
+                              mf_factors=3, mf_epochs=5, random_state=1,
+                              base_params={"knnglobal": {"k": 10, "n_epochs": 5}}).fit(train)
+    assert blend.bases_ == ("mf", "knnglobal")
+    assert np.isfinite(rmse(blend, test))
+    assert type(blend.base_models_["knnglobal"]) is GlobalNeighbourhood
+
+
 # ------------------------------------------------------------------ ML-100k
 @pytest.mark.skipif(not ML100K.is_dir(), reason="ML-100k not present in ../shared/datasets")
 def test_ml100k_u1_beats_the_similarity_weights():
