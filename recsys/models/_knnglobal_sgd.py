@@ -42,12 +42,47 @@ Everything is float32 (indices int32 / int64); scalars must come as float32.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
+from recsys.models import _knn_kernels as knn_kernels
 from recsys.models._svdpp_sgd import epoch_base, shuffle_user
 
-__all__ = ["epoch", "predict_pairs", "score_users"]
+__all__ = ["Setup", "setup", "epoch", "predict_pairs", "score_users"]
+
+
+class Setup(NamedTuple):
+    """What the SGD needs from the training ratings (see :func:`setup`)."""
+
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    nb_indptr: np.ndarray
+    nb_items: np.ndarray
+    seen: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ratings: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def setup(users: np.ndarray, items: np.ndarray, z: np.ndarray, mu: float, n_users: int,
+          n_items: int, reg_user: float, reg_item: float, bias_epochs: int, shrinkage: float,
+          min_support: int, k: int, n_threads: int) -> Setup:
+    """The fixed baseline :math:`\tilde b_u, \tilde b_i` (float32; closed-form ridge sweeps,
+    :func:`recsys.models._knn_kernels.fit_biases`), the neighbour lists ``S^k(i)`` (the ``k``
+    most similar items by shrunk Pearson-baseline correlation of the residuals,
+    :func:`~recsys.models._knn_kernels.item_neighbours`), each user's seen items with their
+    residuals ``(indptr, items, e_uj)``, and the ratings grouped by user
+    ``(indptr, items, z_ui)`` for :func:`epoch` (a separate copy: it is shuffled)."""
+    tb_u, tb_i = knn_kernels.fit_biases(users, items, z, mu, n_users, n_items, reg_user,
+                                        reg_item, bias_epochs)
+    tb_u, tb_i = tb_u.astype(np.float32), tb_i.astype(np.float32)
+    res = z.astype(np.float64) - mu - tb_u[users] - tb_i[items]
+    by_user = knn_kernels.group_by(users, items, res, n_users)
+    by_item = knn_kernels.group_by(items, users, res, n_items)
+    nb_indptr, nb_items, _ = knn_kernels.item_neighbours(
+        *by_user, *by_item, shrinkage, min_support, k, n_threads)
+    return Setup(tb_u, tb_i, nb_indptr, nb_items, by_user,
+                 knn_kernels.group_by(users, items, z.astype(np.float64), n_users))
 
 
 @njit(cache=True, nogil=True, inline="always")
