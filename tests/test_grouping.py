@@ -77,3 +77,10 @@ def test_model_units_equal_the_float64_expression(small_chunks, n_threads):
     z = _grouping.to_model_units(values, 50.123, 24.75, n_threads)
     expected = ((values.astype(np.float64) - 50.123) / 24.75).astype(np.float32)
     assert z.dtype == np.float32 and np.array_equal(z, expected)
+
+
+def test_std_of_equals_numpy_in_float64():
+    values = np.random.default_rng(5).normal(3.0, 2.0, 10_001).astype(np.float32)
+    assert _grouping.std_of(values) == pytest.approx(np.std(values.astype(np.float64)),
+                                                     rel=1e-12)
+    assert _grouping.std_of(np.zeros(0, np.float32)) == 0.0

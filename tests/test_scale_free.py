@@ -141,3 +141,42 @@ def test_the_map_is_a_quarter_of_the_range_around_the_mean():
         (1 - mapping.center, 5 - mapping.center))
     constant = Ratings.from_arrays([1, 2], [1, 1], [3.0, 3.0], rating_scale=(3, 3))
     assert RatingMap.of(constant).spread == 1.0
+
+
+def test_a_range_stretched_by_outliers_is_capped_at_one_and_a_quarter_sds():
+    rng = np.random.default_rng(8)
+    scores = rng.normal(2.0, 1.5, 4000)
+    scores[:3] = [-14.0, 19.0, 25.0]  # three extreme scores set the range
+    data = Ratings.from_arrays(rng.integers(0, 200, 4000), rng.integers(0, 100, 4000),
+                               scores.astype(np.float32))
+    mapping = RatingMap.of(data)
+    std = float(np.std(data.ratings.astype(np.float64)))
+    assert (data.rating_scale[1] - data.rating_scale[0]) / 4 > 2 * std
+    assert mapping.spread == pytest.approx(1.25 * std, rel=1e-9)
+    # still scale-free: a change of units moves the cap with the ratings
+    other = RatingMap.of(in_other_units(data, 3.0, 7.0))
+    assert other.spread == pytest.approx(7.0 * mapping.spread, rel=1e-6)
+    assert RatingMap.from_summary((1.0, 5.0), 3.0, 0.0).spread == 1.0  # no spread: the range
+    assert RatingMap.from_summary((3.0, 3.0), 3.0, 0.0).spread == 1.0
+
+
+def test_mf_defaults_fit_unbounded_scores_with_outliers():
+    """Planted scores with no rating scale, a few far outliers: the defaults used to divide by
+    a quarter of the outliers' range and regularise the tastes away (RMSE near the spread)."""
+    from recsys.data.synthetic import make_planted
+
+    data = make_planted(n_users=600, n_items=300, n_ratings=40_000, n_factors=4, noise=0.3,
+                        factor_scale=0.6, random_state=5, with_timestamps=False)
+    values = data.ratings.copy()
+    values[:5] = values.mean() + np.array([-12, 14, 16, -15, 13]) * values.std()
+    data = Ratings(users=data.users, items=data.items, ratings=values,
+                   user_ids=data.user_ids, item_ids=data.item_ids,
+                   rating_scale=(float(values.min()), float(values.max())), name="outliers")
+    test = np.random.default_rng(0).random(len(data)) < 0.1
+    test[:5] = False
+    train, held = data.subset(~test), data.subset(test)
+    model = MatrixFactorization(n_factors=16, n_epochs=40, random_state=0, n_threads=1)
+    model.fit(train)
+    rmse = float(np.sqrt(np.mean((model.predict_ratings(held) - held.ratings) ** 2)))
+    assert model.rating_map_.spread < 0.5 * (values.max() - values.min()) / 4
+    assert rmse < 0.5 * float(np.std(held.ratings))  # 0.35 here; 0.75 uncapped

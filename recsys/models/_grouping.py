@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-__all__ = ["block_partition", "seen_items", "to_model_units", "user_ranks"]
+__all__ = ["block_partition", "seen_items", "to_model_units", "user_ranks", "std_of"]
 
 # below this many ratings one thread does it all (threads cost more than they save)
 PARALLEL_MIN_RATINGS = 1 << 20
@@ -258,3 +258,24 @@ def to_model_units(values: np.ndarray, center: float, spread: float,
     _run(len(bounds) - 1, lambda p: _to_model(values, float(center), float(spread),
                                               bounds[p], bounds[p + 1], out))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _std(values):
+    n = values.shape[0]
+    total = 0.0
+    for k in range(n):
+        total += np.float64(values[k])
+    mean = total / n
+    sq = 0.0
+    for k in range(n):
+        d = np.float64(values[k]) - mean
+        sq += d * d
+    return np.sqrt(sq / n)
+
+
+def std_of(values: np.ndarray) -> float:
+    """The (population) standard deviation of ``values`` in float64, in two passes without
+    a float64 copy of the array (0 for no values)."""
+    values = np.ascontiguousarray(values)
+    return float(_std(values)) if values.shape[0] else 0.0
