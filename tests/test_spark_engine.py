@@ -157,8 +157,8 @@ def test_cli_fit_on_spark_writes_a_model_predict_and_recommend_read(engine, tmp_
     data = tmp_path / "ratings.csv"
     train.to_dataframe().to_csv(data, index=False)
     out = tmp_path / "spark.npz"
-    result = run("fit", "--engine", "spark", "--master", MASTER, "--data", data, "--factors",
-                 3, "--epochs", 1, "--validation", 0, "-o", out)
+    result = run("fit", "--engine", "spark", "--master", MASTER, "--data", data, "--reader",
+                 "driver", "--factors", 3, "--epochs", 1, "--validation", 0, "-o", out)
     assert result.exit_code == 0, result.output
     assert "DSGD" in result.stderr and "wrote" in result.stdout
     assert type(load_model(out)) is MatrixFactorization

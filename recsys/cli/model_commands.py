@@ -153,9 +153,14 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--master", default="local[*]", show_default=True, metavar="URL",
               help="Spark master for --engine spark: local[*], local[N] (bound to "
                    "127.0.0.1) or spark://HOST:PORT.")
+@click.option("--reader", type=click.Choice(["auto", "spark", "driver"]), default="auto",
+              show_default=True,
+              help="Who reads the ratings for --engine spark: Spark itself (Parquet files or "
+                   "folders, CSV/delimited files; the ratings never reach the driver), the "
+                   "driver (any data recsys reads), or auto (Spark when it can).")
 @file_format_options
 def fit(data: str | None, model_name: str | None, params_file: str | None, validation: float,
-        output: str, engine: str, master: str, file_format: dict[str, Any],
+        output: str, engine: str, master: str, reader: str, file_format: dict[str, Any],
         **options: Any) -> None:
     """Fit a model on a ratings data set and save it to one file.
 
@@ -167,6 +172,7 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
       recsys fit --model hybrid --bases mf,svdpp,knn
       recsys fit --params best.json --validation 0   # settings found by `recsys tune`
       recsys fit --engine spark --master local[*]    # MF by DSGD on Spark, same model file
+      recsys fit --engine spark --data ratings.parquet   # read by Spark, not the driver
     """
     from recsys.data.splits import validation_split
     from recsys.metrics import rmse
@@ -175,9 +181,14 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
     model_name, model = _model_for_fit(model_name, params_file, options)
     spark = None
     if engine == "spark":  # checked before the data is read; started in the watch below
-        from recsys.engines.spark.cli import engine_for_fit
+        from recsys.engines.spark.cli import engine_for_fit, fit_frame, frame_for_fit
 
         spark = engine_for_fit(model_name, master)
+        frame = frame_for_fit(data, file_format, reader)
+        if frame is not None:  # Spark reads the ratings: they never reach the driver
+            fit_frame(spark, model, model_name, frame, validation, options["seed"], output,
+                      _epoch_bar)
+            return
     ratings = load_data(data, file_format)
     label = f"{model_name} on {ratings.name}"
     if validation > 0:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -52,7 +52,7 @@ from recsys.models.progress import FitProgress
 if TYPE_CHECKING:  # pragma: no cover
     from recsys.models.mf import MatrixFactorization
 
-__all__ = ["fit_dsgd"]
+__all__ = ["fit_dsgd", "fit_on_grid", "start_factors", "grid_size", "Layout", "collect"]
 
 
 def _job_error(exc: Exception) -> RecsysError:
@@ -65,7 +65,8 @@ def _job_error(exc: Exception) -> RecsysError:
     return RecsysError(f"a Spark task of the DSGD fit failed ({reason[:300]}){hint}")
 
 
-def _collect(rdd: Any) -> list:
+def collect(rdd: Any) -> list:
+    """``rdd.collect()``, a failed job as one :class:`RecsysError` line."""
     try:
         return rdd.collect()
     except RecsysError:
@@ -74,7 +75,7 @@ def _collect(rdd: Any) -> list:
         raise _job_error(exc) from None
 
 
-class _Layout:
+class Layout:
     """The RDDs of one fit and the operations on them (see the module docstring)."""
 
     def __init__(self, context: Any, n_blocks: int) -> None:
@@ -140,7 +141,7 @@ class _Layout:
         every stats record (training ``"s"``, all in the last ``state``; validation ``"v"``
         from ``extra``)."""
         stats = state.filter(functools.partial(tasks.is_tag, tag="s")).values()
-        return _collect(self.context.union([stats] + extra) if extra else stats)
+        return collect(self.context.union([stats] + extra) if extra else stats)
 
     def release(self, rdd: Any) -> None:
         rdd.unpersist(blocking=False)
@@ -171,6 +172,26 @@ def _gather_state(rows: list, grid: Grid, n_users: int, n_items: int, k: int
     return P, Q, bu, bi
 
 
+def grid_size(n_blocks: int) -> int:
+    """``B``, checked."""
+    B = int(n_blocks)
+    if B < 1:
+        raise RecsysError(f"the DSGD grid needs at least 1 block, got {n_blocks}")
+    return B
+
+
+def start_factors(model: "MatrixFactorization", rng: np.random.Generator, n_users: int,
+                  n_items: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The initial ``P``, ``Q`` and the shuffling seed, drawn from ``rng`` in the local
+    engine's order."""
+    k, f32 = int(model.n_factors), np.float32
+    P = rng.standard_normal((n_users, k), dtype=f32)
+    Q = rng.standard_normal((n_items, k), dtype=f32)
+    P *= f32(model.init_std)
+    Q *= f32(model.init_std)
+    return P, Q, int(rng.integers(0, 2**63 - 1))
+
+
 def fit_dsgd(model: "MatrixFactorization", context: Any, ratings: Ratings,
              validation: Ratings | None, progress: FitProgress, n_blocks: int,
              fail_once_file: str | None = None) -> None:
@@ -183,9 +204,7 @@ def fit_dsgd(model: "MatrixFactorization", context: Any, ratings: Ratings,
     ``fail_once_file`` is for tests: the first task that finds this file removes it and
     fails (Spark retries it when ``spark.task.maxFailures`` allows).
     """
-    B = int(n_blocks)
-    if B < 1:
-        raise RecsysError(f"the DSGD grid needs at least 1 block, got {n_blocks}")
+    B = grid_size(n_blocks)
     rng = np.random.default_rng(model.random_state)
     patience = int(model.patience or 0)
     n_users, n_items = ratings.n_users, ratings.n_items
@@ -197,34 +216,44 @@ def fit_dsgd(model: "MatrixFactorization", context: Any, ratings: Ratings,
                 f"valid_size={model.valid_size} leaves no training or no validation ratings "
                 f"out of {len(ratings)}: change valid_size or pass a validation set")
         train, validation = ratings.subset(~carve), ratings.subset(carve)
-    k, f32, biased = int(model.n_factors), np.float32, bool(model.biased)
-    model.mu_ = float(train.global_mean) if biased else 0.0
-    P = rng.standard_normal((n_users, k), dtype=f32)
-    Q = rng.standard_normal((n_items, k), dtype=f32)
-    P *= f32(model.init_std)
-    Q *= f32(model.init_std)
-    seed = int(rng.integers(0, 2**63 - 1))
+    model.mu_ = float(train.global_mean) if bool(model.biased) else 0.0
+    P, Q, seed = start_factors(model, rng, n_users, n_items)
     grid = make_grid(np.bincount(train.users, minlength=n_users),
                      np.bincount(train.items, minlength=n_items), B, rng)
 
-    layout = _Layout(context, B)
-    try:
+    def build(layout: Layout) -> tuple[list, list | None]:
         strata = layout.strata(cell_arrays(grid, train.users, train.items, train.ratings), seed)
-        valid_strata = None
-        if validation is not None:
-            known = cell_arrays(grid, validation.users, validation.items, validation.ratings,
-                                model.user_counts_ > 0, model.item_counts_ > 0)
-            valid_strata = layout.strata(known, None)
+        if validation is None:
+            return strata, None
+        known = cell_arrays(grid, validation.users, validation.items, validation.ratings,
+                            model.user_counts_ > 0, model.item_counts_ > 0)
+        return strata, layout.strata(known, None)
+
+    fit_on_grid(model, context, grid, P, Q, build, rng, len(train), ratings.rating_scale,
+                progress, fail_once_file)
+
+
+def fit_on_grid(model: "MatrixFactorization", context: Any, grid: Grid, P: np.ndarray,
+                Q: np.ndarray, build: Callable[[Layout], tuple[list, list | None]],
+                rng: np.random.Generator, n_train: int, scale: tuple[float, float],
+                progress: FitProgress, fail_once_file: str | None) -> None:
+    """The DSGD epochs on ``grid`` from the factors ``P``, ``Q``: ``build(layout)`` returns
+    the training strata RDDs and the validation strata (or None); ``n_train`` ratings are
+    trained, ``scale`` is the rating scale in model units. Sets the learned factors."""
+    B, k, f32 = grid.n_blocks, int(model.n_factors), np.float32
+    n_users, n_items = len(grid.user_block), len(grid.item_block)
+    layout = Layout(context, B)
+    try:
+        strata, valid_strata = build(layout)
         zeros = np.zeros
         state = layout.keyed(
             [(a, ("u", P[grid.user_members[a]], zeros(len(grid.user_members[a]), f32)))
              for a in range(B)]
             + [(b, ("i", b, Q[grid.item_members[b]], zeros(len(grid.item_members[b]), f32)))
                for b in range(B)])
-        del P, Q
-        final = _epochs(model, layout, strata, valid_strata, state, rng, train, ratings,
-                        validation, progress, fail_once_file)
-        rows = _collect(final.filter(lambda rec: rec[1][0] != "s"))
+        final = _epochs(model, layout, strata, valid_strata, state, rng, n_train, scale,
+                        progress, fail_once_file)
+        rows = collect(final.filter(lambda rec: rec[1][0] != "s"))
     finally:
         layout.release_all()
     P, Q, bu, bi = _gather_state(rows, grid, n_users, n_items, k)
@@ -232,26 +261,25 @@ def fit_dsgd(model: "MatrixFactorization", context: Any, ratings: Ratings,
     model.user_bias_, model.item_bias_ = bu, bi
 
 
-def _epochs(model: "MatrixFactorization", layout: _Layout, strata: list, valid_strata: list | None,
-            state: Any, rng: np.random.Generator, train: Ratings, ratings: Ratings,
-            validation: Ratings | None, progress: FitProgress,
+def _epochs(model: "MatrixFactorization", layout: Layout, strata: list,
+            valid_strata: list | None, state: Any, rng: np.random.Generator, n_train: int,
+            scale: tuple[float, float], progress: FitProgress,
             fail_once_file: str | None) -> Any:
     """The epochs (the local engine's loop, strata instead of blocks); returns the state
     RDD to keep (the best epoch's with early stopping, else the last)."""
     f32, biased = np.float32, bool(model.biased)
     k, B = int(model.n_factors), layout.B
     patience = int(model.patience or 0)
-    low, high = ratings.rating_scale
+    low, high = scale
     scale_range = max(high - low, 1.0)
     history: dict[str, list[float]] = {"train_rmse": []}
-    if validation is not None:
+    if valid_strata is not None:
         history["valid_rmse"] = []
     model.history_ = history
     lr_b0 = model.lr if model.lr_bias is None else model.lr_bias
     best: tuple[float, int, Any] = (math.inf, -1, None)
     first_rmse = math.inf
     n_run = 0
-    n_train = len(train)
     lo_m, hi_m = model.model_scale_
     score_settings = (f32(model.mu_), biased, float(model.model_mean_), float(lo_m),
                       float(hi_m))

@@ -17,14 +17,21 @@ what it started::
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
+
+import numpy as np
 
 from recsys.data.ratings import Ratings
 from recsys.engines.spark.dsgd import fit_dsgd
+from recsys.engines.spark.frame_dsgd import fit_dsgd_frame
+from recsys.engines.spark.frames import FrameRatings, frame_format, read_frame
 from recsys.engines.spark.session import SparkStart, start_context, stop_context
 from recsys.errors import RecsysError
 from recsys.models.mf import MatrixFactorization
 from recsys.models.progress import EpochCallback, FitProgress, StopCheck
+from recsys.models.scaling import RatingMap
 
 __all__ = ["SparkEngine", "SparkMatrixFactorization"]
 
@@ -40,12 +47,60 @@ class SparkMatrixFactorization(MatrixFactorization):
     is ignored (each Spark task runs one thread). Fit it inside a :class:`SparkEngine`.
     """
 
+    def fit(self, ratings: Ratings | FrameRatings, validation: Any = None,
+            callback: EpochCallback | None = None, *,
+            should_stop: StopCheck | None = None) -> "SparkMatrixFactorization":
+        """As :meth:`Estimator.fit <recsys.models.base.Estimator.fit>`; ``ratings`` (and
+        ``validation``) may also be :class:`~recsys.engines.spark.frames.FrameRatings`, read
+        by :meth:`SparkEngine.read`, whose ratings stay in Spark
+        (:func:`~recsys.engines.spark.frame_dsgd.fit_dsgd_frame`)."""
+        if not isinstance(ratings, FrameRatings):
+            return super().fit(ratings, validation, callback, should_stop=should_stop)
+        engine = _current_engine()
+        try:
+            self._validate_params()
+            self._remember_frame(ratings)
+            if validation is not None and not (isinstance(validation, FrameRatings)
+                                               and ratings.same_maps(validation)):
+                raise RecsysError("validation ratings do not share the training data's id "
+                                  "maps: carve both from the same FrameRatings")
+            fit_dsgd_frame(self, engine.context, ratings, validation,
+                           FitProgress(callback, should_stop), engine.n_blocks,
+                           engine.fail_once_file)
+        except BaseException:
+            self._forget()
+            raise
+        return self
+
+    def _remember_frame(self, ratings: FrameRatings) -> None:
+        """What ``Estimator.fit`` records of its training data, from what the driver knows of
+        ratings held in Spark; each user's rated items follow when the cells are built. The
+        fingerprint is a digest of the counts, the id maps and the ratings' sum (the
+        local one hashes the ratings in file order, which the driver does not have)."""
+        stub = Ratings(users=np.zeros(1), items=np.zeros(1), ratings=np.zeros(1),
+                       user_ids=ratings.user_ids, item_ids=ratings.item_ids,
+                       rating_scale=ratings.rating_scale, item_info=ratings.item_info,
+                       user_info=ratings.user_info, name=ratings.name)
+        self._remember_data(stub)
+        self.global_mean_ = ratings.global_mean
+        self.user_counts_ = np.asarray(ratings.user_counts, dtype=np.int64)
+        self.item_counts_ = np.asarray(ratings.item_counts, dtype=np.int64)
+        digest = hashlib.sha256()
+        for array in (self.user_counts_, self.item_counts_, self.user_ids_, self.item_ids_):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(f"{len(ratings)}:{ratings.rating_sum!r}".encode())
+        self.data_fingerprint_ = digest.hexdigest()[:16]
+        summary = getattr(RatingMap, "from_summary", None)  # the map of the ratings' summary
+        if summary is not None:
+            self.rating_map_ = summary(ratings.rating_scale, ratings.global_mean,
+                                       ratings.rating_std)
+        else:
+            self.rating_map_ = dataclasses.replace(RatingMap.of(stub),
+                                                   center=ratings.global_mean)
+
     def _fit(self, ratings: Ratings, validation: Ratings | None,
              progress: FitProgress) -> None:
-        if not _ENGINES:
-            raise RecsysError("SparkMatrixFactorization fits inside a SparkEngine: "
-                              "with SparkEngine(master) as engine: engine.fit(model, ratings)")
-        engine = _ENGINES[-1]
+        engine = _current_engine()
         fit_dsgd(self, engine.context, ratings, validation, progress, engine.n_blocks,
                  engine.fail_once_file)
 
@@ -59,6 +114,13 @@ class SparkMatrixFactorization(MatrixFactorization):
         """Save as a ``MatrixFactorization`` file (see :meth:`Estimator.save`)."""
         self._check_fitted()
         return self.as_local().save(path)
+
+
+def _current_engine() -> "SparkEngine":
+    if not _ENGINES:
+        raise RecsysError("SparkMatrixFactorization fits inside a SparkEngine: "
+                          "with SparkEngine(master) as engine: engine.fit(model, ratings)")
+    return _ENGINES[-1]
 
 
 class SparkEngine:
@@ -115,6 +177,35 @@ class SparkEngine:
             return int(self._n_blocks)
         return max(int(self.context.defaultParallelism), 1)
 
+    @property
+    def session(self) -> Any:
+        """A SparkSession on the context (inside ``with``)."""
+        context = self.context
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.builder.getOrCreate()
+        if session.sparkContext is not context:  # pragma: no cover - one context a process
+            raise RecsysError("internal: the Spark session is not on the engine's context")
+        return session
+
+    def read(self, path: Any, file_format: dict[str, Any] | None = None) -> FrameRatings:
+        """Ratings from a Parquet file or folder, or a delimited file, read, checked and
+        encoded by Spark (:func:`~recsys.engines.spark.frames.read_frame`): the ratings stay
+        in Spark; fit them with :meth:`fit`. ``file_format``: ``sep``, ``header`` and
+        ``rating_scale``, as ``recsys.load`` takes them.
+
+        Raises
+        ------
+        RecsysError
+            Data Spark does not read (a release folder, the bundled set: use
+            ``recsys.load``), or a problem in the data (one line).
+        """
+        fmt = frame_format(str(path), file_format)
+        if fmt is None:
+            raise RecsysError(f"{path}: Spark reads Parquet and delimited (CSV) ratings files; "
+                              "read this one with recsys.load and fit the Ratings")
+        return read_frame(self.session, fmt)
+
     @staticmethod
     def wrap(model: Any) -> SparkMatrixFactorization:
         """The Spark version of a :class:`MatrixFactorization` (same settings)."""
@@ -125,7 +216,7 @@ class SparkEngine:
                               f"not {type(model).__name__}")
         return SparkMatrixFactorization(**model.get_params())
 
-    def fit(self, model: Any, ratings: Ratings, validation: Ratings | None = None,
+    def fit(self, model: Any, ratings: Ratings | FrameRatings, validation: Any = None,
             callback: EpochCallback | None = None, *,
             should_stop: StopCheck | None = None) -> MatrixFactorization:
         """Fit a copy of ``model`` (a :class:`MatrixFactorization`) by DSGD; returns it as a

@@ -1,0 +1,610 @@
+r"""Ratings read by Spark itself: a Parquet file or folder, or a delimited (CSV) file, as a
+Spark DataFrame whose ratings never reach the driver.
+
+:func:`frame_format` decides, from the path and the head of the file only, whether Spark can
+read the data with the column conventions of recsys's own readers (None: the driver-side
+loader reads it):
+
+* **Parquet** (a file or a folder of parts, :func:`recsys.data.parquet.is_parquet`): columns
+  found by name as :func:`recsys.data.sniff.guess_columns` finds them (``user, item,
+  rating[, timestamp]`` as :func:`~recsys.data.parquet.write_parquet` writes them,
+  ``userId, movieId, rating`` ...), integer or text ids, a numeric rating. The rating scale
+  and the items' titles, years and genres kept in the footer by ``write_parquet`` are read
+  with pyarrow on the driver (the footer only).
+* **Delimited text** (MovieLens' ``userId,movieId,rating,timestamp`` with a header, a
+  headerless ``u1.base``, TSV, ``|``, ``;``, ``::``): the layout sniffed from the first line
+  as the local reader sniffs it (:func:`recsys.data.sniff.sniff_format`, honouring ``--sep``
+  and ``--header``); blank-separated files and files with leading blank lines go to the
+  driver.
+
+:func:`read_frame` then works in Spark: one aggregation checks every rating (a missing id, a
+rating that is not a number, NaN, infinite, outside the declared scale: one
+:class:`~recsys.errors.DataError` line, worded as the local loader words it, with the count
+and an example row instead of a line number), duplicate (user, item) pairs keep their last
+occurrence in file order (a :class:`~recsys.data.ratings.DuplicateRatingsWarning`, as
+locally), the distinct ids and their counts are collected (``O(users + items)``) and sorted
+as :meth:`Ratings.from_dataframe <recsys.data.ratings.Ratings.from_dataframe>` sorts them
+(integers numerically; text ids, and ids of a text file that are not all integer literals, as
+text), so the id maps are the local loader's, and every rating is encoded to those indices in
+Spark (a sorted-array lookup on the broadcast ids). The timestamp column is not read (matrix
+factorisation does not use it), so unlike the local loader a bad timestamp is not reported.
+
+:meth:`FrameRatings.carve` draws a validation part in Spark (see its docstring for how it
+differs from :func:`recsys.data.splits.validation_split`).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.parquet import is_parquet
+from recsys.data.ratings import DuplicateRatingsWarning
+from recsys.data.sniff import (
+    ROLES,
+    check_binary,
+    guess_columns,
+    guess_encoding,
+    head_lines,
+    sniff_format,
+)
+from recsys.errors import DataError
+
+__all__ = ["FrameFormat", "FrameRatings", "frame_format", "read_frame", "map_in_arrow",
+           "READERS"]
+
+READERS = ("auto", "spark", "driver")
+"""Who reads the ratings of a Spark fit: ``auto`` (Spark when :func:`frame_format` accepts
+the data, else the driver), ``spark`` (an error when it does not) or ``driver``."""
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INTEGER = r"^\s*[+-]?\d{1,19}\s*$"
+# what write_parquet keeps in the footer (recsys.data.parquet)
+_SCALE_KEY = b"recsys.rating_scale"
+_INFO_KEYS = {"item_info": b"recsys.item_info", "user_info": b"recsys.user_info"}
+
+
+@dataclass(frozen=True)
+class FrameFormat:
+    """How Spark reads a ratings source.
+
+    Attributes
+    ----------
+    kind : str
+        ``"parquet"`` or ``"csv"``.
+    path : str
+        The file or folder.
+    roles : dict
+        ``{"user": column, "item": column, "rating": column[, "timestamp": column]}``.
+    names : tuple of str
+        Every column of a delimited file, in order (empty for Parquet).
+    sep, header, encoding :
+        A delimited file's layout.
+    rating_scale : (low, high) or None
+        Given (``--scale``) or kept in the Parquet footer; None: the data's min and max.
+    int_ids : dict
+        For Parquet, whether the user / item column holds integers.
+    metadata : dict or None
+        The Parquet footer's key-value metadata.
+    """
+
+    kind: str
+    path: str
+    roles: dict[str, str]
+    names: tuple[str, ...] = ()
+    sep: str = ","
+    header: bool = True
+    encoding: str = "utf-8"
+    rating_scale: tuple[float, float] | None = None
+    int_ids: dict[str, bool] = field(default_factory=dict)
+    metadata: dict | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def _parquet_format(path: Path, scale: tuple[float, float] | None) -> FrameFormat | None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    try:
+        schema = pq.read_schema(path) if path.is_file() else pq.ParquetDataset(path).schema
+    except (pa.ArrowException, OSError, ValueError):
+        return None  # the driver's reader says what is wrong with it
+    roles = guess_columns(list(schema.names), str(path))
+    types = {role: schema.field(column).type for role, column in roles.items()}
+    int_ids = {}
+    for role in ("user", "item"):
+        kind = types[role]
+        if pa.types.is_integer(kind):
+            int_ids[role] = True
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            int_ids[role] = False
+        else:
+            return None
+    if not (pa.types.is_integer(types["rating"]) or pa.types.is_floating(types["rating"])):
+        return None
+    metadata = dict(schema.metadata or {})
+    return FrameFormat("parquet", str(path), roles, rating_scale=scale or _stored_scale(metadata),
+                       int_ids=int_ids, metadata=metadata)
+
+
+def _csv_format(path: Path, sep: str | None, header: bool | None,
+                scale: tuple[float, float] | None) -> FrameFormat | None:
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return None  # the driver's reader says why
+    check_binary(head, source)
+    encoding = guess_encoding(head)
+    skip, first = head_lines(head, encoding)
+    if first is None:
+        raise DataError(f"{source}: the file is empty (no ratings found); write one rating per "
+                        "line: user, item, rating")
+    if skip or first.startswith("\ufeff"):
+        return None
+    fmt = sniff_format(first, path.suffix.lower(), sep=sep, header=header, source=source)
+    if fmt.sep == r"\s+" or fmt.sep == ":":
+        return None
+    roles = (guess_columns(list(fmt.names), source) if fmt.header
+             else {role: role for role in ROLES if role in fmt.names})
+    return FrameFormat("csv", source, roles, names=tuple(fmt.names), sep=fmt.sep,
+                       header=fmt.header, encoding=encoding, rating_scale=scale)
+
+
+def frame_format(data: str | None, file_format: dict[str, Any] | None = None
+                 ) -> FrameFormat | None:
+    """How Spark reads ``data`` (``--data``), or None when the driver's loader should: the
+    bundled set, a named release, a release folder or zip, a Netflix Prize folder, a
+    blank-separated file.
+
+    Raises
+    ------
+    DataError
+        An empty, binary or compressed file, or columns that cannot be told apart (the local
+        reader's messages).
+    """
+    if data is None:
+        return None
+    options = file_format or {}
+    path = Path(str(data)).expanduser()
+    if not path.exists():
+        return None
+    scale = options.get("rating_scale")
+    if path.is_dir():
+        from recsys.data.netflix import find_netflix_files
+
+        if find_netflix_files(path) is not None or not is_parquet(path):
+            return None
+        return _parquet_format(path, scale)
+    if path.suffix.lower() == ".zip" or not path.is_file():
+        return None
+    if is_parquet(path):
+        return _parquet_format(path, scale)
+    return _csv_format(path, options.get("sep"), options.get("header"), scale)
+
+
+def _stored_scale(metadata: dict | None) -> tuple[float, float] | None:
+    try:
+        low, high = (float(x) for x in metadata[_SCALE_KEY].decode().split(","))
+    except (TypeError, KeyError, ValueError, UnicodeDecodeError):
+        return None
+    return (low, high) if low <= high else None
+
+
+def _stored_info(metadata: dict | None, key: bytes, ids: np.ndarray) -> pd.DataFrame | None:
+    """Side information kept in the footer by ``write_parquet``, indexed like ``ids``."""
+    if not metadata or key not in metadata:
+        return None
+    try:
+        info = pd.read_json(io.StringIO(metadata[key].decode()), orient="split", dtype=False)
+        info.index = (info.index.astype(ids.dtype) if ids.dtype.kind in "iuf"
+                      else info.index.astype(str))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    return info
+
+
+@dataclass
+class FrameRatings:
+    """Encoded ratings in a Spark DataFrame, and what the driver knows of them.
+
+    The counterpart of :class:`~recsys.data.ratings.Ratings` for a Spark fit: the id maps,
+    the per-user and per-item counts and the sum of the ratings are on the driver; the
+    ratings are in ``frame`` (columns ``u``, ``i``: int indices into the id maps, ``r``:
+    float rating, ``o``: the row's place in the file, ``v``: whether it is in the
+    validation carve). :meth:`carve` cuts parts that share the id maps, as
+    :meth:`Ratings.subset` does.
+    """
+
+    frame: Any
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_counts: np.ndarray
+    item_counts: np.ndarray
+    n_ratings: int
+    rating_sum: float
+    rating_sumsq: float
+    rating_scale: tuple[float, float]
+    name: str
+    part: str = "all"
+    item_info: pd.DataFrame | None = None
+    user_info: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return int(self.n_ratings)
+
+    @property
+    def n_users(self) -> int:
+        return int(len(self.user_ids))
+
+    @property
+    def n_items(self) -> int:
+        return int(len(self.item_ids))
+
+    @property
+    def global_mean(self) -> float:
+        """Mean rating of this part."""
+        return self.rating_sum / self.n_ratings if self.n_ratings else 0.0
+
+    @property
+    def rating_std(self) -> float:
+        """Standard deviation of this part's ratings (``ddof=0``)."""
+        if not self.n_ratings:
+            return 0.0
+        return math.sqrt(max(self.rating_sumsq / self.n_ratings - self.global_mean ** 2, 0.0))
+
+    def rows(self) -> Any:
+        """This part's ratings as a DataFrame (``u, i, r, o``)."""
+        frame = self.frame
+        if self.part == "train":
+            frame = frame.filter(~frame.v)
+        elif self.part == "valid":
+            frame = frame.filter(frame.v)
+        return frame.select("u", "i", "r", "o")
+
+    def same_maps(self, other: "FrameRatings") -> bool:
+        return other.user_ids is self.user_ids and other.item_ids is self.item_ids
+
+    def carve(self, valid_size: float, seed: int | None) -> tuple["FrameRatings", "FrameRatings"]:
+        """A training and a validation part (``valid_size``: a fraction in ``(0, 1)``).
+
+        Rating ``(u, i)`` is drawn into validation when a hash of ``(seed, u, i)`` (SplitMix64
+        of the indices, uniform in ``[0, 1)``) is below ``valid_size``: deterministic for a
+        seed and the data, whatever Spark's partitioning. Then, as the local
+        :func:`~recsys.data.splits.validation_split` does with ``stratify``, no user or item
+        is left without training ratings: every validation rating of a user or item that has
+        none goes back to training.
+
+        It cannot be the local carve's draw (``rng.permutation`` over the ratings in file
+        order, which needs them all on one machine): the size is ``valid_size`` of the ratings
+        in expectation rather than exactly (rounded up), and where the local carve moves one
+        rating of an orphaned user or item back, this moves all of them. A model fitted on a
+        Spark carve therefore differs from the local engine's by the choice of held-out
+        ratings.
+        """
+        if not 0.0 < float(valid_size) < 1.0:
+            raise DataError(f"valid_size must be a fraction between 0 and 1, got {valid_size}")
+        if self.part != "all":
+            raise DataError("carve the whole ratings, not a part of them")
+        from pyspark.sql import functions as F
+
+        context = self.frame.sparkSession.sparkContext
+        flagged = self.frame.drop("v").withColumn(
+            "v", _draw(F.col("u"), F.col("i"), int(seed or 0)) < float(valid_size))
+        flagged.persist()
+        orphan_users = _counts(flagged.filter(~flagged.v), "u", self.n_users)[0] == 0
+        orphan_items = _counts(flagged.filter(~flagged.v), "i", self.n_items)[0] == 0
+        if orphan_users.any() or orphan_items.any():
+            users, items = context.broadcast(orphan_users), context.broadcast(orphan_items)
+            back = map_in_arrow(flagged, functools.partial(_keep_known, users=users,
+                                                           items=items), flagged.schema)
+            back.persist()
+            back.count()
+            flagged.unpersist()
+            flagged = back
+        valid_users, valid_sums, valid_squares = _counts(flagged.filter(flagged.v), "u",
+                                                         self.n_users)
+        valid_items = _counts(flagged.filter(flagged.v), "i", self.n_items)[0]
+        valid_sum, valid_sumsq = float(valid_sums.sum()), float(valid_squares.sum())
+        n_valid = int(valid_users.sum())
+        if n_valid == 0 or n_valid == self.n_ratings:
+            raise DataError(f"a validation part of {valid_size} leaves no training or no "
+                            f"validation ratings out of {self.n_ratings}: change it")
+        train = replace(self, frame=flagged, part="train",
+                        user_counts=self.user_counts - valid_users,
+                        item_counts=self.item_counts - valid_items,
+                        n_ratings=self.n_ratings - n_valid,
+                        rating_sum=self.rating_sum - valid_sum,
+                        rating_sumsq=self.rating_sumsq - valid_sumsq)
+        valid = replace(self, frame=flagged, part="valid", user_counts=valid_users,
+                        item_counts=valid_items, n_ratings=n_valid, rating_sum=valid_sum,
+                        rating_sumsq=valid_sumsq)
+        return train, valid
+
+
+def map_in_arrow(frame: Any, function: Any, schema: Any) -> Any:
+    """``frame.mapInArrow(function, schema)`` without pyspark's warning about the pandas
+    version (the function uses pyarrow and numpy only)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pandas.*", category=FutureWarning)
+        return frame.mapInArrow(function, schema)
+
+
+def _draw(u: Any, i: Any, seed: int) -> Any:
+    """A uniform number in [0, 1) per (seed, u, i), as a Spark expression (xxhash64)."""
+    from pyspark.sql import functions as F
+
+    bits = F.xxhash64(F.lit(seed), u, i).bitwiseAND(F.lit((1 << 53) - 1))
+    return bits.cast("double") / float(1 << 53)
+
+
+def _keep_known(batches: Iterator[Any], users: Any, items: Any) -> Iterator[Any]:
+    """Arrow batches with ``v`` cleared where the user or the item is an orphan."""
+    import pyarrow as pa
+
+    orphan_u, orphan_i = users.value, items.value
+    for batch in batches:
+        u = batch.column("u").to_numpy()
+        i = batch.column("i").to_numpy()
+        v = batch.column("v").to_numpy(zero_copy_only=False)
+        v = v & ~orphan_u[u] & ~orphan_i[i]
+        columns = [batch.column(name) for name in batch.schema.names]
+        columns[batch.schema.get_field_index("v")] = pa.array(v)
+        yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def _sums(frame: Any, column: str) -> Any:
+    """Per value of ``column``: the ratings' count ``n``, sum ``s`` and sum of squares ``q``
+    (float64), as an Arrow table on the driver."""
+    from pyspark.sql import functions as F
+
+    r = F.col("r").cast("double")
+    return (frame.groupBy(column)
+            .agg(F.count(F.lit(1)).alias("n"), F.sum(r).alias("s"), F.sum(r * r).alias("q"))
+            .toArrow())
+
+
+def _counts(frame: Any, column: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratings per index of ``column``, their sums and sums of squares (O(size))."""
+    table = _sums(frame, column)
+    keys = table.column(column).to_numpy()
+    out = []
+    for name, kind in (("n", np.int64), ("s", np.float64), ("q", np.float64)):
+        values = np.zeros(size, dtype=kind)
+        values[keys] = table.column(name).to_numpy()
+        out.append(values)
+    return out[0], out[1], out[2]
+
+
+def _source_frame(session: Any, fmt: FrameFormat) -> tuple[Any, Any, Any, Any, bool]:
+    """The raw DataFrame and its user, item, rating (double) and rating-text columns."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    roles = fmt.roles
+    if fmt.kind == "parquet":
+        frame = session.read.parquet(fmt.path)
+        user, item = F.col(f"`{roles['user']}`"), F.col(f"`{roles['item']}`")
+        rating = F.col(f"`{roles['rating']}`").try_cast("double")
+        return frame, user, item, rating, None
+    schema = StructType([StructField(name, StringType()) for name in fmt.names])
+    frame = session.read.csv(fmt.path, schema=schema, sep=fmt.sep, header=fmt.header,
+                             encoding=fmt.encoding, mode="PERMISSIVE", nullValue="",
+                             ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False)
+    user, item = (F.trim(F.col(f"`{roles[r]}`")) for r in ("user", "item"))
+    user, item = (F.when(c == "", None).otherwise(c) for c in (user, item))
+    text = F.trim(F.col(f"`{roles['rating']}`"))
+    return frame, user, item, text.try_cast("double"), text
+
+
+def _example(condition: Any, user: Any, item: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.first(F.when(condition, F.concat_ws(", item ", F.concat(F.lit("user "), user),
+                                                 item)), ignorenulls=True)
+
+
+def _check(session: Any, fmt: FrameFormat, frame: Any, user: Any, item: Any, rating: Any,
+           text: Any) -> tuple[int, float, float, dict[str, bool]]:
+    """One Spark job over every rating; the first problem as a one-line DataError, in the
+    local loader's order. Returns the number of rows, the scale and whether each id column
+    is all integers."""
+    from pyspark.sql import functions as F
+
+    source = fmt.path
+    r32 = rating.try_cast("float")
+    missing = rating.isNull() | F.isnan(rating)
+    huge = ~missing & (F.abs(rating) > _FLOAT32_MAX)
+    checks = {
+        "n": F.count(F.lit(1)),
+        "no_user": F.sum(user.isNull().cast("long")),
+        "no_user_at": _example(user.isNull(), F.lit("?"), item),
+        "no_item": F.sum(item.isNull().cast("long")),
+        "no_item_at": _example(item.isNull(), user, F.lit("?")),
+        "missing": F.sum(missing.cast("long")),
+        "missing_at": _example(missing, user, item),
+        "huge": F.sum(huge.cast("long")),
+        "huge_at": _example(huge, user, item),
+        "low": F.min(F.when(~missing & ~huge, r32)),
+        "high": F.max(F.when(~missing & ~huge, r32)),
+    }
+    if text is not None:
+        word = F.lower(text)
+        not_number = text.isNotNull() & rating.isNull() & ~word.isin("", "nan")
+        checks["not_number"] = F.sum(not_number.cast("long"))
+        checks["not_number_text"] = F.first(F.when(not_number, text), ignorenulls=True)
+        checks["not_number_at"] = _example(not_number, user, item)
+        for role, column in (("user", user), ("item", item)):
+            whole = column.rlike(_INTEGER) & column.try_cast("long").isNotNull()
+            checks[f"text_{role}"] = F.sum((column.isNotNull() & ~whole).cast("long"))
+    if fmt.rating_scale is not None:
+        low, high = (F.lit(float(x)).cast("float") for x in fmt.rating_scale)
+        outside = ~missing & ~huge & ((r32 < low) | (r32 > high))
+        checks["outside"] = F.sum(outside.cast("long"))
+        checks["outside_value"] = F.first(F.when(outside, r32), ignorenulls=True)
+        checks["outside_at"] = _example(outside, user, item)
+    found = frame.agg(*[value.alias(key) for key, value in checks.items()]).first().asDict()
+    if not found["n"]:
+        raise DataError(f"{source}: no ratings found (the data is empty)")
+
+    def fail(key: str, text: str) -> None:
+        count = int(found.get(key) or 0)
+        if count:
+            raise DataError(f"{source}: {text.format(**found)} ({count:,} such row"
+                            f"{'s' if count > 1 else ''}, e.g. {found[key + '_at']}); fix or "
+                            "delete those lines")
+
+    fail("no_user", "missing user id")
+    fail("no_item", "missing item id")
+    if text is not None:
+        fail("not_number", "rating {not_number_text!r:.42} is not a number")
+    fail("missing", "rating is missing (NaN)")
+    fail("huge", "rating is infinite or too large")
+    if fmt.rating_scale is not None:
+        low, high = (float(x) for x in fmt.rating_scale)
+        if not low <= high:
+            raise DataError(f"invalid rating scale [{low:g}, {high:g}]")
+        if found["outside"]:
+            raise DataError(
+                f"{source}: rating {found['outside_value']:g} is outside the rating scale "
+                f"[{low:g}, {high:g}] ({int(found['outside']):,} such ratings, e.g. "
+                f"{found['outside_at']}); fix those lines or give the true scale "
+                "(rating_scale=(low, high), or --scale LOW,HIGH on the command line)")
+    else:
+        low, high = float(found["low"]), float(found["high"])
+    if fmt.kind == "parquet":
+        int_ids = dict(fmt.int_ids)
+    else:
+        int_ids = {role: not found[f"text_{role}"] for role in ("user", "item")}
+    return int(found["n"]), low, high, int_ids
+
+
+def _sorted_ids(table: Any, column: str, integers: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ids in the local loader's order (``pd.factorize(sort=True)``) and their
+    counts."""
+    ids = table.column(column).to_numpy(zero_copy_only=False)
+    counts = table.column("n").to_numpy()
+    if integers:
+        ids = ids.astype(np.int64)
+    else:
+        ids = np.asarray(ids, dtype=object)
+    order = np.argsort(ids, kind="stable")
+    return ids[order], counts[order].astype(np.int64)
+
+
+def _encode(batches: Iterator[Any], users: Any, items: Any) -> Iterator[Any]:
+    """Arrow batches of raw ``user, item, r, o`` as int32 indices into the sorted id maps."""
+    import pyarrow as pa
+
+    user_ids, item_ids = users.value, items.value
+    for batch in batches:
+        out = []
+        for name, ids in (("user", user_ids), ("item", item_ids)):
+            raw = batch.column(name).to_numpy(zero_copy_only=False)
+            if ids.dtype.kind != "i":
+                raw = np.asarray(raw, dtype=ids.dtype)
+            out.append(pa.array(np.searchsorted(ids, raw).astype(np.int32)))
+        yield pa.RecordBatch.from_arrays(
+            out + [batch.column("r"), batch.column("o"),
+                   pa.array(np.zeros(batch.num_rows, dtype=bool))],
+            names=["u", "i", "r", "o", "v"])
+
+
+def read_frame(session: Any, fmt: FrameFormat) -> FrameRatings:
+    """Read, check and encode the ratings of ``fmt`` in Spark (see the module docstring).
+
+    The driver receives the distinct ids with their counts and one row of checks; the
+    encoded ratings stay in Spark, cached.
+
+    Raises
+    ------
+    DataError
+        The first problem found, in one line.
+    """
+    from pyspark.sql import functions as F
+
+    frame, user, item, rating, text = _source_frame(session, fmt)
+    n_all, low, high, int_ids = _check(session, fmt, frame, user, item, rating, text)
+    _shuffle_partitions(session, n_all)
+    id_type = {role: ("long" if int_ids[role] else "string") for role in ("user", "item")}
+    raw = frame.select(user.try_cast(id_type["user"]).alias("user"),
+                       item.try_cast(id_type["item"]).alias("item"),
+                       rating.cast("float").alias("r"),
+                       F.monotonically_increasing_id().alias("o"))
+    # a repeated (user, item) pair keeps its last rating in file order, as locally
+    unique = raw.groupBy("user", "item").agg(F.max_by("r", "o").alias("r"),
+                                             F.max("o").alias("o"))
+    unique.persist()
+    try:
+        sides = {}
+        for role in ("user", "item"):
+            table = _sums(unique, role)
+            ids, counts = _sorted_ids(table, role, int_ids[role])
+            sides[role] = (ids, counts, float(np.sum(table.column("s").to_numpy())),
+                           float(np.sum(table.column("q").to_numpy())))
+        n_unique = int(sides["user"][1].sum())
+        if n_unique < n_all:
+            warnings.warn(f"{fmt.path}: {n_all - n_unique} duplicate (user, item) rating(s); "
+                          "kept the last occurrence of each pair", DuplicateRatingsWarning,
+                          stacklevel=2)
+        context = session.sparkContext
+        maps = {role: context.broadcast(_lookup_array(sides[role][0])) for role in sides}
+        encoded = map_in_arrow(
+            unique, functools.partial(_encode, users=maps["user"], items=maps["item"]),
+            "u int, i int, r float, o long, v boolean")
+        encoded.persist()
+        encoded.count()
+    finally:
+        unique.unpersist()
+    user_ids, user_counts, rating_sum, rating_sumsq = sides["user"]
+    item_ids, item_counts = sides["item"][:2]
+    data = FrameRatings(encoded, user_ids, item_ids, user_counts, item_counts, n_unique,
+                        rating_sum, rating_sumsq, (low, high), fmt.name)
+    if fmt.kind == "parquet":
+        data.item_info = _stored_info(fmt.metadata, _INFO_KEYS["item_info"], item_ids)
+        data.user_info = _stored_info(fmt.metadata, _INFO_KEYS["user_info"], user_ids)
+    return data
+
+
+ROWS_PER_SHUFFLE_PARTITION = 2_000_000
+
+
+def _shuffle_partitions(session: Any, n_rows: int) -> None:
+    """Spark SQL's shuffles (the duplicates and the counts) in one partition per
+    :data:`ROWS_PER_SHUFFLE_PARTITION` ratings, at least one per core, unless the session's
+    ``spark.sql.shuffle.partitions`` was set (Spark's default of 200 partitions costs a
+    minute of task overhead on a small file)."""
+    context = session.sparkContext
+    if context.getConf().contains("spark.sql.shuffle.partitions"):
+        return
+    wanted = max(int(context.defaultParallelism), -(-n_rows // ROWS_PER_SHUFFLE_PARTITION))
+    session.conf.set("spark.sql.shuffle.partitions", str(wanted))
+
+
+def _lookup_array(ids: np.ndarray) -> np.ndarray:
+    """The sorted ids as the workers search them: int64, or fixed-width text (code-point
+    order, the order ``sorted`` gives Python strings)."""
+    if ids.dtype.kind == "i":
+        return ids
+    return np.asarray(ids, dtype=str) if len(ids) else np.zeros(0, dtype="U1")
+
+
+def describe_source(fmt: FrameFormat) -> str:
+    """How the fit reads its data, for the progress message."""
+    kind = "Parquet" if fmt.kind == "parquet" else "delimited text"
+    return f"{fmt.name} ({kind}) read by Spark"
+
