@@ -7,6 +7,9 @@
 * ``grid``: users, items and ratings cut into the ``B x B`` grid (numpy);
 * ``tasks``: what a Spark task runs on a worker (the local engine's numba kernel on a cell);
 * ``dsgd``: the driver's epoch loop over the strata, on RDDs;
+* ``frame_sources``, ``frame_checks``, ``frames``: Parquet and CSV ratings read, checked and
+  encoded by Spark itself, held as :class:`~recsys.engines.spark.frames.FrameRatings`;
+* ``frame_cells``, ``frame_dsgd``: the grid's cells built by Spark from those, and their fit;
 * ``model``: :class:`SparkMatrixFactorization` and :class:`SparkEngine`;
 * ``cli``: what ``recsys fit --engine spark`` calls.
 

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import click
 
-from recsys.engines.spark.frames import READERS, FrameFormat, frame_format, read_frame
+from recsys.engines.spark.frame_sources import READERS, FrameFormat, frame_format
+from recsys.engines.spark.frames import read_frame
 from recsys.engines.spark.model import SparkEngine
 from recsys.engines.spark.session import check_java, check_master, check_pyspark
 from recsys.errors import RecsysError

@@ -28,9 +28,10 @@ the ratings inside a cell (the local engine's within-block order, ratings groupe
 fit is repeatable for a seed and ``B``, and a task that fails and is retried gives the
 identical model.
 
-The driver still holds the ratings: it reads them (any file ``recsys`` reads, Parquet folders
-that Spark writes included), encodes the ids, builds the grid and sends the cells out once;
-the model file needs the id maps and each user's rated items anyway.
+:func:`fit_dsgd` fits ratings the driver holds (any data ``recsys`` reads): it encodes the
+ids, builds the grid and sends the cells out once. Ratings that Spark reads itself (Parquet,
+CSV) never reach the driver: :mod:`recsys.engines.spark.frame_dsgd` builds their cells in
+Spark and then runs the same epochs (:func:`fit_on_grid`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 r"""Ratings read by Spark itself: a Parquet file or folder, or a delimited (CSV) file, as a
-Spark DataFrame whose ratings never reach the driver.
+Spark DataFrame whose ratings never reach the driver (the layout is found by
+:mod:`~recsys.engines.spark.frame_sources`, the rows checked by
+:mod:`~recsys.engines.spark.frame_checks`).
 
 :func:`frame_format` decides, from the path and the head of the file only, whether Spark can
 read the data with the column conventions of recsys's own readers (None: the driver-side
@@ -36,186 +38,20 @@ differs from :func:`recsys.data.splits.validation_split`).
 from __future__ import annotations
 
 import functools
-import io
 import math
 import warnings
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from recsys.data.parquet import is_parquet
 from recsys.data.ratings import DuplicateRatingsWarning
-from recsys.data.sniff import (
-    ROLES,
-    check_binary,
-    guess_columns,
-    guess_encoding,
-    head_lines,
-    sniff_format,
-)
+from recsys.engines.spark.frame_checks import check_frame, source_frame
+from recsys.engines.spark.frame_sources import INFO_KEYS, FrameFormat, stored_info
 from recsys.errors import DataError
 
-__all__ = ["FrameFormat", "FrameRatings", "frame_format", "read_frame", "map_in_arrow",
-           "READERS"]
-
-READERS = ("auto", "spark", "driver")
-"""Who reads the ratings of a Spark fit: ``auto`` (Spark when :func:`frame_format` accepts
-the data, else the driver), ``spark`` (an error when it does not) or ``driver``."""
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_INTEGER = r"^\s*[+-]?\d{1,19}\s*$"
-# what write_parquet keeps in the footer (recsys.data.parquet)
-_SCALE_KEY = b"recsys.rating_scale"
-_INFO_KEYS = {"item_info": b"recsys.item_info", "user_info": b"recsys.user_info"}
-
-
-@dataclass(frozen=True)
-class FrameFormat:
-    """How Spark reads a ratings source.
-
-    Attributes
-    ----------
-    kind : str
-        ``"parquet"`` or ``"csv"``.
-    path : str
-        The file or folder.
-    roles : dict
-        ``{"user": column, "item": column, "rating": column[, "timestamp": column]}``.
-    names : tuple of str
-        Every column of a delimited file, in order (empty for Parquet).
-    sep, header, encoding :
-        A delimited file's layout.
-    rating_scale : (low, high) or None
-        Given (``--scale``) or kept in the Parquet footer; None: the data's min and max.
-    int_ids : dict
-        For Parquet, whether the user / item column holds integers.
-    metadata : dict or None
-        The Parquet footer's key-value metadata.
-    """
-
-    kind: str
-    path: str
-    roles: dict[str, str]
-    names: tuple[str, ...] = ()
-    sep: str = ","
-    header: bool = True
-    encoding: str = "utf-8"
-    rating_scale: tuple[float, float] | None = None
-    int_ids: dict[str, bool] = field(default_factory=dict)
-    metadata: dict | None = None
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-
-def _parquet_format(path: Path, scale: tuple[float, float] | None) -> FrameFormat | None:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        return None
-    try:
-        schema = pq.read_schema(path) if path.is_file() else pq.ParquetDataset(path).schema
-    except (pa.ArrowException, OSError, ValueError):
-        return None  # the driver's reader says what is wrong with it
-    roles = guess_columns(list(schema.names), str(path))
-    types = {role: schema.field(column).type for role, column in roles.items()}
-    int_ids = {}
-    for role in ("user", "item"):
-        kind = types[role]
-        if pa.types.is_integer(kind):
-            int_ids[role] = True
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            int_ids[role] = False
-        else:
-            return None
-    if not (pa.types.is_integer(types["rating"]) or pa.types.is_floating(types["rating"])):
-        return None
-    metadata = dict(schema.metadata or {})
-    return FrameFormat("parquet", str(path), roles, rating_scale=scale or _stored_scale(metadata),
-                       int_ids=int_ids, metadata=metadata)
-
-
-def _csv_format(path: Path, sep: str | None, header: bool | None,
-                scale: tuple[float, float] | None) -> FrameFormat | None:
-    source = str(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-    except OSError:
-        return None  # the driver's reader says why
-    check_binary(head, source)
-    encoding = guess_encoding(head)
-    skip, first = head_lines(head, encoding)
-    if first is None:
-        raise DataError(f"{source}: the file is empty (no ratings found); write one rating per "
-                        "line: user, item, rating")
-    if skip or first.startswith("\ufeff"):
-        return None
-    fmt = sniff_format(first, path.suffix.lower(), sep=sep, header=header, source=source)
-    if fmt.sep == r"\s+" or fmt.sep == ":":
-        return None
-    roles = (guess_columns(list(fmt.names), source) if fmt.header
-             else {role: role for role in ROLES if role in fmt.names})
-    return FrameFormat("csv", source, roles, names=tuple(fmt.names), sep=fmt.sep,
-                       header=fmt.header, encoding=encoding, rating_scale=scale)
-
-
-def frame_format(data: str | None, file_format: dict[str, Any] | None = None
-                 ) -> FrameFormat | None:
-    """How Spark reads ``data`` (``--data``), or None when the driver's loader should: the
-    bundled set, a named release, a release folder or zip, a Netflix Prize folder, a
-    blank-separated file.
-
-    Raises
-    ------
-    DataError
-        An empty, binary or compressed file, or columns that cannot be told apart (the local
-        reader's messages).
-    """
-    if data is None:
-        return None
-    options = file_format or {}
-    path = Path(str(data)).expanduser()
-    if not path.exists():
-        return None
-    scale = options.get("rating_scale")
-    if path.is_dir():
-        from recsys.data.netflix import find_netflix_files
-
-        if find_netflix_files(path) is not None or not is_parquet(path):
-            return None
-        return _parquet_format(path, scale)
-    if path.suffix.lower() == ".zip" or not path.is_file():
-        return None
-    if is_parquet(path):
-        return _parquet_format(path, scale)
-    return _csv_format(path, options.get("sep"), options.get("header"), scale)
-
-
-def _stored_scale(metadata: dict | None) -> tuple[float, float] | None:
-    try:
-        low, high = (float(x) for x in metadata[_SCALE_KEY].decode().split(","))
-    except (TypeError, KeyError, ValueError, UnicodeDecodeError):
-        return None
-    return (low, high) if low <= high else None
-
-
-def _stored_info(metadata: dict | None, key: bytes, ids: np.ndarray) -> pd.DataFrame | None:
-    """Side information kept in the footer by ``write_parquet``, indexed like ``ids``."""
-    if not metadata or key not in metadata:
-        return None
-    try:
-        info = pd.read_json(io.StringIO(metadata[key].decode()), orient="split", dtype=False)
-        info.index = (info.index.astype(ids.dtype) if ids.dtype.kind in "iuf"
-                      else info.index.astype(str))
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return None
-    return info
+__all__ = ["FrameRatings", "read_frame", "map_in_arrow"]
 
 
 @dataclass
@@ -390,109 +226,6 @@ def _counts(frame: Any, column: str, size: int) -> tuple[np.ndarray, np.ndarray,
     return out[0], out[1], out[2]
 
 
-def _source_frame(session: Any, fmt: FrameFormat) -> tuple[Any, Any, Any, Any, bool]:
-    """The raw DataFrame and its user, item, rating (double) and rating-text columns."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    roles = fmt.roles
-    if fmt.kind == "parquet":
-        frame = session.read.parquet(fmt.path)
-        user, item = F.col(f"`{roles['user']}`"), F.col(f"`{roles['item']}`")
-        rating = F.col(f"`{roles['rating']}`").try_cast("double")
-        return frame, user, item, rating, None
-    schema = StructType([StructField(name, StringType()) for name in fmt.names])
-    frame = session.read.csv(fmt.path, schema=schema, sep=fmt.sep, header=fmt.header,
-                             encoding=fmt.encoding, mode="PERMISSIVE", nullValue="",
-                             ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False)
-    user, item = (F.trim(F.col(f"`{roles[r]}`")) for r in ("user", "item"))
-    user, item = (F.when(c == "", None).otherwise(c) for c in (user, item))
-    text = F.trim(F.col(f"`{roles['rating']}`"))
-    return frame, user, item, text.try_cast("double"), text
-
-
-def _example(condition: Any, user: Any, item: Any) -> Any:
-    from pyspark.sql import functions as F
-
-    return F.first(F.when(condition, F.concat_ws(", item ", F.concat(F.lit("user "), user),
-                                                 item)), ignorenulls=True)
-
-
-def _check(session: Any, fmt: FrameFormat, frame: Any, user: Any, item: Any, rating: Any,
-           text: Any) -> tuple[int, float, float, dict[str, bool]]:
-    """One Spark job over every rating; the first problem as a one-line DataError, in the
-    local loader's order. Returns the number of rows, the scale and whether each id column
-    is all integers."""
-    from pyspark.sql import functions as F
-
-    source = fmt.path
-    r32 = rating.try_cast("float")
-    missing = rating.isNull() | F.isnan(rating)
-    huge = ~missing & (F.abs(rating) > _FLOAT32_MAX)
-    checks = {
-        "n": F.count(F.lit(1)),
-        "no_user": F.sum(user.isNull().cast("long")),
-        "no_user_at": _example(user.isNull(), F.lit("?"), item),
-        "no_item": F.sum(item.isNull().cast("long")),
-        "no_item_at": _example(item.isNull(), user, F.lit("?")),
-        "missing": F.sum(missing.cast("long")),
-        "missing_at": _example(missing, user, item),
-        "huge": F.sum(huge.cast("long")),
-        "huge_at": _example(huge, user, item),
-        "low": F.min(F.when(~missing & ~huge, r32)),
-        "high": F.max(F.when(~missing & ~huge, r32)),
-    }
-    if text is not None:
-        word = F.lower(text)
-        not_number = text.isNotNull() & rating.isNull() & ~word.isin("", "nan")
-        checks["not_number"] = F.sum(not_number.cast("long"))
-        checks["not_number_text"] = F.first(F.when(not_number, text), ignorenulls=True)
-        checks["not_number_at"] = _example(not_number, user, item)
-        for role, column in (("user", user), ("item", item)):
-            whole = column.rlike(_INTEGER) & column.try_cast("long").isNotNull()
-            checks[f"text_{role}"] = F.sum((column.isNotNull() & ~whole).cast("long"))
-    if fmt.rating_scale is not None:
-        low, high = (F.lit(float(x)).cast("float") for x in fmt.rating_scale)
-        outside = ~missing & ~huge & ((r32 < low) | (r32 > high))
-        checks["outside"] = F.sum(outside.cast("long"))
-        checks["outside_value"] = F.first(F.when(outside, r32), ignorenulls=True)
-        checks["outside_at"] = _example(outside, user, item)
-    found = frame.agg(*[value.alias(key) for key, value in checks.items()]).first().asDict()
-    if not found["n"]:
-        raise DataError(f"{source}: no ratings found (the data is empty)")
-
-    def fail(key: str, text: str) -> None:
-        count = int(found.get(key) or 0)
-        if count:
-            raise DataError(f"{source}: {text.format(**found)} ({count:,} such row"
-                            f"{'s' if count > 1 else ''}, e.g. {found[key + '_at']}); fix or "
-                            "delete those lines")
-
-    fail("no_user", "missing user id")
-    fail("no_item", "missing item id")
-    if text is not None:
-        fail("not_number", "rating {not_number_text!r:.42} is not a number")
-    fail("missing", "rating is missing (NaN)")
-    fail("huge", "rating is infinite or too large")
-    if fmt.rating_scale is not None:
-        low, high = (float(x) for x in fmt.rating_scale)
-        if not low <= high:
-            raise DataError(f"invalid rating scale [{low:g}, {high:g}]")
-        if found["outside"]:
-            raise DataError(
-                f"{source}: rating {found['outside_value']:g} is outside the rating scale "
-                f"[{low:g}, {high:g}] ({int(found['outside']):,} such ratings, e.g. "
-                f"{found['outside_at']}); fix those lines or give the true scale "
-                "(rating_scale=(low, high), or --scale LOW,HIGH on the command line)")
-    else:
-        low, high = float(found["low"]), float(found["high"])
-    if fmt.kind == "parquet":
-        int_ids = dict(fmt.int_ids)
-    else:
-        int_ids = {role: not found[f"text_{role}"] for role in ("user", "item")}
-    return int(found["n"]), low, high, int_ids
-
-
 def _sorted_ids(table: Any, column: str, integers: bool) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ids in the local loader's order (``pd.factorize(sort=True)``) and their
     counts."""
@@ -537,8 +270,8 @@ def read_frame(session: Any, fmt: FrameFormat) -> FrameRatings:
     """
     from pyspark.sql import functions as F
 
-    frame, user, item, rating, text = _source_frame(session, fmt)
-    n_all, low, high, int_ids = _check(session, fmt, frame, user, item, rating, text)
+    frame, user, item, rating, text = source_frame(session, fmt)
+    n_all, low, high, int_ids = check_frame(session, fmt, frame, user, item, rating, text)
     _shuffle_partitions(session, n_all)
     id_type = {role: ("long" if int_ids[role] else "string") for role in ("user", "item")}
     raw = frame.select(user.try_cast(id_type["user"]).alias("user"),
@@ -575,8 +308,8 @@ def read_frame(session: Any, fmt: FrameFormat) -> FrameRatings:
     data = FrameRatings(encoded, user_ids, item_ids, user_counts, item_counts, n_unique,
                         rating_sum, rating_sumsq, (low, high), fmt.name)
     if fmt.kind == "parquet":
-        data.item_info = _stored_info(fmt.metadata, _INFO_KEYS["item_info"], item_ids)
-        data.user_info = _stored_info(fmt.metadata, _INFO_KEYS["user_info"], user_ids)
+        data.item_info = stored_info(fmt.metadata, INFO_KEYS["item_info"], item_ids)
+        data.user_info = stored_info(fmt.metadata, INFO_KEYS["user_info"], user_ids)
     return data
 
 
@@ -601,10 +334,3 @@ def _lookup_array(ids: np.ndarray) -> np.ndarray:
     if ids.dtype.kind == "i":
         return ids
     return np.asarray(ids, dtype=str) if len(ids) else np.zeros(0, dtype="U1")
-
-
-def describe_source(fmt: FrameFormat) -> str:
-    """How the fit reads its data, for the progress message."""
-    kind = "Parquet" if fmt.kind == "parquet" else "delimited text"
-    return f"{fmt.name} ({kind}) read by Spark"
-

@@ -26,7 +26,8 @@ import numpy as np
 from recsys.data.ratings import Ratings
 from recsys.engines.spark.dsgd import fit_dsgd
 from recsys.engines.spark.frame_dsgd import fit_dsgd_frame
-from recsys.engines.spark.frames import FrameRatings, frame_format, read_frame
+from recsys.engines.spark.frame_sources import frame_format
+from recsys.engines.spark.frames import FrameRatings, read_frame
 from recsys.engines.spark.session import SparkStart, start_context, stop_context
 from recsys.errors import RecsysError
 from recsys.models.mf import MatrixFactorization
