@@ -55,7 +55,7 @@ FAST = {
     "knn": lambda: KNNBaseline(k=20),
     "timebias": lambda: TimeAwareBaseline(n_epochs=15, random_state=0),
     "timesvdpp": lambda: TimeSVDpp(n_factors=3, n_epochs=25, init_std=0.1, random_state=0),
-    "autorec": lambda: AutoRec(n_hidden=24, n_steps=100, lr=0.006, reg=50.0, random_state=0),
+    "autorec": lambda: AutoRec(n_hidden=24, n_steps=200, lr=0.006, reg=50.0, random_state=0),
 }
 
 
