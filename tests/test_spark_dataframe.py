@@ -163,7 +163,6 @@ def _parquet(path, columns: dict, scale: str | None = None):
 @pytest.mark.parametrize("name, content, options, words", [
     ("nan.csv", "userId,movieId,rating\n1,2,4\n1,3,NaN\n", (), ("rating is missing (NaN)",
                                                                  "user 1, item 3")),
-    ("blank.csv", "userId,movieId,rating\n1,2,4\n2,3,\n", (), ("missing (NaN)",)),
     ("word.csv", "userId,movieId,rating\n1,2,4\n1,3,good\n", (), ("'good' is not a number",)),
     ("scale.csv", "userId,movieId,rating\n1,2,4\n1,3,7\n", ("--scale", "1,5"),
      ("rating 7 is outside the rating scale [1, 5]",)),
