@@ -112,15 +112,21 @@ class FrameRatings:
             frame = frame.filter(frame.v)
         return frame.select("u", "i", "r", "o")
 
+    def unpersist(self) -> None:
+        """Drop the cached ratings from Spark's memory (this object, and the parts carved
+        from it, cannot be fitted afterwards)."""
+        self.frame.unpersist()
+
     def same_maps(self, other: "FrameRatings") -> bool:
         return other.user_ids is self.user_ids and other.item_ids is self.item_ids
 
     def carve(self, valid_size: float, seed: int | None) -> tuple["FrameRatings", "FrameRatings"]:
         """A training and a validation part (``valid_size``: a fraction in ``(0, 1)``).
 
-        Rating ``(u, i)`` is drawn into validation when a hash of ``(seed, u, i)`` (SplitMix64
-        of the indices, uniform in ``[0, 1)``) is below ``valid_size``: deterministic for a
-        seed and the data, whatever Spark's partitioning. Then, as the local
+        Rating ``(u, i)`` is drawn into validation when a hash of ``(seed, u, i)`` (Spark's
+        ``xxhash64`` of the seed and the two indices, its low 53 bits as a number in
+        ``[0, 1)``) is below ``valid_size``: deterministic for a seed and the data, whatever
+        Spark's partitioning. Then, as the local
         :func:`~recsys.data.splits.validation_split` does with ``stratify``, no user or item
         is left without training ratings: every validation rating of a user or item that has
         none goes back to training.
@@ -130,7 +136,8 @@ class FrameRatings:
         in expectation rather than exactly (rounded up), and where the local carve moves one
         rating of an orphaned user or item back, this moves all of them. A model fitted on a
         Spark carve therefore differs from the local engine's by the choice of held-out
-        ratings.
+        ratings. Both parts share one cached copy of the ratings with the carve's flag
+        (:meth:`unpersist` either to drop it).
         """
         if not 0.0 < float(valid_size) < 1.0:
             raise DataError(f"valid_size must be a fraction between 0 and 1, got {valid_size}")
