@@ -483,6 +483,26 @@ def grouped_positions2(users, start, end, seed):
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _take_run(users, items, ratings, P, bounds, order, taken, prefetch, K):
+    """Run ``order[taken]`` for a lane of :func:`_sgd_pass_grouped2`: its ``(start, end,
+    user)``; prefetches the first entries of the arrays ``_LINES_AHEAD_RUNS`` runs further
+    and the user row of the run ``_ROW_AHEAD_RUNS`` further."""
+    g = order[taken]
+    start = bounds[g]
+    n_runs = order.shape[0]
+    if prefetch:
+        if taken + 1 + _LINES_AHEAD_RUNS < n_runs:
+            s = np.uint64(bounds[order[taken + 1 + _LINES_AHEAD_RUNS]])
+            _prefetch(users, s)
+            _prefetch(items, s)
+            _prefetch(ratings, s)
+        if taken + 1 + _ROW_AHEAD_RUNS < n_runs:
+            s = np.uint64(bounds[order[taken + 1 + _ROW_AHEAD_RUNS]])
+            _prefetch_row(P[np.uint64(users[s])], K)
+    return start, bounds[g + 1], np.uint64(users[np.uint64(start)])
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
 def _sgd_pass_grouped2(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, lr_b, reg,
                        reg_b, biased, seed, prefetch, K):
     """One SGD step per rating of ``[start, end)`` in the order of
@@ -507,33 +527,11 @@ def _sgd_pass_grouped2(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, 
     ub = np.uint64(0)
     while True:
         if a >= a_end and taken < n_runs:
-            a = bounds[order[taken]]
-            a_end = bounds[order[taken] + 1]
-            ua = np.uint64(users[np.uint64(a)])
+            a, a_end, ua = _take_run(users, items, ratings, P, bounds, order, taken, prefetch, K)
             taken += 1
-            if prefetch:
-                if taken + _LINES_AHEAD_RUNS < n_runs:
-                    s = np.uint64(bounds[order[taken + _LINES_AHEAD_RUNS]])
-                    _prefetch(users, s)
-                    _prefetch(items, s)
-                    _prefetch(ratings, s)
-                if taken + _ROW_AHEAD_RUNS < n_runs:
-                    s = np.uint64(bounds[order[taken + _ROW_AHEAD_RUNS]])
-                    _prefetch_row(P[np.uint64(users[s])], K)
         if b >= b_end and taken < n_runs:
-            b = bounds[order[taken]]
-            b_end = bounds[order[taken] + 1]
-            ub = np.uint64(users[np.uint64(b)])
+            b, b_end, ub = _take_run(users, items, ratings, P, bounds, order, taken, prefetch, K)
             taken += 1
-            if prefetch:
-                if taken + _LINES_AHEAD_RUNS < n_runs:
-                    s = np.uint64(bounds[order[taken + _LINES_AHEAD_RUNS]])
-                    _prefetch(users, s)
-                    _prefetch(items, s)
-                    _prefetch(ratings, s)
-                if taken + _ROW_AHEAD_RUNS < n_runs:
-                    s = np.uint64(bounds[order[taken + _ROW_AHEAD_RUNS]])
-                    _prefetch_row(P[np.uint64(users[s])], K)
         live_a = a < a_end
         live_b = b < b_end
         if not (live_a or live_b):
