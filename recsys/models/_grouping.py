@@ -15,7 +15,8 @@ result is exactly the one-thread sort's. The kernels release the GIL and run on 
 ``ThreadPoolExecutor``, the way the SGD epochs do.
 
 Measured at the Netflix Prize's shape (100M ratings, 480,189 users, 17,770 items, a 16 x 16
-grid): see ``bench/bench_netflix_shape.py``, whose fits report their setup time.
+grid, 2 threads; ``bench/bench_netflix_shape.py``, whose fits report their setup time): MF's
+whole setup 13-16 s against 35-40 s with the one-thread sorts, interleaved runs.
 """
 
 from __future__ import annotations
