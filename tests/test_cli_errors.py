@@ -18,6 +18,9 @@ import pytest
 from _cli import assert_one_clean_error, run
 from _ratings_files import write_random_ratings
 
+# the SIGINT handler this process started with (SIG_IGN when launched in the background)
+SIGINT_AT_START = signal.getsignal(signal.SIGINT)
+
 
 @pytest.fixture(scope="module")
 def ratings_csv(tmp_path_factory) -> Path:
@@ -205,7 +208,7 @@ def test_the_first_ctrl_c_stops_the_fit_at_the_end_of_the_epoch(ratings_csv, tmp
     assert "stopping at the end of this epoch" in result.stderr
     assert epochs_run == [0, 1]  # epoch 1 finished, then the callback stopped the fit
     assert not out.exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is SIGINT_AT_START  # handler restored
 
 
 def test_a_ctrl_c_during_evaluate_stops_at_the_end_of_the_epoch(ratings_csv, tmp_path,
@@ -231,7 +234,7 @@ def test_a_ctrl_c_during_evaluate_stops_at_the_end_of_the_epoch(ratings_csv, tmp
     assert "stopping at the end of this epoch" in result.stderr
     assert epochs_run == [0, 1]
     assert not out.exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is SIGINT_AT_START  # handler restored
 
 
 def test_ctrl_c_while_saving_keeps_the_previous_model(ratings_csv, model_file, tmp_path,
