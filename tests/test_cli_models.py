@@ -244,9 +244,10 @@ def test_predict_pairs_passes_the_files_times_to_a_time_aware_model(timed_model,
 def test_fit_blends_the_bases_named(small_csv, tmp_path):
     out = tmp_path / "h.npz"
     result = run("fit", "--data", str(small_csv), "--model", "hybrid", "--bases", "mf,knn",
-                 "--hidden", "4", "--epochs", "2", "-o", str(out))
+                 "--hidden", "4", "--epochs", "2", "--nets", "2", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert load_model(out).bases_ == ("mf", "knn")
+    assert len(load_model(out).net_.members) == 2
     for bad, words in (("knn", "must include 'mf'"), ("mf,nope", "no base model 'nope'"),
                        (",", "expected base model names")):
         wrong = run("fit", "--data", str(small_csv), "--model", "hybrid", "--bases", bad,
@@ -255,6 +256,10 @@ def test_fit_blends_the_bases_named(small_csv, tmp_path):
         assert "Traceback" not in wrong.output
     other = run("fit", "--data", str(small_csv), "--bases", "mf,knn", "-o", str(out))
     assert other.exit_code == 1 and "--bases does not apply" in other.output
+    other = run("fit", "--data", str(small_csv), "--nets", "2", "-o", str(out))
+    assert other.exit_code == 1 and "--nets does not apply" in other.output
+    zero = run("fit", "--data", str(small_csv), "--model", "hybrid", "--nets", "0", "-o", str(out))
+    assert zero.exit_code == 2 and "--nets" in zero.output and "Traceback" not in zero.output
 
 
 def test_similar_lists_only_items_with_enough_ratings(model_file):

@@ -77,7 +77,8 @@ def test_save_load_identical_predictions(fitted, split, tmp_path):
     np.testing.assert_array_equal(loaded.recommend_all(users, n=4)[0],
                                   fitted.recommend_all(users, n=4)[0])
     assert loaded.get_params() == fitted.get_params()
-    assert len(loaded.net_.weights_) == 2
+    assert len(loaded.net_.members) == fitted.n_nets
+    assert all(len(net.weights_) == 2 for net in loaded.net_.members)
 
 
 def test_unknown_ids_fall_back_to_mf_biases(fitted, split):

@@ -32,6 +32,7 @@ _OPTION_PARAMS = {
     "threads": ("n_threads",),
     "hidden": ("hidden",),
     "bases": ("bases",),
+    "nets": ("n_nets",),
 }
 
 
@@ -141,6 +142,9 @@ def _epoch_progress(total: int | None, label: str):
 @click.option("--bases", callback=_parse_bases, metavar="mf,svdpp,...",
               help="Base models the hybrid blends (mf always; autorec, svdpp, knn, timebias). "
                    "Default: every base the data allows.")
+@click.option("--nets", type=click.IntRange(1, 64), metavar="N",
+              help="Blending networks the hybrid trains with different seeds and averages "
+                   "(default 4).")
 @click.option("--validation", type=click.FloatRange(0, 0.9), default=0.1, show_default=True,
               help="Fraction of the training ratings held out for validation / early stopping "
                    "(0: none; every epoch is run).")

@@ -12,6 +12,7 @@ import numpy as np
 from recsys.features import Standardizer
 from recsys.models._blend_bases import base_class, check_bases, file_prefix
 from recsys.models.io import model_from_arrays, state_array
+from recsys.models.ensemble import NetworkEnsemble
 from recsys.models.mlp import MLP
 
 __all__ = ["HybridFiles"]
@@ -28,6 +29,8 @@ class HybridFiles:
             params = dict(params)
             with_autorec = params.pop("use_autorec")
             params.setdefault("bases", ["mf", "autorec"] if with_autorec else ["mf"])
+        if "n_nets" not in params:  # files written before the ensemble hold one network
+            params = {**params, "n_nets": 1}
         return params
 
     def _header_extra(self) -> dict[str, Any]:
@@ -62,10 +65,11 @@ class HybridFiles:
             "user_side": self.user_side_, "item_side": self.item_side_,
             "user_logn": self.user_logn_, "item_logn": self.item_logn_,
         }
-        for l, W in enumerate(self.net_.weights_, start=1):
-            state[f"net_weights{l}"] = W
-        state["net_target"] = np.array([self.net_.target_center_[0],
-                                        self.net_.target_spread_[0]])
+        for m, net in enumerate(self.net_.members):
+            prefix = _network_prefix(m)
+            for l, W in enumerate(net.weights_, start=1):
+                state[f"{prefix}weights{l}"] = W
+            state[f"{prefix}target"] = np.array([net.target_center_[0], net.target_spread_[0]])
         # each base model whole, less the record of the training data it shares with the
         # hybrid (fitted on the same ratings): loading puts the hybrid's record back
         for name, model in self.base_models_.items():
@@ -108,14 +112,32 @@ class HybridFiles:
             raise ValueError("array 'scaler_scale' holds values <= 0")
         self.scaler_ = Standardizer.from_arrays(mean, scale)
         sizes = (d, *self.hidden, 1)
-        n_layers = sum(1 for key in arrays if key.startswith("net_weights"))
+        members = [self._load_network(arrays, _network_prefix(m), sizes)
+                   for m in range(int(self.n_nets))]
+        if any(key.startswith(_network_prefix(int(self.n_nets))) for key in arrays):
+            raise ValueError(f"more blending networks in the file than n_nets={self.n_nets}")
+        self.net_ = NetworkEnsemble(members)
+        self.net_.n_epochs_ = self.n_epochs_
+
+    def _load_network(self, arrays: dict[str, np.ndarray], prefix: str,
+                      sizes: tuple[int, ...]) -> MLP:
+        """The blending network stored under ``prefix``, checked against the layer sizes."""
+        n_layers = sum(1 for key in arrays
+                       if key.startswith(f"{prefix}weights") and key[len(prefix) + 7:].isdigit())
         if n_layers != len(sizes) - 1:
-            raise ValueError(f"{n_layers} network weight arrays for {len(sizes) - 1} layers")
-        weights = [state_array(arrays, f"net_weights{l}", (sizes[l - 1] + 1, sizes[l]),
+            raise ValueError(f"{n_layers} weight arrays for the {len(sizes) - 1} layers of "
+                             f"network {prefix!r}")
+        weights = [state_array(arrays, f"{prefix}weights{l}", (sizes[l - 1] + 1, sizes[l]),
                                np.float64) for l in range(1, len(sizes))]
-        target = (state_array(arrays, "net_target", (2,), np.float64)
-                  if "net_target" in arrays else np.array([0.0, 1.0]))
+        target = (state_array(arrays, f"{prefix}target", (2,), np.float64)
+                  if f"{prefix}target" in arrays else np.array([0.0, 1.0]))
         if not target[1] > 0:
-            raise ValueError("array 'net_target' holds a spread <= 0")
-        self.net_ = MLP(hidden=self.hidden, output=self.output).set_weights(
+            raise ValueError(f"array '{prefix}target' holds a spread <= 0")
+        return MLP(hidden=self.hidden, output=self.output).set_weights(
             weights, target_center=target[0], target_spread=target[1])
+
+
+def _network_prefix(member: int) -> str:
+    """Where blending network ``member`` is stored: ``net_`` for the first (the only one in
+    files written before the ensemble), ``net2_``, ``net3_``, ... for the others."""
+    return "net_" if member == 0 else f"net{member + 1}_"

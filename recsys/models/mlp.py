@@ -241,9 +241,39 @@ class MLP(Params):
 
     def _fit(self, X: Any, y: Any, X_valid: Any | None, y_valid: Any | None,
              callback: Callable[[int, dict], Any] | None) -> "MLP":
+        rng = np.random.default_rng(self.random_state)
+        X, y, X_valid, y_valid, start = self._begin(X, y, X_valid, y_valid, rng)
+        patience = None if self.patience is None else int(self.patience)
+        self.history_: dict[str, list[float]] = {"train_mse": []}
+        if X_valid is not None:
+            self.history_["valid_mse"] = []
+        best, best_w, since = np.inf, self._w.copy(), 0
+        for epoch in range(int(self.n_epochs)):
+            self.history_["train_mse"].append(self._train_epoch(X, y, epoch, rng, start))
+            if X_valid is not None:
+                valid, valid_in_targets = self._errors(X_valid, y_valid)
+                self.history_["valid_mse"].append(valid_in_targets)
+                if valid < best - 1e-12:
+                    best, best_w, since = valid, self._w.copy(), 0
+                else:
+                    since += 1
+            if callback is not None:
+                callback(epoch, self.history_)
+            if patience is not None and X_valid is not None and since >= patience:
+                break
+        if patience is not None and X_valid is not None and np.isfinite(best):
+            self._w[:] = best_w
+        self.n_epochs_ = len(self.history_["train_mse"])
+        return self
+
+    def _begin(self, X: Any, y: Any, X_valid: Any | None, y_valid: Any | None,
+               rng: np.random.Generator) -> tuple:
+        """Check the settings and data, carve a validation part when early stopping needs one
+        and none is given, fit the targets' scale, build the layers and draw the initial
+        weights from ``rng``. Returns ``(X, y, X_valid, y_valid, start)`` with the targets in
+        network units and ``start`` the divergence reference of :meth:`_train_epoch`."""
         self._validate_params()
         X, y = self._check_xy(X, y, "training")
-        rng = np.random.default_rng(self.random_state)
         patience = None if self.patience is None else int(self.patience)
         if X_valid is None and patience is not None:
             n_valid = int(round(len(X) * float(self.valid_size)))
@@ -266,42 +296,30 @@ class MLP(Params):
         # divergence reference (network units): the error before training, or the targets'
         # variance
         start = max(self._errors(X, y)[0], float(np.mean((y - y.mean(axis=0)) ** 2)))
-        self.history_: dict[str, list[float]] = {"train_mse": []}
-        if X_valid is not None:
-            self.history_["valid_mse"] = []
-        linear = self.output == "linear"
-        best, best_w, since = np.inf, self._w.copy(), 0
-        for epoch in range(int(self.n_epochs)):
-            eta = float(self.lr) / (1.0 + float(self.lr_decay) * epoch)
-            self._epoch(X, y, rng.permutation(len(X)).astype(np.int64), eta, linear)
-            if not np.isfinite(self._w).all():
-                raise DivergenceError(
-                    f"the network diverged in epoch {epoch + 1} (weights became NaN/inf): "
-                    f"lower lr (now {self.lr:g})"
-                )
-            with np.errstate(over="ignore", invalid="ignore"):
-                train_mse, train_in_targets = self._errors(X, y)
-            if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
-                raise DivergenceError(
-                    f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
-                    f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
-                )
-            self.history_["train_mse"].append(train_in_targets)
-            if X_valid is not None:
-                valid, valid_in_targets = self._errors(X_valid, y_valid)
-                self.history_["valid_mse"].append(valid_in_targets)
-                if valid < best - 1e-12:
-                    best, best_w, since = valid, self._w.copy(), 0
-                else:
-                    since += 1
-            if callback is not None:
-                callback(epoch, self.history_)
-            if patience is not None and X_valid is not None and since >= patience:
-                break
-        if patience is not None and X_valid is not None and np.isfinite(best):
-            self._w[:] = best_w
-        self.n_epochs_ = len(self.history_["train_mse"])
-        return self
+        return X, y, X_valid, y_valid, start
+
+    def _train_epoch(self, X: np.ndarray, y: np.ndarray, epoch: int, rng: np.random.Generator,
+                     start: float) -> float:
+        """Epoch ``epoch`` (0-based) of SGD on ``(X, y)`` (network units) in an order drawn
+        from ``rng``, at ``eta_t = lr / (1 + lr_decay t)``. Returns the training error after it,
+        in the targets' units. Raises :class:`DivergenceError` when the weights are no longer
+        finite or the error exceeds twice ``start``."""
+        eta = float(self.lr) / (1.0 + float(self.lr_decay) * epoch)
+        self._epoch(X, y, rng.permutation(len(X)).astype(np.int64), eta,
+                    self.output == "linear")
+        if not np.isfinite(self._w).all():
+            raise DivergenceError(
+                f"the network diverged in epoch {epoch + 1} (weights became NaN/inf): "
+                f"lower lr (now {self.lr:g})"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            train_mse, train_in_targets = self._errors(X, y)
+        if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
+            raise DivergenceError(
+                f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
+                f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
+            )
+        return train_in_targets
 
     def _fit_target_scale(self, y: np.ndarray) -> None:
         """``c`` and ``s`` of the training targets (a linear output only; see the module
