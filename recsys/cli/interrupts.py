@@ -7,11 +7,16 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-__all__ = ["Interrupted", "INTERRUPTED_EXIT_CODE", "ctrl_c_watch"]
+from recsys.errors import RecsysError
+
+T = TypeVar("T")
+
+__all__ = ["Interrupted", "INTERRUPTED_EXIT_CODE", "ctrl_c_watch", "fit_failures",
+           "save_unless_interrupted"]
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -50,3 +55,31 @@ def ctrl_c_watch() -> Iterator[threading.Event]:
         yield pressed
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def fit_failures(pressed: threading.Event, output: str) -> Iterator[None]:
+    """Around a command's fit: Ctrl-C (or a stop request the fit honoured) becomes
+    :class:`Interrupted`, and a library error one line, each saying ``output`` was not
+    written; anything else passes through."""
+    try:
+        yield
+    except BaseException as exc:
+        if pressed.is_set() or isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"interrupted during the fit; {output} was not written") from None
+        if isinstance(exc, RecsysError):
+            raise RecsysError(f"{exc} ({output} was not written)") from None
+        raise
+
+
+def save_unless_interrupted(save: Callable[[], T], pressed: threading.Event | None,
+                            output: str) -> T:
+    """``save()``, unless Ctrl-C was pressed: then, or on Ctrl-C while saving (files are
+    written to a temporary name and moved into place), :class:`Interrupted` saying ``output``
+    is unchanged."""
+    try:
+        if pressed is not None and pressed.is_set():
+            raise KeyboardInterrupt
+        return save()
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while saving; {output} is unchanged") from None

@@ -15,7 +15,7 @@ import pandas as pd
 
 from recsys._atomic import atomic_write
 from recsys.cli._data_options import file_format_options, load_data
-from recsys.cli.interrupts import Interrupted, ctrl_c_watch
+from recsys.cli.interrupts import ctrl_c_watch, fit_failures, save_unless_interrupted
 from recsys.errors import RecsysError, UnknownIdError
 from recsys.models.registry import MODELS
 
@@ -215,7 +215,8 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
             click.echo(f"training on Spark {master} by DSGD ({spark.n_blocks} x "
                        f"{spark.n_blocks} blocks)", err=True)
             model = spark.wrap(model)
-        try:  # a first Ctrl-C stops the fit at the end of the epoch that is running
+        # a first Ctrl-C stops the fit at the end of the epoch that is running
+        with fit_failures(pressed, output):
             if valid is not None:
                 bar, show_epoch = _epoch_bar(model, f"{label}, choosing epochs")
                 try:
@@ -240,13 +241,6 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
                 raise KeyboardInterrupt
             if spark is not None:
                 model = model.as_local()
-        except BaseException as exc:
-            if pressed.is_set() or isinstance(exc, KeyboardInterrupt):
-                raise Interrupted(
-                    f"interrupted during the fit; {output} was not written") from None
-            if isinstance(exc, RecsysError):
-                raise RecsysError(f"{exc} ({output} was not written)") from None
-            raise
         seconds = time.perf_counter() - start
         scores = f"train RMSE {rmse(ratings.ratings, model.predict_ratings(ratings)):.4f}"
         if selection is not None:
@@ -255,12 +249,7 @@ def fit(data: str | None, model_name: str | None, params_file: str | None, valid
             scores = (f"validation RMSE {selection.valid_rmse:.4f} (bias baseline "
                       f"{selection.baseline_rmse:.4f})"
                       + (f", chose {chosen}" if chosen else "") + f"; {scores} after the refit")
-        try:
-            if pressed.is_set():
-                raise KeyboardInterrupt
-            path = model.save(output)
-        except KeyboardInterrupt:
-            raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
+        path = save_unless_interrupted(lambda: model.save(output), pressed, output)
     click.echo(
         f"fitted {type(model).__name__} on {ratings.name} ({len(ratings):,} ratings, "
         f"{ratings.n_users:,} users, {ratings.n_items:,} items) in {seconds:.1f} s: "

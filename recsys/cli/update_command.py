@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from recsys.cli._data_options import file_format_options, load_data
-from recsys.cli.interrupts import Interrupted
+from recsys.cli.interrupts import Interrupted, save_unless_interrupted
 from recsys.errors import RecsysError
 
 COMMANDS: list[click.Command] = []
@@ -74,10 +74,7 @@ def update(model_path: str, data: str, output: str | None, epochs: int | None,
     except RecsysError as exc:
         raise RecsysError(f"{exc} ({untouched})") from None
     seconds = time.perf_counter() - start
-    try:
-        path = model.save(output)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
+    path = save_unless_interrupted(lambda: model.save(output), None, output)
     error = model.history_["update_rmse"][-1]
     click.echo(
         f"updated {type(model).__name__} with {len(new):,} ratings of {new.name} "

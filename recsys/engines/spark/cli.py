@@ -54,7 +54,7 @@ def fit_frame(engine: SparkEngine, model: Any, model_name: str, fmt: FrameFormat
     """``recsys fit --engine spark`` on ratings read by Spark: the command's steps (choose
     the epochs on a validation part carved in Spark, refit on all, save), with the ratings
     kept in Spark; ``epoch_bar(model, label[, settings])`` is the command's progress bar."""
-    from recsys.cli.interrupts import Interrupted, ctrl_c_watch
+    from recsys.cli.interrupts import ctrl_c_watch, fit_failures, save_unless_interrupted
     from recsys.models.base import clone
     from recsys.models.selection import Selection
 
@@ -65,7 +65,7 @@ def fit_frame(engine: SparkEngine, model: Any, model_name: str, fmt: FrameFormat
                    f"{engine.n_blocks} blocks); {fmt.name} is read by Spark", err=True)
         start = time.perf_counter()
         selection = None
-        try:
+        with fit_failures(pressed, output):
             ratings = read_frame(engine.session, fmt)
             model = engine.wrap(model)
             if validation > 0:
@@ -91,13 +91,6 @@ def fit_frame(engine: SparkEngine, model: Any, model_name: str, fmt: FrameFormat
             if pressed.is_set():
                 raise KeyboardInterrupt
             model = model.as_local()
-        except BaseException as exc:
-            if pressed.is_set() or isinstance(exc, KeyboardInterrupt):
-                raise Interrupted(
-                    f"interrupted during the fit; {output} was not written") from None
-            if isinstance(exc, RecsysError):
-                raise RecsysError(f"{exc} ({output} was not written)") from None
-            raise
         seconds = time.perf_counter() - start
         scores = f"last epoch's train RMSE {model.history_['train_rmse'][-1]:.4f}"
         if selection is not None:
@@ -106,12 +99,7 @@ def fit_frame(engine: SparkEngine, model: Any, model_name: str, fmt: FrameFormat
                                if v is not None)
             scores = (f"validation RMSE {selection.valid_rmse:.4f}"
                       + (f", chose {chosen}" if chosen else "") + f"; {scores} of the refit")
-        try:
-            if pressed.is_set():
-                raise KeyboardInterrupt
-            path = model.save(output)
-        except KeyboardInterrupt:
-            raise Interrupted(f"interrupted while saving; {output} is unchanged") from None
+        path = save_unless_interrupted(lambda: model.save(output), pressed, output)
     click.echo(f"fitted {type(model).__name__} on {fmt.name} ({len(ratings):,} ratings, "
                f"{ratings.n_users:,} users, {ratings.n_items:,} items; read by Spark) in "
                f"{seconds:.1f} s: {scores}; wrote {path}")
