@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from recsys.models._blocks import resolve_threads
-from recsys.models.mlp import MLP
+from recsys.models.mlp import MLP, BestWeights
 
 __all__ = ["NetworkEnsemble", "member_seeds"]
 
@@ -101,7 +101,7 @@ class NetworkEnsemble:
             self.history_["valid_mse"] = []
         patience = None if first.patience is None else int(first.patience)
         n_threads = min(resolve_threads(self.n_threads), len(self.members))
-        best, best_w, since = np.inf, [net._w.copy() for net in self.members], 0
+        best = BestWeights([net._w for net in self.members])
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             for epoch in range(int(first.n_epochs)):
                 jobs = [pool.submit(net._train_epoch, state[0], state[1], epoch, rng, state[4])
@@ -112,18 +112,13 @@ class NetworkEnsemble:
                 if X_valid is not None:
                     valid = _mse(self._predict(states[0][2]), yv_targets)
                     self.history_["valid_mse"].append(valid)
-                    if valid < best - 1e-12:
-                        best, since = valid, 0
-                        best_w = [net._w.copy() for net in self.members]
-                    else:
-                        since += 1
+                    best.see(valid)
                 if callback is not None:
                     callback(epoch, self.history_)
-                if patience is not None and X_valid is not None and since >= patience:
+                if patience is not None and X_valid is not None and best.since >= patience:
                     break
-        if patience is not None and X_valid is not None and np.isfinite(best):
-            for net, w in zip(self.members, best_w):
-                net._w[:] = w
+        if patience is not None and X_valid is not None:
+            best.restore()
         self.n_epochs_ = len(self.history_["train_mse"])
         for net in self.members:
             net.history_ = {}

@@ -34,7 +34,7 @@ from recsys.models import _backprop as bp
 from recsys.models import _checks as checks
 from recsys.models.params import Params
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "BestWeights"]
 
 
 class MLP(Params):
@@ -247,22 +247,19 @@ class MLP(Params):
         self.history_: dict[str, list[float]] = {"train_mse": []}
         if X_valid is not None:
             self.history_["valid_mse"] = []
-        best, best_w, since = np.inf, self._w.copy(), 0
+        best = BestWeights([self._w])
         for epoch in range(int(self.n_epochs)):
             self.history_["train_mse"].append(self._train_epoch(X, y, epoch, rng, start))
             if X_valid is not None:
                 valid, valid_in_targets = self._errors(X_valid, y_valid)
                 self.history_["valid_mse"].append(valid_in_targets)
-                if valid < best - 1e-12:
-                    best, best_w, since = valid, self._w.copy(), 0
-                else:
-                    since += 1
+                best.see(valid)
             if callback is not None:
                 callback(epoch, self.history_)
-            if patience is not None and X_valid is not None and since >= patience:
+            if patience is not None and X_valid is not None and best.since >= patience:
                 break
-        if patience is not None and X_valid is not None and np.isfinite(best):
-            self._w[:] = best_w
+        if patience is not None and X_valid is not None:
+            best.restore()
         self.n_epochs_ = len(self.history_["train_mse"])
         return self
 
@@ -415,3 +412,28 @@ class MLP(Params):
         if variance == 0.0:
             return 1.0 if mse == 0.0 else 0.0
         return 1.0 - mse / variance
+
+
+class BestWeights:
+    """Early stopping's record: the lowest validation error seen, copies of the weight arrays
+    as they were then, and the epochs since it."""
+
+    def __init__(self, weights: Sequence[np.ndarray]) -> None:
+        self.weights = list(weights)
+        self.best = np.inf
+        self.saved = [w.copy() for w in self.weights]
+        self.since = 0
+
+    def see(self, error: float) -> None:
+        """Record an epoch's validation error (an improvement must exceed ``1e-12``)."""
+        if error < self.best - 1e-12:
+            self.best, self.since = error, 0
+            self.saved = [w.copy() for w in self.weights]
+        else:
+            self.since += 1
+
+    def restore(self) -> None:
+        """Put the best epoch's weights back (in place), if any epoch was seen."""
+        if np.isfinite(self.best):
+            for w, saved in zip(self.weights, self.saved):
+                w[:] = saved
