@@ -33,6 +33,10 @@ BLOCK_CACHE_BYTES = 1 << 20
 MIN_BLOCK_RATINGS = 1024
 # ... and one thread runs at most this many blocks per side.
 MAX_SERIAL_BLOCKS = 16
+# With several threads: at least MIN_BLOCKS_PER_THREAD * n_threads blocks per side (so a free
+# block is nearly always there to take), at most MAX_BLOCKS_PER_THREAD * n_threads.
+MIN_BLOCKS_PER_THREAD = 4
+MAX_BLOCKS_PER_THREAD = 8
 # Prefetch the factor rows of upcoming ratings when the factor matrices are larger than this:
 # from L2 too, since a row is 7 cache lines that would each miss L1 (0: always; measured at
 # 100 factors, ML-100k's 1 MB of factors: 2 threads +25%, 1 thread +1.5%).
@@ -62,16 +66,17 @@ def choose_n_blocks(n_ratings: int, n_users: int, n_items: int, n_factors: int,
     """Grid size ``B`` for FPSGD. Large enough that one block's factor rows (users + items)
     fit in about ``BLOCK_CACHE_BYTES`` of cache, so a pass over a block runs from the core's
     cache instead of memory; for one thread that is all (1, a plain global shuffle, when every
-    factor fits). With several threads at least ``4 * n_threads``, so a free block is nearly
-    always there to take, and at most ``8 * n_threads`` (threads scan the grid for a free
-    block). Never so large that blocks hold few ratings (nor below ``2 * n_threads``)."""
+    factor fits). With several threads at least :data:`MIN_BLOCKS_PER_THREAD` ``* n_threads``,
+    so a free block is nearly always there to take, and at most
+    :data:`MAX_BLOCKS_PER_THREAD` ``* n_threads`` (threads scan the grid for a free block).
+    Never so large that blocks hold few ratings (nor below ``2 * n_threads``)."""
     bytes_needed = (n_users + n_items) * n_factors * 4
     by_cache = math.ceil(bytes_needed / BLOCK_CACHE_BYTES)
     by_size = int(math.sqrt(n_ratings / MIN_BLOCK_RATINGS))
     if n_threads <= 1:
         return int(max(1, min(by_cache, by_size, MAX_SERIAL_BLOCKS)))
-    n_blocks = max(4 * n_threads, by_cache)
-    cap = max(2 * n_threads, min(8 * n_threads, by_size))
+    n_blocks = max(MIN_BLOCKS_PER_THREAD * n_threads, by_cache)
+    cap = max(2 * n_threads, min(MAX_BLOCKS_PER_THREAD * n_threads, by_size))
     return int(min(n_blocks, cap))
 
 
