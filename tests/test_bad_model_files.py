@@ -266,7 +266,7 @@ def test_hybrid_network_weights_that_do_not_chain(files, tmp_path):
     refused(write(tmp_path, pack(header, arrays)), "'net_weights1' has shape")
     header, arrays = unpack(files["hybrid"])
     header["params"]["hidden"] = [3, 3]
-    refused(write(tmp_path, pack(header, arrays)), "network weight arrays")
+    refused(write(tmp_path, pack(header, arrays)), "weight arrays for the 3 layers")
 
 
 def test_exotic_dtypes_are_refused(files, tmp_path):
