@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from recsys.models._blocks import resolve_threads
-from recsys.models.mlp import MLP, BestWeights
+from recsys.models.mlp import MLP, BestWeights, run_epochs
 
 __all__ = ["NetworkEnsemble", "member_seeds"]
 
@@ -101,24 +101,22 @@ class NetworkEnsemble:
             self.history_["valid_mse"] = []
         patience = None if first.patience is None else int(first.patience)
         n_threads = min(resolve_threads(self.n_threads), len(self.members))
-        best = BestWeights([net._w for net in self.members])
+
+        def train_epoch(epoch: int) -> float:
+            jobs = [pool.submit(net._train_epoch, X_net, y_net, epoch, rng, start)
+                    for net, rng, (X_net, y_net, _, _, start) in zip(self.members, rngs, states)]
+            # each member's predictions on the training rows come with its divergence check
+            mean = sum(job.result()[1] for job in jobs) / len(jobs)
+            return _mse(mean, y_targets)
+
+        def valid_errors() -> tuple[float, float]:
+            error = _mse(self._predict(states[0][2]), yv_targets)
+            return error, error
+
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            for epoch in range(int(first.n_epochs)):
-                jobs = [pool.submit(net._train_epoch, state[0], state[1], epoch, rng, state[4])
-                        for net, rng, state in zip(self.members, rngs, states)]
-                for job in jobs:
-                    job.result()
-                self.history_["train_mse"].append(_mse(self._predict(states[0][0]), y_targets))
-                if X_valid is not None:
-                    valid = _mse(self._predict(states[0][2]), yv_targets)
-                    self.history_["valid_mse"].append(valid)
-                    best.see(valid)
-                if callback is not None:
-                    callback(epoch, self.history_)
-                if patience is not None and X_valid is not None and best.since >= patience:
-                    break
-        if patience is not None and X_valid is not None:
-            best.restore()
+            run_epochs(int(first.n_epochs), patience, self.history_,
+                       BestWeights([net._w for net in self.members]), train_epoch,
+                       None if X_valid is None else valid_errors, callback)
         self.n_epochs_ = len(self.history_["train_mse"])
         for net in self.members:
             net.history_ = {}

@@ -34,7 +34,7 @@ from recsys.models import _backprop as bp
 from recsys.models import _checks as checks
 from recsys.models.params import Params
 
-__all__ = ["MLP", "BestWeights"]
+__all__ = ["MLP", "BestWeights", "run_epochs"]
 
 
 class MLP(Params):
@@ -247,19 +247,10 @@ class MLP(Params):
         self.history_: dict[str, list[float]] = {"train_mse": []}
         if X_valid is not None:
             self.history_["valid_mse"] = []
-        best = BestWeights([self._w])
-        for epoch in range(int(self.n_epochs)):
-            self.history_["train_mse"].append(self._train_epoch(X, y, epoch, rng, start))
-            if X_valid is not None:
-                valid, valid_in_targets = self._errors(X_valid, y_valid)
-                self.history_["valid_mse"].append(valid_in_targets)
-                best.see(valid)
-            if callback is not None:
-                callback(epoch, self.history_)
-            if patience is not None and X_valid is not None and best.since >= patience:
-                break
-        if patience is not None and X_valid is not None:
-            best.restore()
+        run_epochs(int(self.n_epochs), patience, self.history_, BestWeights([self._w]),
+                   lambda epoch: self._train_epoch(X, y, epoch, rng, start)[0],
+                   None if X_valid is None else lambda: self._errors(X_valid, y_valid),
+                   callback)
         self.n_epochs_ = len(self.history_["train_mse"])
         return self
 
@@ -296,10 +287,11 @@ class MLP(Params):
         return X, y, X_valid, y_valid, start
 
     def _train_epoch(self, X: np.ndarray, y: np.ndarray, epoch: int, rng: np.random.Generator,
-                     start: float) -> float:
+                     start: float) -> tuple[float, np.ndarray]:
         """Epoch ``epoch`` (0-based) of SGD on ``(X, y)`` (network units) in an order drawn
-        from ``rng``, at ``eta_t = lr / (1 + lr_decay t)``. Returns the training error after it,
-        in the targets' units. Raises :class:`DivergenceError` when the weights are no longer
+        from ``rng``, at ``eta_t = lr / (1 + lr_decay t)``. Returns the training error after it
+        in the targets' units, and the predictions on ``X`` it was computed from (targets'
+        units, ``(n, d_out)``). Raises :class:`DivergenceError` when the weights are no longer
         finite or the error exceeds twice ``start``."""
         eta = float(self.lr) / (1.0 + float(self.lr_decay) * epoch)
         self._epoch(X, y, rng.permutation(len(X)).astype(np.int64), eta,
@@ -310,13 +302,14 @@ class MLP(Params):
                 f"lower lr (now {self.lr:g})"
             )
         with np.errstate(over="ignore", invalid="ignore"):
-            train_mse, train_in_targets = self._errors(X, y)
+            out = self._outputs(X)
+            train_mse, train_in_targets = self._errors_of(out, y)
         if not np.isfinite(train_mse) or train_mse > 2.0 * start + 1e-12:
             raise DivergenceError(
                 f"the network diverged in epoch {epoch + 1} (training error {train_mse:.3g}"
                 f", more than twice the starting {start:.3g}): lower lr (now {self.lr:g})"
             )
-        return train_in_targets
+        return train_in_targets, self._in_targets(out)
 
     def _fit_target_scale(self, y: np.ndarray) -> None:
         """``c`` and ``s`` of the training targets (a linear output only; see the module
@@ -384,14 +377,25 @@ class MLP(Params):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``c + s x^(L)`` in the targets' units: shape (n,) for one output unit,
         else (n, d^(L))."""
-        out = self.forward(X)[-1][:, 1:].astype(np.float64)
-        out = self.target_center_ + self.target_spread_ * out
+        out = self._in_targets(self._outputs(X))
         return out[:, 0] if out.shape[1] == 1 else out
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The output layer ``x^(L)`` (network units), ``(n, d_out)`` float64."""
+        return self.forward(X)[-1][:, 1:].astype(np.float64)
+
+    def _in_targets(self, out: np.ndarray) -> np.ndarray:
+        """Network outputs in the targets' units, ``c + s x^(L)``."""
+        return self.target_center_ + self.target_spread_ * out
 
     def _errors(self, X: np.ndarray, y_network: np.ndarray) -> tuple[float, float]:
         """Mean squared error against targets in network units, in those units and in the
         targets' own (one forward pass)."""
-        diff = self.forward(X)[-1][:, 1:].astype(np.float64) - y_network
+        return self._errors_of(self._outputs(X), y_network)
+
+    def _errors_of(self, out: np.ndarray, y_network: np.ndarray) -> tuple[float, float]:
+        """:meth:`_errors` of outputs already computed."""
+        diff = out - y_network
         return float(np.mean(diff ** 2)), float(np.mean((diff * self.target_spread_) ** 2))
 
     def _mse(self, X: np.ndarray, y: np.ndarray) -> float:
@@ -437,3 +441,29 @@ class BestWeights:
         if np.isfinite(self.best):
             for w, saved in zip(self.weights, self.saved):
                 w[:] = saved
+
+
+def run_epochs(n_epochs: int, patience: int | None, history: dict[str, list[float]],
+               best: BestWeights, train_epoch: Callable[[int], float],
+               valid_errors: Callable[[], tuple[float, float]] | None,
+               callback: Callable[[int, dict], Any] | None) -> None:
+    """The training loop with early stopping, for one network or several.
+
+    Per epoch: ``train_epoch(epoch)`` (the training error, appended to
+    ``history["train_mse"]``); with ``valid_errors``, its ``(error compared, error recorded)``
+    (the second appended to ``history["valid_mse"]``, the first shown to ``best``); then
+    ``callback(epoch, history)``. Stops after ``patience`` epochs without improvement and puts
+    the best epoch's weights back; with ``patience`` None (or no validation) runs every epoch.
+    """
+    for epoch in range(n_epochs):
+        history["train_mse"].append(train_epoch(epoch))
+        if valid_errors is not None:
+            compared, recorded = valid_errors()
+            history["valid_mse"].append(recorded)
+            best.see(compared)
+        if callback is not None:
+            callback(epoch, history)
+        if patience is not None and valid_errors is not None and best.since >= patience:
+            break
+    if patience is not None and valid_errors is not None:
+        best.restore()
