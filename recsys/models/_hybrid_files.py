@@ -123,7 +123,8 @@ class HybridFiles:
                       sizes: tuple[int, ...]) -> MLP:
         """The blending network stored under ``prefix``, checked against the layer sizes."""
         n_layers = sum(1 for key in arrays
-                       if key.startswith(f"{prefix}weights") and key[len(prefix) + 7:].isdigit())
+                       if key.startswith(f"{prefix}weights")
+                       and key.removeprefix(f"{prefix}weights").isdigit())
         if n_layers != len(sizes) - 1:
             raise ValueError(f"{n_layers} weight arrays for the {len(sizes) - 1} layers of "
                              f"network {prefix!r}")
