@@ -45,8 +45,13 @@ positions ahead of the rating being learned, and prefetches the rows of upcoming
 
 The estimator's kernels (:func:`epoch_kernel`, :func:`parallel_epoch_kernel`) are compiled
 for its number of factors: with the loop length known at compile time LLVM vectorises the
-dot product and the update whole (about 25% faster at 100 factors than the generic
-:func:`sgd_range`).
+update whole (about 25% faster at 100 factors than the generic :func:`sgd_range`), and the
+dot product is :func:`recsys.models._simd.row_dot`, 8-wide FMAs spread over four independent
+accumulators (the kernels are compiled without reassociation, which would chain them again):
+the next rating of a user waits on that dot product, and the plain loop's one chain of twelve
+FMAs made it twice as long. With it, the grouped order runs one user at a time per thread
+(:data:`GROUPED_LANES`); at the Netflix Prize's shape, 2 threads, the two changes took an
+epoch from 4.0 to 2.4 s (``bench/bench_netflix_shape.py``).
 
 :func:`sgd_step`, :func:`sgd_range`, :func:`sgd_block` and :func:`sgd_epoch_serial` are not used
 in fitting: they are the plain reference versions that ``tests/test_sgd_kernels.py`` compares
@@ -65,6 +70,7 @@ from numba.extending import intrinsic
 
 from recsys.models import _grouping
 from recsys.models._grouping import user_ranks
+from recsys.models._simd import row_dot
 
 __all__ = [
     "sgd_step",
@@ -103,11 +109,18 @@ GROUPED_MIN_BYTES = 8 << 20
 _ROW_AHEAD_RUNS = 2
 _LINES_AHEAD_RUNS = 4
 # In the grouped order: how many users' runs one thread learns side by side (1 or 2). With 2,
-# the ratings of two runs are taken in turn and each pair's two dot products are computed in
-# one loop: the two updates share no parameter (two users; a shared item is learned one
-# after the other), so the core overlaps their dependency chains (dot product, error, step),
-# which otherwise leave it waiting on one user's chain.
-GROUPED_LANES = 2
+# the ratings of two runs are taken in turn and each pair's two dot products are computed
+# together (the two updates share no parameter), so the core overlaps their dependency
+# chains. That paid while the dot product was one long chain of FMAs; with the split
+# accumulators of recsys.models._simd.row_dot it no longer does: one lane is faster in cache
+# (micro-benchmark, 200 users x 100 items: 29 against 32 ns per update) and much faster when
+# the user rows come from memory (Netflix shape, 2 threads, 5 epochs: 2.42 against 2.91 s per
+# epoch, bench/bench_netflix_shape.py --variant l1:_sgd.GROUPED_LANES=1 --variant l2:).
+GROUPED_LANES = 1
+# The compiled epoch kernels' floating-point licences: ``fastmath`` less reassociation, which
+# would fold the independent accumulators of :func:`recsys.models._simd.row_dot` back into one
+# chain of dependent FMAs (the kernels have no reduction loop that needs it).
+_KERNEL_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -219,9 +232,7 @@ def _update(u, i, r, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero, biased, K)
     """One SGD step on rating ``r`` of user ``u`` for item ``i`` (the update rules of the
     module docstring); returns the error ``e`` before the step. ``shrink = 1 - lr reg`` and
     ``zero`` come in the parameters' dtype; numba inlines this into each loop."""
-    dot = zero
-    for f in range(K):
-        dot += P[u, f] * Q[i, f]
+    dot = row_dot(P, u, Q, i, K) + zero
     if biased:
         e = r - (mu + bu[u] + bi[i] + dot)
         bu[u] += lr_b * (e - reg_b * bu[u])
@@ -243,11 +254,8 @@ def _update_pair(ua, ia, ra, ub, ib, rb, mu, bu, bi, P, Q, lr, lr_b, reg_b, shri
     """:func:`_update` on rating ``(ua, ia, ra)`` then on ``(ub, ib, rb)``, for two ratings
     that share no parameter (``ua != ub`` and ``ia != ib``): the same steps, with both dot
     products in one loop. Returns both errors."""
-    dot_a = zero
-    dot_b = zero
-    for f in range(K):
-        dot_a += P[ua, f] * Q[ia, f]
-        dot_b += P[ub, f] * Q[ib, f]
+    dot_a = row_dot(P, ua, Q, ia, K) + zero
+    dot_b = row_dot(P, ub, Q, ib, K) + zero
     if biased:
         ea = ra - (mu + bu[ua] + bi[ia] + dot_a)
         eb = rb - (mu + bu[ub] + bi[ib] + dot_b)
@@ -664,7 +672,7 @@ def epoch_kernel(n_factors: int, order: str | None = None):
 
 @functools.cache
 def _epoch_kernel(K: int, min_bytes: int, lanes: int):
-    @njit(cache=True, nogil=True, fastmath=True)
+    @njit(cache=True, nogil=True, fastmath=_KERNEL_FASTMATH)
     def run_blocks(users, items, ratings, indptr, blocks, mu, bu, bi, P, Q, lr, lr_b, reg,
                    reg_b, biased, seed, epoch, prefetch, sse):
         table_bytes = (P.shape[0] + Q.shape[0]) * K * P.itemsize
@@ -757,7 +765,7 @@ def parallel_epoch_kernel(n_factors: int, order: str | None = None):
 
 @functools.cache
 def _parallel_epoch_kernel(K: int, min_bytes: int, lanes: int):
-    @njit(cache=True, nogil=True, fastmath=True)
+    @njit(cache=True, nogil=True, fastmath=_KERNEL_FASTMATH)
     def run_claimed(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
                     lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
         table_bytes = (P.shape[0] + Q.shape[0]) * K * P.itemsize
