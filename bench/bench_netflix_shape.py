@@ -165,6 +165,29 @@ def _reset_peak() -> bool:
 
 
 # ---------------------------------------------------------------------------- children
+def _huge_fraction(array: np.ndarray) -> float:
+    """The share of ``array``'s memory in transparent huge pages, from the memory mappings it
+    overlaps (Linux; NaN elsewhere). numpy asks for huge pages for large arrays; with 4 kB
+    pages the random user-row accesses of a large table would miss the TLB."""
+    low = array.ctypes.data
+    high = low + array.nbytes
+    try:
+        lines = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:
+        return float("nan")
+    huge = size = 0
+    inside = False
+    for text in lines:
+        head = text.split()[0] if text else ""
+        if "-" in head and ":" not in head:
+            start, end = (int(x, 16) for x in head.split("-"))
+            inside = start < high and end > low
+            size += (end - start) if inside else 0
+        elif inside and head == "AnonHugePages:":
+            huge += int(text.split()[1]) * 1024
+    return huge / size if size else float("nan")
+
+
 def _container(users, items, ratings, n_users, n_items):
     from recsys.data.ratings import Ratings
 
@@ -221,6 +244,7 @@ def child_ours(shape: str, threads: int, epochs: int, cache: Path, variant: str)
     # the end of the first epoch less a later epoch's
     setup_s = ticks[0] - start_wall - (float(np.median(epoch_s)) if epoch_s else 0.0)
     setup_cpu = cpu_ticks[0] - start_cpu - (float(np.median(epoch_cpu)) if epoch_cpu else 0.0)
+    huge = _huge_fraction(model.user_factors_)
     pred = model.predict_indices(tu, ti)  # rating units, clipped
     test_rmse = float(np.sqrt(np.mean((pred - tr) ** 2)))
     n = len(data)
@@ -231,7 +255,7 @@ def child_ours(shape: str, threads: int, epochs: int, cache: Path, variant: str)
                 train_rmse=model.history_["train_rmse"][-1], test_rmse=test_rmse,
                 rss_before_mb=rss_before / 1024,
                 peak_beyond_mb=(peak - rss_before) / 1024 if reset else float("nan"),
-                ratings_mb=n * 12 / 2**20)
+                ratings_mb=n * 12 / 2**20, user_rows_huge=huge)
 
 
 def child_cornac(shape: str, threads: int, epochs: int, cache: Path) -> dict:
@@ -281,17 +305,18 @@ def line(r: dict) -> str:
     setup = f"{r['setup_s']:.1f} ({r['setup_cpu']:.1f})" if "setup_s" in r else "-"
     name = r["system"] + (f" [{r['variant'].split(':')[0]}]" if r.get("variant") else "")
     peak = r.get("peak_beyond_mb")
+    huge = f"{r['user_rows_huge']:.0%}" if "user_rows_huge" in r else "-"
     return (f"| {r['shape']} | {name} | {r['threads']} | {r['ratings']:,} | {r['fit_s']:.1f} | "
             f"{r['ups'] / 1e6:.1f} M | {r['cpu_s']:.1f} | {r['ups_cpu'] / 1e6:.1f} M | "
             f"{per_epoch} | {setup} | {r.get('train_rmse', float('nan')):.4f} | "
             f"{r['test_rmse']:.4f} | "
-            f"{'-' if peak is None else f'{peak:.0f}'} |")
+            f"{'-' if peak is None else f'{peak:.0f}'} | {huge} |")
 
 
 HEADER = ("| shape | system | threads | ratings | fit s | updates/s | CPU s | updates/CPU s | "
           "s per later epoch (CPU s) | setup s (CPU s) | train RMSE | test RMSE | "
-          "peak MB beyond data |\n"
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "peak MB beyond data | user rows on huge pages |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
 
 def main() -> None:
