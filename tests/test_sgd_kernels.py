@@ -269,8 +269,11 @@ def test_user_runs_split_at_user_changes_and_order_them_at_random():
     assert len(empty[0]) == 1 and len(empty[1]) == 0
 
 
-def test_grouped_kernel_takes_the_steps_of_the_reference_order(monkeypatch):
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("biased", [True, False])
+def test_grouped_kernel_takes_the_steps_of_the_reference_order(monkeypatch, fused, biased):
     monkeypatch.setattr(_sgd, "GROUPED_LANES", 1)  # one run at a time
+    monkeypatch.setattr(_sgd, "FUSED_STEP", fused)  # the step fused with the next dot or not
     users, items, ratings = _grid_data()[:3]
     rng = np.random.default_rng(13)
     ub = rng.integers(0, 4, 40).astype(np.int64)
@@ -285,7 +288,7 @@ def test_grouped_kernel_takes_the_steps_of_the_reference_order(monkeypatch):
     sse = np.zeros(16)
     frozen = (u.copy(), i.copy(), r.copy())
     _sgd.epoch_kernel(5, "grouped")(u, i, r, indptr, blocks, f32(3), bu, bi, P, Q, lr, lr,
-                                     reg, reg, True, seed, epoch, True, sse)
+                                     reg, reg, biased, seed, epoch, True, sse)
     assert all(np.array_equal(a, b) for a, b in zip((u, i, r), frozen))  # read only
     # the reference: each block's positions in grouped order, learned by the plain sgd_range
     rbu, rbi, rP, rQ = (a.copy() for a in params)
@@ -293,7 +296,7 @@ def test_grouped_kernel_takes_the_steps_of_the_reference_order(monkeypatch):
         pos = _sgd.grouped_positions(u, indptr[g], indptr[g + 1],
                                      np.uint64(_sgd._mix_seed(seed, epoch, g)))
         expected = _sgd.sgd_range(u[pos], i[pos], r[pos], 0, len(pos), f32(3), rbu, rbi, rP,
-                                  rQ, lr, lr, reg, reg, True)
+                                  rQ, lr, lr, reg, reg, biased)
         assert sse[g] == pytest.approx(expected, rel=1e-4)
     assert np.allclose(P, rP, rtol=1e-4, atol=1e-6) and np.allclose(Q, rQ, rtol=1e-4, atol=1e-6)
     assert not np.allclose(P, params[2], atol=1e-4)  # it learned

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from recsys.models._simd import row_dot
+from recsys.models._simd import row_dot, row_step_dot
 
 
 def _compiled(k: int):
@@ -60,3 +60,49 @@ def test_a_nan_in_a_row_reaches_the_sum():
     Q = np.ones((1, 100), dtype=np.float32)
     Q[0, 97] = np.nan  # in the scalar-free 4-wide tail
     assert np.isnan(_compiled(100)(P, np.uint64(0), Q, np.uint64(0)))
+
+
+def _compiled_step(k: int):
+    namespace = {"numba": numba, "row_step_dot": row_step_dot}
+    exec(f"@numba.njit\ndef f(P, u, Q, i, j, s, e):\n"
+         f"    return row_step_dot(P, u, Q, i, j, s, e, {k})", namespace)
+    return namespace["f"]
+
+
+@numba.njit
+def _generic_step(P, u, Q, i, j, s, e, k):
+    return row_step_dot(P, u, Q, i, j, s, e, k)
+
+
+@pytest.mark.parametrize("k", [1, 4, 5, 8, 13, 100])
+@pytest.mark.parametrize("literal", [True, False])
+def test_step_then_next_dot(k, literal):
+    rng = np.random.default_rng(k)
+    P = rng.standard_normal((4, k)).astype(np.float32)
+    Q = rng.standard_normal((5, k)).astype(np.float32)
+    shrink, step = np.float32(0.999), np.float32(0.03)
+    new_p = shrink * P[2] + step * Q[3]
+    new_q = shrink * Q[3] + step * P[2]
+    want = float(new_p.astype(np.float64) @ Q[1].astype(np.float64))
+    P2, Q2 = P.copy(), Q.copy()
+    if literal:
+        got = _compiled_step(k)(P2, np.uint64(2), Q2, np.uint64(3), np.uint64(1), shrink, step)
+    else:
+        got = _generic_step(P2, 2, Q2, 3, 1, shrink, step, k)
+    assert np.allclose(P2[2], new_p, rtol=1e-6, atol=1e-7)
+    assert np.allclose(Q2[3], new_q, rtol=1e-6, atol=1e-7)
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-5 * k)
+    # every other row untouched
+    assert np.array_equal(np.delete(P2, 2, axis=0), np.delete(P, 2, axis=0))
+    assert np.array_equal(np.delete(Q2, 3, axis=0), np.delete(Q, 3, axis=0))
+
+
+def test_step_with_no_next_rating_still_steps():
+    rng = np.random.default_rng(3)
+    P = rng.standard_normal((2, 100)).astype(np.float32)
+    Q = rng.standard_normal((2, 100)).astype(np.float32)
+    shrink, step = np.float32(0.99), np.float32(0.1)
+    new_p = shrink * P[0] + step * Q[1]
+    new_q = shrink * Q[1] + step * P[0]
+    _compiled_step(100)(P, np.uint64(0), Q, np.uint64(1), np.uint64(1), shrink, step)  # j == i
+    assert np.allclose(P[0], new_p, rtol=1e-6) and np.allclose(Q[1], new_q, rtol=1e-6)

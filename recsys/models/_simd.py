@@ -24,7 +24,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["ACCUMULATORS", "row_dot"]
+__all__ = ["ACCUMULATORS", "row_dot", "row_step_dot"]
 
 # Independent 8-wide accumulators of the dot product (a power of two, 1 to 8).
 ACCUMULATORS = 4
@@ -47,52 +47,119 @@ def _mask(*lanes: int) -> ir.Constant:
     return ir.Constant(ir.VectorType(ir.IntType(32), len(lanes)), list(lanes))
 
 
-def _emit_dot(builder, p, q, k: int, n_acc: int):
-    """IR for the dot product of ``k`` floats at ``p`` and ``q``; returns a ``float``."""
-    f32 = ir.FloatType()
-    v8 = ir.VectorType(f32, _WIDTH)
-    v4 = ir.VectorType(f32, 4)
-    module = builder.module
-    fma8 = cgutils.get_or_insert_function(module, ir.FunctionType(v8, [v8] * 3), "llvm.fma.v8f32")
-    fma4 = cgutils.get_or_insert_function(module, ir.FunctionType(v4, [v4] * 3), "llvm.fma.v4f32")
-    i32 = ir.IntType(32)
+def _vector(width: int):
+    """``<width x float>``, or ``float`` for width 1."""
+    return ir.FloatType() if width == 1 else ir.VectorType(ir.FloatType(), width)
 
-    def load(pointer, offset, vector):
-        address = builder.gep(pointer, [ir.Constant(i32, offset)])
-        return builder.load(builder.bitcast(address, vector.as_pointer()), align=4)
 
+def _fma(builder, a, b, c):
+    """``a * b + c`` as one fused multiply-add (``llvm.fma``), vectors or scalars."""
+    width = 1 if isinstance(a.type, ir.FloatType) else a.type.count
+    name = "llvm.fma.f32" if width == 1 else f"llvm.fma.v{width}f32"
+    vector = _vector(width)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                        name)
+    return builder.call(fn, [a, b, c])
+
+
+def _slot(builder, pointer, offset: int, width: int):
+    """The address of ``width`` floats at ``pointer + offset``, typed for a vector access."""
+    address = builder.gep(pointer, [ir.Constant(ir.IntType(32), offset)])
+    return address if width == 1 else builder.bitcast(address, _vector(width).as_pointer())
+
+
+def _load(builder, pointer, offset: int, width: int):
+    return builder.load(_slot(builder, pointer, offset, width), align=4)
+
+
+def _store(builder, value, pointer, offset: int, width: int):
+    builder.store(value, _slot(builder, pointer, offset, width), align=4)
+
+
+def _emit_sum_of_products(builder, k: int, n_acc: int, terms):
+    """IR for ``sum(a * b)`` over ``k`` floats, where ``terms(offset, width)`` emits whatever a
+    chunk needs and returns its two factors ``(a, b)``: chunks of 8 go round robin to
+    ``n_acc`` accumulators, then a chunk of 4 and single floats; the accumulators are summed
+    as a tree. Returns a ``float``."""
     n_chunks = k // _WIDTH
     acc = []
     for c in range(n_chunks):
-        a = load(p, c * _WIDTH, v8)
-        b = load(q, c * _WIDTH, v8)
+        a, b = terms(c * _WIDTH, _WIDTH)
         slot = c % n_acc
         if slot < len(acc):
-            acc[slot] = builder.call(fma8, [a, b, acc[slot]])
+            acc[slot] = _fma(builder, a, b, acc[slot])
         else:
             acc.append(builder.fmul(a, b))
     while len(acc) > 1:  # pairwise tree
         acc = [builder.fadd(acc[j], acc[j + 1]) if j + 1 < len(acc) else acc[j]
                for j in range(0, len(acc), 2)]
+    done = n_chunks * _WIDTH
     if acc:
         v = acc[0]
         four = builder.fadd(builder.shuffle_vector(v, v, _mask(0, 1, 2, 3)),
                             builder.shuffle_vector(v, v, _mask(4, 5, 6, 7)))
     else:
-        four = ir.Constant(v4, [0.0] * 4)
-    done = n_chunks * _WIDTH
+        four = ir.Constant(_vector(4), [0.0] * 4)
     if k - done >= 4:
-        four = builder.call(fma4, [load(p, done, v4), load(q, done, v4), four])
+        a, b = terms(done, 4)
+        four = _fma(builder, a, b, four)
         done += 4
     pair = builder.fadd(builder.shuffle_vector(four, four, _mask(0, 1)),
                         builder.shuffle_vector(four, four, _mask(2, 3)))
+    i32 = ir.IntType(32)
     total = builder.fadd(builder.extract_element(pair, ir.Constant(i32, 0)),
                          builder.extract_element(pair, ir.Constant(i32, 1)))
     for f in range(done, k):
-        x = builder.load(builder.gep(p, [ir.Constant(i32, f)]))
-        y = builder.load(builder.gep(q, [ir.Constant(i32, f)]))
-        total = builder.fadd(total, builder.fmul(x, y))
+        a, b = terms(f, 1)
+        total = _fma(builder, a, b, total)
     return total
+
+
+def _splat(builder, value, width: int):
+    """``value`` (a float) in every lane of a ``width``-vector (itself for width 1)."""
+    if width == 1:
+        return value
+    vector = _vector(width)
+    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
+                                 ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), width),
+                                                        [0] * width))
+
+
+def _emit_dot(builder, p, q, k: int, n_acc: int):
+    """IR for the dot product of ``k`` floats at ``p`` and ``q``; returns a ``float``."""
+    return _emit_sum_of_products(
+        builder, k, n_acc,
+        lambda offset, width: (_load(builder, p, offset, width),
+                               _load(builder, q, offset, width)))
+
+
+def _emit_step_dot(builder, p, q, q_next, shrink, step, k: int, n_acc: int):
+    """IR for the factor step of one rating, ``p <- shrink p + step q`` and
+    ``q <- shrink q + step p`` (both from the old values), fused with the next rating's dot
+    product ``p_new . q_next``, which it returns. ``q_next`` is read before ``q`` is written,
+    chunk by chunk, so it may be ``q`` itself (the result is then unused)."""
+    splats = {}
+
+    def terms(offset, width):
+        if width not in splats:
+            splats[width] = (_splat(builder, shrink, width), _splat(builder, step, width))
+        s, e = splats[width]
+        old_p = _load(builder, p, offset, width)
+        old_q = _load(builder, q, offset, width)
+        nxt = _load(builder, q_next, offset, width)
+        new_p = _fma(builder, e, old_q, builder.fmul(s, old_p))
+        new_q = _fma(builder, e, old_p, builder.fmul(s, old_q))
+        _store(builder, new_p, p, offset, width)
+        _store(builder, new_q, q, offset, width)
+        return new_p, nxt
+
+    return _emit_sum_of_products(builder, k, n_acc, terms)
+
+
+def _float32_matrix(array) -> bool:
+    return (isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"
+            and array.dtype == types.float32)
 
 
 @intrinsic
@@ -100,10 +167,8 @@ def _row_dot_simd(typingctx, P, u, Q, i, K):
     """``P[u, :K] . Q[i, :K]`` for 2-d C-contiguous float32 arrays and a literal ``K``."""
     if not (isinstance(K, types.IntegerLiteral) and K.literal_value > 0):
         return None
-    for array in (P, Q):
-        if not (isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"
-                and array.dtype == types.float32):
-            return None
+    if not (_float32_matrix(P) and _float32_matrix(Q)):
+        return None
     k = int(K.literal_value)
     n_acc = max(1, min(int(ACCUMULATORS), 8))
 
@@ -125,8 +190,7 @@ def row_dot(P, u, Q, i, K):
 @overload(row_dot, inline="always", prefer_literal=True)
 def _row_dot_overload(P, u, Q, i, K):
     simd = (isinstance(K, types.IntegerLiteral) and K.literal_value > 0
-            and all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
-                    and a.dtype == types.float32 for a in (P, Q)))
+            and _float32_matrix(P) and _float32_matrix(Q))
     if simd:
         def impl(P, u, Q, i, K):
             return _row_dot_simd(P, u, Q, i, K)
@@ -139,4 +203,60 @@ def _row_dot_overload(P, u, Q, i, K):
         for f in range(K):
             dot += P[u, f] * Q[i, f]
         return dot
+    return loop
+
+
+@intrinsic
+def _row_step_dot_simd(typingctx, P, u, Q, i, j, shrink, step, K):
+    """:func:`row_step_dot` for 2-d C-contiguous float32 arrays and a literal ``K``."""
+    if not (isinstance(K, types.IntegerLiteral) and K.literal_value > 0):
+        return None
+    if not (_float32_matrix(P) and _float32_matrix(Q)):
+        return None
+    if not (shrink == types.float32 and step == types.float32):
+        return None
+    k = int(K.literal_value)
+    n_acc = max(1, min(int(ACCUMULATORS), 8))
+
+    def codegen(context, builder, signature, args):
+        rows = []
+        for array, row in ((0, 1), (2, 3), (2, 4)):
+            rows.append(_row_pointer(context, builder, signature.args[array], args[array],
+                                     context.cast(builder, args[row], signature.args[row],
+                                                  types.intp)))
+        return _emit_step_dot(builder, *rows, args[5], args[6], k, n_acc)
+
+    return types.float32(P, u, Q, i, j, shrink, step, K), codegen
+
+
+def row_step_dot(P, u, Q, i, j, shrink, step, K):
+    """The factor step of rating ``(u, i)`` fused with the dot product of the next rating of
+    the same user, ``(u, j)`` (``j != i``; ``j == i`` when there is none, result unused):
+
+    ``P[u] <- shrink P[u] + step Q[i]`` and ``Q[i] <- shrink Q[i] + step P[u]`` (both from
+    the old values), then returns ``P[u] . Q[j]`` with the new ``P[u]``, computed while the
+    new row is still in registers. Plain Python; compiled: see the module."""
+    old_p = P[u, :K].copy()
+    P[u, :K] = shrink * old_p + step * Q[i, :K]
+    Q[i, :K] = shrink * Q[i, :K] + step * old_p
+    return sum(P[u, f] * Q[j, f] for f in range(K))
+
+
+@overload(row_step_dot, inline="always", prefer_literal=True)
+def _row_step_dot_overload(P, u, Q, i, j, shrink, step, K):
+    simd = (isinstance(K, types.IntegerLiteral) and K.literal_value > 0
+            and _float32_matrix(P) and _float32_matrix(Q)
+            and shrink == types.float32 and step == types.float32)
+    if simd:
+        def impl(P, u, Q, i, j, shrink, step, K):
+            return _row_step_dot_simd(P, u, Q, i, j, shrink, step, K)
+        return impl
+
+    def loop(P, u, Q, i, j, shrink, step, K):
+        for f in range(K):
+            p = P[u, f]
+            q = Q[i, f]
+            P[u, f] = shrink * p + step * q
+            Q[i, f] = shrink * q + step * p
+        return row_dot(P, u, Q, j, K)
     return loop
