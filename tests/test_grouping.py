@@ -84,3 +84,24 @@ def test_std_of_equals_numpy_in_float64():
     assert _grouping.std_of(values) == pytest.approx(np.std(values.astype(np.float64)),
                                                      rel=1e-12)
     assert _grouping.std_of(np.zeros(0, np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("n_item_blocks", [2, 3, 7])
+def test_rectangular_grid_matches_the_reference_order(small_chunks, n_item_blocks):
+    """5 user blocks by n_item_blocks item blocks: block g = a * n_item_blocks + b."""
+    users, items, ratings, ub, _ = _data(4)
+    ib = np.random.default_rng(8).integers(0, n_item_blocks, items.max() + 1)
+    order, indptr = _sgd.block_order(users, items, ub, ib, 5, by_user=True,
+                                     n_item_blocks=n_item_blocks)
+    one = _sgd.block_partition(users, items, ratings, ub, ib, 5, by_user=True, n_threads=1,
+                               n_item_blocks=n_item_blocks)
+    u, i, r, ptr = _sgd.block_partition(users, items, ratings, ub, ib, 5, by_user=True,
+                                        n_threads=3, n_item_blocks=n_item_blocks)
+    assert len(ptr) == 5 * n_item_blocks + 1 and np.array_equal(ptr, indptr)
+    assert np.array_equal(u, users[order]) and np.array_equal(i, items[order])
+    assert np.array_equal(r, ratings[order])
+    assert all(np.array_equal(a, b) for a, b in zip(one, (u, i, r, ptr)))
+    for g in range(5 * n_item_blocks):
+        s = slice(ptr[g], ptr[g + 1])
+        assert np.all(ub[u[s]] == g // n_item_blocks) and np.all(ib[i[s]] == g % n_item_blocks)
+        assert np.array_equal(np.lexsort((r[s], u[s])), np.arange(ptr[g + 1] - ptr[g]))

@@ -12,7 +12,7 @@ from recsys.data import load_predefined_split
 from recsys.data.ratings import Ratings
 from recsys.data.synthetic import make_planted
 from recsys.errors import DivergenceError, RecsysError
-from recsys.models._blocks import choose_n_blocks
+from recsys.models._blocks import choose_item_blocks, choose_n_blocks
 from recsys.models.mf import MatrixFactorization
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
@@ -64,6 +64,36 @@ def test_one_thread_is_bit_for_bit_repeatable(split):
     assert np.array_equal(a.item_bias_, b.item_bias_)
     assert a.history_ == b.history_
     assert not np.array_equal(a.user_factors_, c.user_factors_)
+
+
+def test_item_blocks_follow_the_item_rows_bytes():
+    # Netflix Prize's shape, 100 factors: 7.1 MB of item rows in blocks of about 2 MB
+    assert choose_item_blocks(16, 17_770, 100, 2, grouped=True) == 4
+    # never fewer than two per thread, never more than the user blocks
+    assert choose_item_blocks(16, 1_000, 100, 4, grouped=True) == 8
+    assert choose_item_blocks(6, 200_000, 100, 2, grouped=True) == 6
+    assert choose_item_blocks(16, 1_000, 10, 1, grouped=True) == 1
+    # shuffled blocks (small tables) keep the square grid
+    assert choose_item_blocks(8, 17_770, 100, 2, grouped=False) == 8
+    assert choose_item_blocks(1, 17_770, 100, 2, grouped=True) == 1
+
+
+def test_grouped_order_on_a_rectangular_grid_accuracy_in_range(split, monkeypatch):
+    """Blocks learned user by user (the order large tables get) on two threads: the grid
+    then has fewer item blocks than user blocks, and the fit is as good as the square one."""
+    from recsys.models import _blocks, _sgd
+
+    train, test = split
+    monkeypatch.setattr(_sgd, "WITHIN_BLOCK_ORDER", "grouped")
+    monkeypatch.setattr(_blocks, "ITEM_BLOCK_BYTES", 1024)  # 2.4 kB of item rows: 4 blocks
+    n_blocks = choose_n_blocks(len(train), 300, 200, 3, 2)
+    assert choose_item_blocks(n_blocks, 200, 3, 2, grouped=True) < n_blocks
+    rect = MatrixFactorization(**{**SMALL, "n_threads": 2}).fit(train)
+    monkeypatch.setattr(_blocks, "ITEM_BLOCK_BYTES", 1)  # as many item blocks as user blocks
+    square = MatrixFactorization(**{**SMALL, "n_threads": 2}).fit(train)
+    assert rmse(rect, test) <= NOISE * 1.05
+    assert abs(rmse(rect, test) - rmse(square, test)) < 0.01
+    assert not np.array_equal(rect.user_factors_, square.user_factors_)  # another grid
 
 
 def test_two_threads_accuracy_in_range(split):

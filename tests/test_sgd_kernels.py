@@ -121,14 +121,16 @@ def test_block_partition_equals_block_order_then_gather():
     assert u.dtype == np.int32 and r.dtype == np.float32
 
 
-def _grid_data(seed=3, n=4000, n_users=40, n_items=30, n_blocks=4):
+def _grid_data(seed=3, n=4000, n_users=40, n_items=30, n_blocks=4, n_item_blocks=None):
     rng = np.random.default_rng(seed)
     users = rng.integers(0, n_users, n).astype(np.int32)
     items = rng.integers(0, n_items, n).astype(np.int32)
     ratings = rng.integers(1, 6, n).astype(np.float32)
+    n_item_blocks = n_blocks if n_item_blocks is None else n_item_blocks
     ub = rng.integers(0, n_blocks, n_users).astype(np.int64)
-    ib = rng.integers(0, n_blocks, n_items).astype(np.int64)
-    order, indptr = _sgd.block_order(users, items, ub, ib, n_blocks)
+    ib = rng.integers(0, n_item_blocks, n_items).astype(np.int64)
+    order, indptr = _sgd.block_order(users, items, ub, ib, n_blocks,
+                                     n_item_blocks=n_item_blocks)
     return users[order], items[order], ratings[order], indptr
 
 
@@ -177,33 +179,36 @@ def test_block_pass_keeps_ratings_inside_their_block_and_is_seeded():
     assert not np.array_equal(results[0][2], users)  # it did shuffle
 
 
+@pytest.mark.parametrize("n_item_blocks", [4, 2, 3])
 @pytest.mark.parametrize("within", ["grouped", "shuffle"])
-def test_parallel_kernel_two_threads_visit_every_block_once(within):
+def test_parallel_kernel_two_threads_visit_every_block_once(within, n_item_blocks):
     from concurrent.futures import ThreadPoolExecutor
 
-    users, items, ratings, indptr = _grid_data()
+    n_blocks = 4
+    users, items, ratings, indptr = _grid_data(n_blocks=n_blocks, n_item_blocks=n_item_blocks)
+    assert len(indptr) == n_blocks * n_item_blocks + 1
     rng = np.random.default_rng(9)
     bu, bi, P, Q = _params(rng, 40, 30, 5, np.float32)
     f32 = np.float32
-    n_blocks = 4
-    order = rng.permutation(n_blocks * n_blocks).astype(np.int64)
-    claim = _sgd.new_claim(n_blocks, len(order))
-    sse = np.zeros(n_blocks * n_blocks)
+    order = rng.permutation(n_blocks * n_item_blocks).astype(np.int64)
+    claim = _sgd.new_claim(n_blocks, len(order), n_item_blocks)
+    sse = np.zeros(n_blocks * n_item_blocks)
     kernel = _sgd.parallel_epoch_kernel(5, within)
     # zero step sizes: the summed squared error is order-free, and each block counts once
-    call = (users, items, ratings, indptr, order, n_blocks, claim, f32(3), bu, bi, P, Q, f32(0),
-            f32(0), f32(0.1), f32(0.1), True, 7, 0, True, sse)
+    call = (users, items, ratings, indptr, order, n_blocks, n_item_blocks, claim, f32(3), bu,
+            bi, P, Q, f32(0), f32(0), f32(0.1), f32(0.1), True, 7, 0, True, sse)
     with ThreadPoolExecutor(2) as pool:
         for future in [pool.submit(kernel, *call) for _ in range(2)]:
             future.result()
     pred = _sgd.predict_pairs(users, items, f32(3), bu, bi, P, Q, True, 3.0)
     assert sse.sum() == pytest.approx(float(np.sum((ratings - pred) ** 2)), rel=1e-4)
-    for g in range(n_blocks * n_blocks):
+    for g in range(n_blocks * n_item_blocks):
         s = slice(indptr[g], indptr[g + 1])
         assert sse[g] == pytest.approx(float(np.sum((ratings[s] - pred[s]) ** 2)), rel=1e-4)
     assert claim[0] == 0 and claim[1] == len(order)  # lock free, every block taken
-    assert not claim[2:2 + 2 * n_blocks].any()  # every row and column freed
-    assert claim[2 + 2 * n_blocks:].all()
+    rows_and_columns = n_blocks + n_item_blocks
+    assert not claim[2:2 + rows_and_columns].any()  # every row and column freed
+    assert claim[2 + rows_and_columns:].all()
 
 
 def test_fused_shuffle_and_pass_equal_shuffle_then_pass():
@@ -383,3 +388,29 @@ def test_seen_items_match_a_sort_of_user_then_item():
     assert indptr[-1] == len(users) and np.diff(indptr)[-1] == 0
     for u in range(n_users):
         assert np.array_equal(seen[indptr[u]:indptr[u + 1]], np.sort(items[users == u]))
+
+
+def test_claims_on_a_rectangular_grid_never_share_a_row_or_column():
+    """3 user blocks by 2 item blocks: while a block is held, no block of its user row or
+    item column can be taken; freeing it releases both."""
+    n_blocks, n_item_blocks = 3, 2
+    order = np.array([0, 1, 2, 3, 4, 5], dtype=np.int64)  # g = a * 2 + b
+    claim = _sgd.new_claim(n_blocks, len(order), n_item_blocks)
+    assert len(claim) == 2 + 3 + 2 + 6
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == 0  # (0, 0)
+    # (0, 1) shares user block 0 and (1, 0) item block 0: next free is (1, 1)
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == 3
+    # both item blocks busy now: nothing can run until one is freed
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == -2
+    _sgd._free_block(claim, 0, n_blocks, n_item_blocks)
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == 4  # (2, 0)
+    _sgd._free_block(claim, 3, n_blocks, n_item_blocks)
+    _sgd._free_block(claim, 4, n_blocks, n_item_blocks)
+    taken = [_sgd._claim_block(claim, order, n_blocks, n_item_blocks) for _ in range(2)]
+    assert taken == [1, 2]  # (0, 1) then (1, 0)
+    for g in taken:
+        _sgd._free_block(claim, g, n_blocks, n_item_blocks)
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == 5
+    _sgd._free_block(claim, 5, n_blocks, n_item_blocks)
+    assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == -1  # all taken
+    assert not claim[2:2 + n_blocks + n_item_blocks].any()

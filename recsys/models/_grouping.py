@@ -61,6 +61,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------- the FPSGD grid
 @njit(cache=True, nogil=True)
 def _count_cells(users, items, user_block, item_block, n_blocks, start, end, counts):
+    # n_blocks: the item blocks (a grid row's length)
     for k in range(start, end):
         counts[user_block[users[k]] * n_blocks + item_block[items[k]]] += 1
 
@@ -120,32 +121,34 @@ def _sort_cells_by_user(out_u, out_i, out_r, indptr, cells, rank, sizes, n_block
 
 def block_partition(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
                     user_block: np.ndarray, item_block: np.ndarray, n_blocks: int,
-                    by_user: bool = True, n_threads: int = 1
+                    by_user: bool = True, n_threads: int = 1, n_item_blocks: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Copies of the three arrays grouped by grid block ``g = a * n_blocks + b`` (``a`` the
-    user's block, ``b`` the item's) and, with ``by_user``, by user inside each block (users
-    in index order, each user's ratings in their original order).
+    """Copies of the three arrays grouped by grid block ``g = a * n_item_blocks + b`` (``a``
+    the user's block of ``n_blocks``, ``b`` the item's of ``n_item_blocks``, default
+    ``n_blocks``) and, with ``by_user``, by user inside each block (users in index order, each
+    user's ratings in their original order).
 
     Returns ``(users, items, ratings, indptr)``: block ``g`` spans
     ``[indptr[g], indptr[g + 1])``. The same result on any number of threads.
     """
     n = users.shape[0]
     B = int(n_blocks)
-    n_grid = B * B
+    Bi = B if n_item_blocks is None else int(n_item_blocks)
+    n_grid = B * Bi
     # block numbers as int16 (when they fit): the lookups per rating stay in cache
-    block_type = np.int16 if B < 2**15 else np.int64
+    block_type = np.int16 if max(B, Bi) < 2**15 else np.int64
     ub = np.ascontiguousarray(user_block, dtype=block_type)
     ib = np.ascontiguousarray(item_block, dtype=block_type)
     bounds = _chunks(n, n_threads)
     n_parts = len(bounds) - 1
     counts = np.zeros((n_parts, n_grid), dtype=np.int64)
-    _run(n_parts, lambda p: _count_cells(users, items, ub, ib, B, bounds[p], bounds[p + 1],
+    _run(n_parts, lambda p: _count_cells(users, items, ub, ib, Bi, bounds[p], bounds[p + 1],
                                          counts[p]))
     fill = _offsets(counts)
     indptr = np.zeros(n_grid + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=indptr[1:])
     out_u, out_i, out_r = np.empty_like(users), np.empty_like(items), np.empty_like(ratings)
-    _run(n_parts, lambda p: _scatter_cells(users, items, ratings, ub, ib, B, bounds[p],
+    _run(n_parts, lambda p: _scatter_cells(users, items, ratings, ub, ib, Bi, bounds[p],
                                            bounds[p + 1], fill[p], out_u, out_i, out_r))
     if by_user and n > 0:
         rank, sizes = user_ranks(ub, B)
@@ -159,7 +162,7 @@ def block_partition(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
             load[t] += sizes_g[g]
         cells = [np.array(sorted(s), dtype=np.int64) for s in share]
         _run(n_parts, lambda p: _sort_cells_by_user(out_u, out_i, out_r, indptr, cells[p],
-                                                    rank, sizes, B))
+                                                    rank, sizes, Bi))
     return out_u, out_i, out_r, indptr
 
 

@@ -758,29 +758,32 @@ def _lock(claim):
 
 
 @njit(cache=True, nogil=True)
-def _claim_block(claim, order, n_blocks):
+def _claim_block(claim, order, n_blocks, n_item_blocks):
     """Under the lock, take the first block of ``order`` not yet taken whose user block and
     item block are both free, and mark it. Returns the block, ``-1`` when every block is
     taken, ``-2`` when the untaken ones all wait for a busy row or column.
 
+    Block ``g = a * n_item_blocks + b`` (user block ``a`` of ``n_blocks``, item block ``b``).
     ``claim`` (int64) holds: ``[0]`` the spin lock, ``[1]`` how many blocks of ``order`` are
-    taken, ``[2 : 2 + B]`` the busy user blocks, ``[2 + B : 2 + 2B]`` the busy item blocks,
-    ``[2 + 2B + pos]`` whether ``order[pos]`` is taken.
+    taken, ``[2 : 2 + n_blocks]`` the busy user blocks, the next ``n_item_blocks`` entries the
+    busy item blocks, then ``[2 + n_blocks + n_item_blocks + pos]`` whether ``order[pos]`` is
+    taken.
     """
     _lock(claim)
     found = -1 if claim[1] == order.shape[0] else -2
     if found == -2:
-        taken = 2 + 2 * n_blocks
+        busy_items = 2 + n_blocks
+        taken = busy_items + n_item_blocks
         for pos in range(order.shape[0]):
             if claim[taken + pos] == 0:
                 g = order[pos]
-                a = g // n_blocks
-                b = g - a * n_blocks
-                if claim[2 + a] == 0 and claim[2 + n_blocks + b] == 0:
+                a = g // n_item_blocks
+                b = g - a * n_item_blocks
+                if claim[2 + a] == 0 and claim[busy_items + b] == 0:
                     claim[taken + pos] = 1
                     claim[1] += 1
                     claim[2 + a] = 1
-                    claim[2 + n_blocks + b] = 1
+                    claim[busy_items + b] = 1
                     found = g
                     break
     _release_store(claim, 0, 0)
@@ -788,27 +791,29 @@ def _claim_block(claim, order, n_blocks):
 
 
 @njit(cache=True, nogil=True)
-def _free_block(claim, g, n_blocks):
+def _free_block(claim, g, n_blocks, n_item_blocks):
     _lock(claim)
-    a = g // n_blocks
+    a = g // n_item_blocks
     claim[2 + a] = 0
-    claim[2 + n_blocks + g - a * n_blocks] = 0
+    claim[2 + n_blocks + g - a * n_item_blocks] = 0
     _release_store(claim, 0, 0)
 
 
-def new_claim(n_blocks: int, n_order: int) -> np.ndarray:
-    """A zeroed claim array for :func:`parallel_epoch_kernel` (one per epoch)."""
-    return np.zeros(2 + 2 * n_blocks + n_order, dtype=np.int64)
+def new_claim(n_blocks: int, n_order: int, n_item_blocks: int | None = None) -> np.ndarray:
+    """A zeroed claim array for :func:`parallel_epoch_kernel` (one per epoch): a grid of
+    ``n_blocks`` user blocks by ``n_item_blocks`` item blocks (default ``n_blocks``)."""
+    n_item_blocks = n_blocks if n_item_blocks is None else n_item_blocks
+    return np.zeros(2 + n_blocks + n_item_blocks + n_order, dtype=np.int64)
 
 
 def parallel_epoch_kernel(n_factors: int, order: str | None = None):
     """The FPSGD worker for ``n_factors`` factors; every thread of an epoch calls
 
-    ``kernel(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
-    lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse)``
+    ``kernel(users, items, ratings, indptr, order, n_blocks, n_item_blocks, claim, mu, bu, bi,
+    P, Q, lr, lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse)``
 
-    with the same ``order`` (the epoch's blocks in random order) and ``claim`` (from
-    :func:`new_claim`). Each call repeatedly takes the first untaken block of ``order`` whose
+    with the same ``order`` (the epoch's blocks in random order, of a grid of ``n_blocks``
+    user blocks by ``n_item_blocks`` item blocks) and ``claim`` (from :func:`new_claim`). Each call repeatedly takes the first untaken block of ``order`` whose
     user block and item block no other thread holds (a spin lock guards the few bytes of
     bookkeeping; it is held for a scan of the grid, never during a block), runs it as
     :func:`epoch_kernel` does (within-block ``order`` of this factory, default
@@ -821,12 +826,12 @@ def parallel_epoch_kernel(n_factors: int, order: str | None = None):
 @functools.cache
 def _parallel_epoch_kernel(K: int, min_bytes: int, lanes: int, fused: bool):
     @njit(cache=True, nogil=True, fastmath=_KERNEL_FASTMATH)
-    def run_claimed(users, items, ratings, indptr, order, n_blocks, claim, mu, bu, bi, P, Q, lr,
-                    lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
+    def run_claimed(users, items, ratings, indptr, order, n_blocks, n_item_blocks, claim, mu,
+                    bu, bi, P, Q, lr, lr_b, reg, reg_b, biased, seed, epoch, prefetch, sse):
         table_bytes = (P.shape[0] + Q.shape[0]) * K * P.itemsize
         grouped = min_bytes >= 0 and table_bytes >= min_bytes
         while True:
-            g = _claim_block(claim, order, n_blocks)
+            g = _claim_block(claim, order, n_blocks, n_item_blocks)
             if g == -1:
                 return
             if g == -2:
@@ -845,31 +850,31 @@ def _parallel_epoch_kernel(K: int, min_bytes: int, lanes: int, fused: bool):
                 sse[g] = _sgd_pass_shuffled(users, items, ratings, start, end, mu, bu, bi, P,
                                             Q, lr, lr_b, reg, reg_b, biased,
                                             _mix_seed(seed, epoch, g), prefetch, K)
-            _free_block(claim, g, n_blocks)
+            _free_block(claim, g, n_blocks, n_item_blocks)
 
     return run_claimed
 
 
 @njit(cache=True, nogil=True)
-def _block_order(users, items, user_block, item_block, n_blocks, by_user):
+def _block_order(users, items, user_block, item_block, n_blocks, n_item_blocks, by_user):
     n = users.shape[0]
-    n_grid = n_blocks * n_blocks
+    n_grid = n_blocks * n_item_blocks
     counts = np.zeros(n_grid + 1, dtype=np.int64)
     for k in range(n):
-        counts[user_block[users[k]] * n_blocks + item_block[items[k]] + 1] += 1
+        counts[user_block[users[k]] * n_item_blocks + item_block[items[k]] + 1] += 1
     for g in range(n_grid):
         counts[g + 1] += counts[g]
     indptr = counts.copy()
     order = np.empty(n, dtype=np.int64)
     for k in range(n):
-        g = user_block[users[k]] * n_blocks + item_block[items[k]]
+        g = user_block[users[k]] * n_item_blocks + item_block[items[k]]
         order[counts[g]] = k
         counts[g] += 1
     if by_user:
         rank, sizes = user_ranks(user_block, n_blocks)
         for g in range(n_grid):
             start, end = indptr[g], indptr[g + 1]
-            cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
+            cnt = np.zeros(sizes[g // n_item_blocks] + 1, dtype=np.int64)
             for pos in range(start, end):
                 cnt[rank[users[order[pos]]] + 1] += 1
             for r in range(cnt.shape[0] - 1):
@@ -882,20 +887,24 @@ def _block_order(users, items, user_block, item_block, n_blocks, by_user):
     return order, indptr
 
 
-def block_order(users, items, user_block, item_block, n_blocks, by_user=None):
+def block_order(users, items, user_block, item_block, n_blocks, by_user=None,
+                n_item_blocks=None):
     """Counting sort of ratings by (user block, item block), then, with ``by_user`` (default:
     :data:`WITHIN_BLOCK_ORDER` is not ``"shuffle"``), by user inside each block (users in index
-    order; a stable sort, so a user's ratings keep their order).
+    order; a stable sort, so a user's ratings keep their order). ``n_blocks`` user blocks by
+    ``n_item_blocks`` item blocks (default ``n_blocks``).
 
     Returns ``(order, indptr)``: ``order`` lists rating positions grouped by block, and block
-    ``g = a * n_blocks + b`` spans ``order[indptr[g]:indptr[g + 1]]``.
+    ``g = a * n_item_blocks + b`` spans ``order[indptr[g]:indptr[g + 1]]``.
     """
     by_user = _grouped(None) >= 0 if by_user is None else bool(by_user)
-    return _block_order(users, items, user_block, item_block, n_blocks, by_user)
+    n_item_blocks = n_blocks if n_item_blocks is None else n_item_blocks
+    return _block_order(users, items, user_block, item_block, int(n_blocks), int(n_item_blocks),
+                        by_user)
 
 
 def block_partition(users, items, ratings, user_block, item_block, n_blocks, by_user=None,
-                    n_threads=1):
+                    n_threads=1, n_item_blocks=None):
     """Copies of the three arrays grouped by grid block (and, with ``by_user``, sorted by user
     inside each block, as :func:`block_order` says): stable counting sorts on ``n_threads``
     threads (:func:`recsys.models._grouping.block_partition`).
@@ -906,7 +915,7 @@ def block_partition(users, items, ratings, user_block, item_block, n_blocks, by_
     """
     by_user = _grouped(None) >= 0 if by_user is None else bool(by_user)
     return _grouping.block_partition(users, items, ratings, user_block, item_block, n_blocks,
-                                     by_user, n_threads)
+                                     by_user, n_threads, n_item_blocks)
 
 
 @njit(cache=True, nogil=True, fastmath=True)

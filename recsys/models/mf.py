@@ -23,6 +23,7 @@ from recsys.models import _sgd
 from recsys.models._blocks import (
     PREFETCH_MIN_BYTES,
     balanced_blocks,
+    choose_item_blocks,
     choose_n_blocks,
     parallel_epoch,
     resolve_threads,
@@ -215,7 +216,8 @@ class MatrixFactorization(EpochsByValidation, Estimator):
         patience = int(self.patience or 0)
         kernel = _sgd.epoch_kernel(k)
         parallel_kernel = _sgd.parallel_epoch_kernel(k) if n_threads > 1 else None
-        block_sse = np.zeros(n_blocks * n_blocks)
+        n_item_blocks = setup["n_item_blocks"]
+        block_sse = np.zeros(n_blocks * n_item_blocks)
 
         low, high = ratings.rating_scale
         scale_range = max(high - low, 1.0)
@@ -240,7 +242,7 @@ class MatrixFactorization(EpochsByValidation, Estimator):
                     sse = parallel_epoch(
                         pool, n_threads, parallel_kernel, rng.permutation(nonempty), n_blocks,
                         (users, items, values, indptr, mu, bu, bi, P, Q, lr, lr_b, reg, reg_b,
-                         biased, seed, epoch, prefetch), block_sse,
+                         biased, seed, epoch, prefetch), block_sse, n_item_blocks,
                     )
                 else:
                     kernel(users, items, values, indptr, rng.permutation(nonempty), mu, bu,
@@ -310,6 +312,10 @@ class MatrixFactorization(EpochsByValidation, Estimator):
         seed = int(rng.integers(0, 2**63 - 1))
 
         n_blocks = choose_n_blocks(len(train), n_users, n_items, k, n_threads)
+        grouped_from = _sgd._grouped(None)  # table bytes from which blocks run by user
+        n_item_blocks = choose_item_blocks(
+            n_blocks, n_items, k, n_threads,
+            grouped_from >= 0 and (n_users + n_items) * k * 4 >= grouped_from)
         if n_blocks > 1:
             whole = train is ratings  # then the counts are the ones fit() already made
             user_counts = self.user_counts_ if whole else \
@@ -317,10 +323,10 @@ class MatrixFactorization(EpochsByValidation, Estimator):
             item_counts = self.item_counts_ if whole else \
                 np.bincount(train.items, minlength=n_items)
             user_block = balanced_blocks(user_counts, n_blocks, rng)
-            item_block = balanced_blocks(item_counts, n_blocks, rng)
+            item_block = balanced_blocks(item_counts, n_item_blocks, rng)
             users, items, values, indptr = _sgd.block_partition(
                 train.users, train.items, train.ratings, user_block, item_block, n_blocks,
-                n_threads=n_threads)
+                n_threads=n_threads, n_item_blocks=n_item_blocks)
         else:
             users, items, values = train.users.copy(), train.items.copy(), train.ratings.copy()
             indptr = np.array([0, len(values)], dtype=np.int64)
@@ -329,7 +335,8 @@ class MatrixFactorization(EpochsByValidation, Estimator):
             "mu": dtype(self.mu_), "P": P, "Q": Q, "bu": np.zeros(n_users, dtype=dtype),
             "bi": np.zeros(n_items, dtype=dtype), "seed": seed,
             "prefetch": (n_users + n_items) * k * 4 > PREFETCH_MIN_BYTES,
-            "n_blocks": n_blocks, "indptr": indptr, "users": users, "items": items,
+            "n_blocks": n_blocks, "n_item_blocks": n_item_blocks, "indptr": indptr,
+            "users": users, "items": items,
             "values": values,
         }
 
