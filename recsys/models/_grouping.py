@@ -91,32 +91,47 @@ def user_ranks(user_block, n_blocks):
 
 
 @njit(cache=True, nogil=True)
-def _sort_cells_by_user(out_u, out_i, out_r, indptr, cells, rank, sizes, n_blocks):
-    """Stable counting sort by user rank of each block in ``cells``, through buffers the
-    size of the largest (a block's ratings stay in cache while they are sorted)."""
+def _sort_cells_by_user(out_u, out_i, out_r, indptr, cells, rank, sizes, members,
+                        member_start, n_item_blocks):
+    """Stable counting sort by user rank of each block in ``cells`` (block ``g`` holds users
+    of user block ``g // n_item_blocks``; ``members[member_start[a]:]`` lists block ``a``'s
+    users in rank order).
+
+    The users come out sorted, so they are written in order from the counts; each rating's
+    item and value go as one 8-byte record to its place in a buffer the size of the largest
+    block (one scattered write per rating instead of three), then back in order. Half the
+    time of scattering the three arrays (Netflix shape, 16 x 4 blocks, one thread)."""
     biggest = 0
     for g in cells:
         biggest = max(biggest, indptr[g + 1] - indptr[g])
-    tmp_u = np.empty(biggest, dtype=out_u.dtype)
-    tmp_i = np.empty(biggest, dtype=out_i.dtype)
-    tmp_r = np.empty(biggest, dtype=out_r.dtype)
+    records = np.empty((biggest, 2), dtype=np.int32)
+    record_values = records.view(np.float32)
+    ranks = np.empty(biggest, dtype=np.int32)
     for g in cells:
         start, end = indptr[g], indptr[g + 1]
-        cnt = np.zeros(sizes[g // n_blocks] + 1, dtype=np.int64)
-        for pos in range(start, end):
-            cnt[rank[out_u[pos]] + 1] += 1
-        for r in range(cnt.shape[0] - 1):
-            cnt[r + 1] += cnt[r]
+        a = g // n_item_blocks
+        size = sizes[a]
+        cnt = np.zeros(size + 1, dtype=np.int64)
         for pos in range(start, end):
             r = rank[out_u[pos]]
+            ranks[pos - start] = r
+            cnt[r + 1] += 1
+        for r in range(size):
+            cnt[r + 1] += cnt[r]
+        first = member_start[a]
+        for r in range(size):
+            u = members[first + r]
+            for pos in range(start + cnt[r], start + cnt[r + 1]):
+                out_u[pos] = u
+        for t in range(end - start):
+            r = ranks[t]
             dest = cnt[r]
-            tmp_u[dest] = out_u[pos]
-            tmp_i[dest] = out_i[pos]
-            tmp_r[dest] = out_r[pos]
+            records[dest, 0] = out_i[start + t]
+            record_values[dest, 1] = out_r[start + t]
             cnt[r] = dest + 1
-        out_u[start:end] = tmp_u[:end - start]
-        out_i[start:end] = tmp_i[:end - start]
-        out_r[start:end] = tmp_r[:end - start]
+        for t in range(end - start):
+            out_i[start + t] = records[t, 0]
+            out_r[start + t] = record_values[t, 1]
 
 
 def block_partition(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
@@ -151,7 +166,13 @@ def block_partition(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     _run(n_parts, lambda p: _scatter_cells(users, items, ratings, ub, ib, Bi, bounds[p],
                                            bounds[p + 1], fill[p], out_u, out_i, out_r))
     if by_user and n > 0:
+        if items.dtype != np.int32 or ratings.dtype != np.float32:
+            raise TypeError(f"block_partition by user takes int32 items and float32 ratings, "
+                            f"got {items.dtype} and {ratings.dtype}")
         rank, sizes = user_ranks(ub, B)
+        members = np.argsort(ub, kind="stable").astype(np.int32)  # by block, then index
+        member_start = np.zeros(B + 1, dtype=np.int64)
+        np.cumsum(sizes, out=member_start[1:])
         # blocks dealt to threads largest first, each to the least loaded
         sizes_g = np.diff(indptr)
         load = np.zeros(n_parts, dtype=np.int64)
@@ -162,7 +183,7 @@ def block_partition(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
             load[t] += sizes_g[g]
         cells = [np.array(sorted(s), dtype=np.int64) for s in share]
         _run(n_parts, lambda p: _sort_cells_by_user(out_u, out_i, out_r, indptr, cells[p],
-                                                    rank, sizes, Bi))
+                                                    rank, sizes, members, member_start, Bi))
     return out_u, out_i, out_r, indptr
 
 
