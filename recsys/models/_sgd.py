@@ -50,8 +50,12 @@ dot product is :func:`recsys.models._simd.row_dot`, 8-wide FMAs spread over four
 accumulators (the kernels are compiled without reassociation, which would chain them again):
 the next rating of a user waits on that dot product, and the plain loop's one chain of twelve
 FMAs made it twice as long. With it, the grouped order runs one user at a time per thread
-(:data:`GROUPED_LANES`); at the Netflix Prize's shape, 2 threads, the two changes took an
-epoch from 4.0 to 2.4 s (``bench/bench_netflix_shape.py``).
+(:data:`GROUPED_LANES`) and fuses each step with the next dot product (:data:`FUSED_STEP`).
+At the Netflix Prize's shape, 2 threads, 20 epochs, these kernel changes with the rectangular
+grid of :func:`recsys.models._blocks.choose_item_blocks` and a faster in-block sort took the
+whole fit from 94.4 and 89.7 s to 59.9 and 54.9 s (interleaved runs of the two commits,
+``bench/bench_netflix_shape.py``; this shared host's speed drifts by half from hour to hour,
+so only same-run figures compare).
 
 :func:`sgd_step`, :func:`sgd_range`, :func:`sgd_block` and :func:`sgd_epoch_serial` are not used
 in fitting: they are the plain reference versions that ``tests/test_sgd_kernels.py`` compares
