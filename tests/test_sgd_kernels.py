@@ -414,3 +414,12 @@ def test_claims_on_a_rectangular_grid_never_share_a_row_or_column():
     _sgd._free_block(claim, 5, n_blocks, n_item_blocks)
     assert _sgd._claim_block(claim, order, n_blocks, n_item_blocks) == -1  # all taken
     assert not claim[2:2 + n_blocks + n_item_blocks].any()
+
+
+def test_learns_by_user_follows_the_order_and_the_table_size():
+    big, small = _sgd.GROUPED_MIN_BYTES, _sgd.GROUPED_MIN_BYTES - 1
+    assert _sgd.learns_by_user(big, "auto") and not _sgd.learns_by_user(small, "auto")
+    assert _sgd.learns_by_user(0, "grouped")
+    assert not _sgd.learns_by_user(10 * big, "shuffle")
+    with pytest.raises(ValueError, match="within-block order"):
+        _sgd.learns_by_user(big, "sideways")

@@ -92,6 +92,7 @@ __all__ = [
     "epoch_kernel",
     "new_claim",
     "parallel_epoch_kernel",
+    "learns_by_user",
 ]
 
 # Ratings ahead whose factor rows are prefetched: the rows of a random rating usually miss the
@@ -700,6 +701,14 @@ def _grouped(order: str | None) -> int:
         raise ValueError(f"within-block order must be 'grouped', 'shuffle' or 'auto', "
                          f"got {order!r}")
     return {"grouped": 0, "shuffle": -1}.get(order, int(GROUPED_MIN_BYTES))
+
+
+def learns_by_user(table_bytes: int, order: str | None = None) -> bool:
+    """Whether the epoch kernels learn a block user run by user run (the ``"grouped"`` order)
+    when the factor tables (users + items) take ``table_bytes``; ``order`` defaults to
+    :data:`WITHIN_BLOCK_ORDER`."""
+    threshold = _grouped(order)
+    return threshold >= 0 and table_bytes >= threshold
 
 
 def _lanes() -> int:

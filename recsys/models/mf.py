@@ -312,10 +312,9 @@ class MatrixFactorization(EpochsByValidation, Estimator):
         seed = int(rng.integers(0, 2**63 - 1))
 
         n_blocks = choose_n_blocks(len(train), n_users, n_items, k, n_threads)
-        grouped_from = _sgd._grouped(None)  # table bytes from which blocks run by user
         n_item_blocks = choose_item_blocks(
             n_blocks, n_items, k, n_threads,
-            grouped_from >= 0 and (n_users + n_items) * k * 4 >= grouped_from)
+            _sgd.learns_by_user((n_users + n_items) * k * 4))
         if n_blocks > 1:
             whole = train is ratings  # then the counts are the ones fit() already made
             user_counts = self.user_counts_ if whole else \
