@@ -244,17 +244,24 @@ def shuffle_range(users, items, ratings, start, end, seed):
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _error_and_biases(u, i, r, dot, mu, bu, bi, lr_b, reg_b, biased):
+    """The error ``e = r - (mu + b_u + b_i + dot)`` (``r - dot`` when not ``biased``) and,
+    biased, the bias steps ``b <- b + lr_b (e - reg_b b)``; returns ``e``."""
+    if not biased:
+        return r - dot
+    e = r - (mu + bu[u] + bi[i] + dot)
+    bu[u] += lr_b * (e - reg_b * bu[u])
+    bi[i] += lr_b * (e - reg_b * bi[i])
+    return e
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
 def _update(u, i, r, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero, biased, K):
     """One SGD step on rating ``r`` of user ``u`` for item ``i`` (the update rules of the
     module docstring); returns the error ``e`` before the step. ``shrink = 1 - lr reg`` and
     ``zero`` come in the parameters' dtype; numba inlines this into each loop."""
-    dot = row_dot(P, u, Q, i, K) + zero
-    if biased:
-        e = r - (mu + bu[u] + bi[i] + dot)
-        bu[u] += lr_b * (e - reg_b * bu[u])
-        bi[i] += lr_b * (e - reg_b * bi[i])
-    else:
-        e = r - dot
+    e = _error_and_biases(u, i, r, row_dot(P, u, Q, i, K) + zero, mu, bu, bi, lr_b, reg_b,
+                          biased)
     step = lr * e
     for f in range(K):  # p + lr (e q - reg p) = (1 - lr reg) p + (lr e) q
         p = P[u, f]
@@ -272,16 +279,9 @@ def _update_pair(ua, ia, ra, ub, ib, rb, mu, bu, bi, P, Q, lr, lr_b, reg_b, shri
     products in one loop. Returns both errors."""
     dot_a = row_dot(P, ua, Q, ia, K) + zero
     dot_b = row_dot(P, ub, Q, ib, K) + zero
-    if biased:
-        ea = ra - (mu + bu[ua] + bi[ia] + dot_a)
-        eb = rb - (mu + bu[ub] + bi[ib] + dot_b)
-        bu[ua] += lr_b * (ea - reg_b * bu[ua])
-        bi[ia] += lr_b * (ea - reg_b * bi[ia])
-        bu[ub] += lr_b * (eb - reg_b * bu[ub])
-        bi[ib] += lr_b * (eb - reg_b * bi[ib])
-    else:
-        ea = ra - dot_a
-        eb = rb - dot_b
+    # the two share no bias, so the first's bias steps leave the second's error as it was
+    ea = _error_and_biases(ua, ia, ra, dot_a, mu, bu, bi, lr_b, reg_b, biased)
+    eb = _error_and_biases(ub, ib, rb, dot_b, mu, bu, bi, lr_b, reg_b, biased)
     step_a = lr * ea
     step_b = lr * eb
     for f in range(K):
@@ -303,12 +303,7 @@ def _update_fused(u, i, j, r, dot, mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, bi
     and the dot product of the user's next rating ``p_u . q_j`` with the new ``p_u``
     (:func:`recsys.models._simd.row_step_dot`; ``j == i`` when there is none). Returns
     ``(e, next dot)``."""
-    if biased:
-        e = r - (mu + bu[u] + bi[i] + dot)
-        bu[u] += lr_b * (e - reg_b * bu[u])
-        bi[i] += lr_b * (e - reg_b * bi[i])
-    else:
-        e = r - dot
+    e = _error_and_biases(u, i, r, dot, mu, bu, bi, lr_b, reg_b, biased)
     return e, row_step_dot(P, u, Q, i, j, shrink, lr * e, K)
 
 
