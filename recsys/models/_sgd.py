@@ -23,10 +23,12 @@ One SGD step on rating ``(u, i, r)`` moves every parameter against its gradient 
     p_u \leftarrow p_u + \eta (e\, q_i - \lambda p_u), \quad
     q_i \leftarrow q_i + \eta (e\, p_u - \lambda q_i).
 
-Epochs follow the FPSGD scheme (Chin et al., 2015): users and items are cut into ``B``
-blocks each, giving a ``B x B`` grid of rating blocks (``B`` chosen in
-:mod:`recsys.models._blocks` so one block's factor rows fit in a core's L2; ``B = 1`` is a
-plain global shuffle), and blocks run in a fresh random order each epoch. With several threads,
+Epochs follow the FPSGD scheme (Chin et al., 2015): users are cut into ``B`` blocks and
+items into ``B_i``, giving a ``B x B_i`` grid of rating blocks (chosen in
+:mod:`recsys.models._blocks`: ``B`` so one block's factor rows fit in a core's L2, ``B = 1``
+a plain global shuffle; ``B_i = B`` unless blocks run user by user, see
+:func:`recsys.models._blocks.choose_item_blocks`), and blocks run in a fresh random order
+each epoch. With several threads,
 each runs :func:`parallel_epoch_kernel` and takes blocks that share no user and no item with
 any block in flight (a spin lock on a small int64 array guards that bookkeeping), so the
 updates need no locks and never race.
