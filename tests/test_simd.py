@@ -97,12 +97,17 @@ def test_step_then_next_dot(k, literal):
     assert np.array_equal(np.delete(Q2, 3, axis=0), np.delete(Q, 3, axis=0))
 
 
-def test_step_with_no_next_rating_still_steps():
+def test_step_with_the_same_item_next_takes_the_new_rows():
     rng = np.random.default_rng(3)
     P = rng.standard_normal((2, 100)).astype(np.float32)
     Q = rng.standard_normal((2, 100)).astype(np.float32)
     shrink, step = np.float32(0.99), np.float32(0.1)
     new_p = shrink * P[0] + step * Q[1]
     new_q = shrink * Q[1] + step * P[0]
-    _compiled_step(100)(P, np.uint64(0), Q, np.uint64(1), np.uint64(1), shrink, step)  # j == i
+    got = _compiled_step(100)(P, np.uint64(0), Q, np.uint64(1), np.uint64(1), shrink, step)
     assert np.allclose(P[0], new_p, rtol=1e-6) and np.allclose(Q[1], new_q, rtol=1e-6)
+    # j == i: the dot product of the new rows, as the plain loop gives it
+    assert got == pytest.approx(float(new_p.astype(np.float64) @ new_q), rel=1e-5)
+    P2, Q2 = P.copy(), Q.copy()
+    got = _generic_step(P2, 0, Q2, 1, 1, shrink, step, 100)
+    assert got == pytest.approx(float(P2[0].astype(np.float64) @ Q2[1]), rel=1e-5)

@@ -60,17 +60,16 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------- the FPSGD grid
 @njit(cache=True, nogil=True)
-def _count_cells(users, items, user_block, item_block, n_blocks, start, end, counts):
-    # n_blocks: the item blocks (a grid row's length)
+def _count_cells(users, items, user_block, item_block, n_item_blocks, start, end, counts):
     for k in range(start, end):
-        counts[user_block[users[k]] * n_blocks + item_block[items[k]]] += 1
+        counts[user_block[users[k]] * n_item_blocks + item_block[items[k]]] += 1
 
 
 @njit(cache=True, nogil=True)
-def _scatter_cells(users, items, ratings, user_block, item_block, n_blocks, start, end, fill,
-                   out_u, out_i, out_r):
+def _scatter_cells(users, items, ratings, user_block, item_block, n_item_blocks, start, end,
+                   fill, out_u, out_i, out_r):
     for k in range(start, end):
-        g = user_block[users[k]] * n_blocks + item_block[items[k]]
+        g = user_block[users[k]] * n_item_blocks + item_block[items[k]]
         pos = fill[g]
         out_u[pos] = users[k]
         out_i[pos] = items[k]

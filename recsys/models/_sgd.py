@@ -449,8 +449,8 @@ def _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, l
     a few short streams), unlike the in-place shuffle of :func:`_sgd_pass_shuffled`.
 
     With ``fused`` (:data:`FUSED_STEP`) each rating's factor step also computes the dot
-    product of the user's next rating (:func:`_update_fused`); a run's first dot product is
-    computed on its own, and a repeated pair's after its step.
+    product of the user's next rating (:func:`_update_fused`; a repeated pair's takes the
+    new ``q_i``); a run's first dot product is computed on its own.
 
     Prefetched: the run ``_LINES_AHEAD_RUNS`` runs ahead (its first user entry and, with
     :data:`WHOLE_RUNS`, every line of its items and ratings, else their first), the user
@@ -498,12 +498,9 @@ def _sgd_pass_grouped(users, items, ratings, start, end, mu, bu, bi, P, Q, lr, l
             ix = np.uint64(idx)
             i = np.uint64(items[ix])
             if fused:
-                more = idx + 1 < s1
-                j = np.uint64(items[ix + np.uint64(1)]) if more else i
+                j = np.uint64(items[ix + np.uint64(1)]) if idx + 1 < s1 else i
                 e, dot = _update_fused(u, i, j, ratings[ix], dot, mu, bu, bi, P, Q, lr, lr_b,
                                        reg_b, shrink, biased, K)
-                if more and j == i:  # the same pair again: its dot needs the new q_i too
-                    dot = row_dot(P, u, Q, i, K) + zero
             else:
                 e = _update(u, i, ratings[ix], mu, bu, bi, P, Q, lr, lr_b, reg_b, shrink, zero,
                             biased, K)

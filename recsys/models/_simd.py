@@ -137,8 +137,9 @@ def _emit_dot(builder, p, q, k: int, n_acc: int):
 def _emit_step_dot(builder, p, q, q_next, shrink, step, k: int, n_acc: int):
     """IR for the factor step of one rating, ``p <- shrink p + step q`` and
     ``q <- shrink q + step p`` (both from the old values), fused with the next rating's dot
-    product ``p_new . q_next``, which it returns. ``q_next`` is read before ``q`` is written,
-    chunk by chunk, so it may be ``q`` itself (the result is then unused)."""
+    product ``p_new . q_next``, which it returns. ``q_next`` is read after ``q`` is written,
+    chunk by chunk, so ``q_next`` may be ``q`` itself: the dot product then takes the new
+    ``q`` too."""
     splats = {}
 
     def terms(offset, width):
@@ -147,12 +148,11 @@ def _emit_step_dot(builder, p, q, q_next, shrink, step, k: int, n_acc: int):
         s, e = splats[width]
         old_p = _load(builder, p, offset, width)
         old_q = _load(builder, q, offset, width)
-        nxt = _load(builder, q_next, offset, width)
         new_p = _fma(builder, e, old_q, builder.fmul(s, old_p))
         new_q = _fma(builder, e, old_p, builder.fmul(s, old_q))
         _store(builder, new_p, p, offset, width)
         _store(builder, new_q, q, offset, width)
-        return new_p, nxt
+        return new_p, _load(builder, q_next, offset, width)
 
     return _emit_sum_of_products(builder, k, n_acc, terms)
 
@@ -231,11 +231,12 @@ def _row_step_dot_simd(typingctx, P, u, Q, i, j, shrink, step, K):
 
 def row_step_dot(P, u, Q, i, j, shrink, step, K):
     """The factor step of rating ``(u, i)`` fused with the dot product of the next rating of
-    the same user, ``(u, j)`` (``j != i``; ``j == i`` when there is none, result unused):
+    the same user, ``(u, j)``:
 
     ``P[u] <- shrink P[u] + step Q[i]`` and ``Q[i] <- shrink Q[i] + step P[u]`` (both from
-    the old values), then returns ``P[u] . Q[j]`` with the new ``P[u]``, computed while the
-    new row is still in registers. Plain Python; compiled: see the module."""
+    the old values), then returns ``P[u] . Q[j]`` with the new rows (``j == i`` included),
+    computed while the new ``P[u]`` is still in registers. Plain Python; compiled: see the
+    module."""
     old_p = P[u, :K].copy()
     P[u, :K] = shrink * old_p + step * Q[i, :K]
     Q[i, :K] = shrink * Q[i, :K] + step * old_p
