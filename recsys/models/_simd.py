@@ -1,4 +1,5 @@
-r"""An explicitly vectorised dot product of two ``float32`` factor rows, for the SGD kernels.
+r"""Explicitly vectorised row operations of the SGD kernels: the dot product of two
+``float32`` factor rows, and a rating's factor step fused with the next dot product.
 
 ``row_dot(P, u, Q, i, K)`` returns :math:`p_u \cdot q_i = \sum_{f < K} P_{uf} Q_{if}` for
 C-contiguous ``float32`` matrices, with ``K`` a compile-time constant (a literal integer in the
@@ -162,15 +163,24 @@ def _float32_matrix(array) -> bool:
             and array.dtype == types.float32)
 
 
+def _vectorised(K, P, Q, *scalars) -> bool:
+    """Whether the explicit vector code applies to these argument types: a literal factor
+    count, C-contiguous float32 matrices and float32 scalars."""
+    return (isinstance(K, types.IntegerLiteral) and K.literal_value > 0
+            and _float32_matrix(P) and _float32_matrix(Q)
+            and all(x == types.float32 for x in scalars))
+
+
+def _accumulators() -> int:
+    return max(1, min(int(ACCUMULATORS), 8))
+
+
 @intrinsic
 def _row_dot_simd(typingctx, P, u, Q, i, K):
     """``P[u, :K] . Q[i, :K]`` for 2-d C-contiguous float32 arrays and a literal ``K``."""
-    if not (isinstance(K, types.IntegerLiteral) and K.literal_value > 0):
+    if not _vectorised(K, P, Q):
         return None
-    if not (_float32_matrix(P) and _float32_matrix(Q)):
-        return None
-    k = int(K.literal_value)
-    n_acc = max(1, min(int(ACCUMULATORS), 8))
+    k, n_acc = int(K.literal_value), _accumulators()
 
     def codegen(context, builder, signature, args):
         p = _row_pointer(context, builder, signature.args[0], args[0],
@@ -189,9 +199,7 @@ def row_dot(P, u, Q, i, K):
 
 @overload(row_dot, inline="always", prefer_literal=True)
 def _row_dot_overload(P, u, Q, i, K):
-    simd = (isinstance(K, types.IntegerLiteral) and K.literal_value > 0
-            and _float32_matrix(P) and _float32_matrix(Q))
-    if simd:
+    if _vectorised(K, P, Q):
         def impl(P, u, Q, i, K):
             return _row_dot_simd(P, u, Q, i, K)
         return impl
@@ -209,14 +217,9 @@ def _row_dot_overload(P, u, Q, i, K):
 @intrinsic
 def _row_step_dot_simd(typingctx, P, u, Q, i, j, shrink, step, K):
     """:func:`row_step_dot` for 2-d C-contiguous float32 arrays and a literal ``K``."""
-    if not (isinstance(K, types.IntegerLiteral) and K.literal_value > 0):
+    if not _vectorised(K, P, Q, shrink, step):
         return None
-    if not (_float32_matrix(P) and _float32_matrix(Q)):
-        return None
-    if not (shrink == types.float32 and step == types.float32):
-        return None
-    k = int(K.literal_value)
-    n_acc = max(1, min(int(ACCUMULATORS), 8))
+    k, n_acc = int(K.literal_value), _accumulators()
 
     def codegen(context, builder, signature, args):
         rows = []
@@ -245,10 +248,7 @@ def row_step_dot(P, u, Q, i, j, shrink, step, K):
 
 @overload(row_step_dot, inline="always", prefer_literal=True)
 def _row_step_dot_overload(P, u, Q, i, j, shrink, step, K):
-    simd = (isinstance(K, types.IntegerLiteral) and K.literal_value > 0
-            and _float32_matrix(P) and _float32_matrix(Q)
-            and shrink == types.float32 and step == types.float32)
-    if simd:
+    if _vectorised(K, P, Q, shrink, step):
         def impl(P, u, Q, i, j, shrink, step, K):
             return _row_step_dot_simd(P, u, Q, i, j, shrink, step, K)
         return impl
